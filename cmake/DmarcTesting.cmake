@@ -1,0 +1,31 @@
+# dmarc_add_test(name SOURCES ... LIBS ... [LABELS ...]): a GoogleTest executable registered with ctest.
+# dmarc_add_fuzzer(name SOURCE file LIBS ...): a libFuzzer target under the fuzz preset; under GCC the
+# same entry point is linked with a replay driver and run by ctest over its corpus directory.
+include(GoogleTest)
+
+function(dmarc_add_test name)
+    cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+    add_executable(${name} ${T_SOURCES})
+    target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main dmarc_warnings)
+    target_compile_definitions(${name} PRIVATE DMARC_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data")
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+endfunction()
+
+function(dmarc_add_fuzzer name)
+    cmake_parse_arguments(F "" "SOURCE" "LIBS" ${ARGN})
+    set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+    if(DMARC_FUZZ)
+        add_executable(${name} ${F_SOURCE})
+        target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+        target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+        target_link_libraries(${name} PRIVATE ${F_LIBS})
+        set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+    else()
+        add_executable(${name}_replay ${F_SOURCE} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.cpp)
+        target_link_libraries(${name}_replay PRIVATE ${F_LIBS})
+        set_target_properties(${name}_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+        add_test(NAME fuzz_replay.${name} COMMAND ${name}_replay ${corpus})
+        set_tests_properties(fuzz_replay.${name} PROPERTIES LABELS "fuzz-replay")
+    endif()
+endfunction()

@@ -1,0 +1,64 @@
+// Every bound on untrusted input, with its reason (design §4). Input over a bound is an explicit
+// error (Errc::limit), never a silent truncation: OpenDMARC's CVEs are truncation and overflow
+// in exactly these parsers (reference opendmarc.md §8). Each area keeps its own section.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dmarc::limits {
+
+// ---- Mail header fields --------------------------------------------------------------------
+// Postfix's header_size_limit default is 102400 bytes for a whole (folded) header field; a
+// field longer than that never reaches us intact, so a longer one is hostile.
+inline constexpr std::size_t kMaxHeaderFieldBytes = 102400;
+// Header fields per message we look at (Postfix's default limit is about 1000 lines of
+// headers beyond which it treats the rest as body; 10,000 is far past anything legitimate).
+inline constexpr std::size_t kMaxHeaderFields = 10000;
+// Comment nesting in RFC 5322 CFWS. Real mail nests one level; deep nesting is a parser attack.
+inline constexpr std::size_t kMaxCommentDepth = 32;
+
+// ---- From (RFC 5322 §3.6.2) ------------------------------------------------------------------
+// Mailboxes in one From field. RFC 9989 §11.5 asks receivers to cap multi-author evaluation.
+inline constexpr std::size_t kMaxFromMailboxes = 100;
+// Distinct author domains evaluated for one message (RFC 9989 §5.3.1: "cap the number").
+inline constexpr std::size_t kMaxAuthorDomains = 10;
+
+// ---- Domain names (RFC 1035 §2.3.4) ---------------------------------------------------------
+inline constexpr std::size_t kMaxDomainBytes = 253;
+inline constexpr std::size_t kMaxLabelBytes = 63;
+
+// ---- DMARC record (RFC 7489 §6.3, RFC 9989 §4.7) -----------------------------------------------
+// Real records are under 512 bytes; a DNS TXT RRset can be 64 KB. 8 KiB leaves room for long
+// rua lists while refusing absurd ones.
+inline constexpr std::size_t kMaxDmarcRecordBytes = 8192;
+// URIs in one rua or ruf tag. 7489 §6.2: receivers MUST support at least two.
+inline constexpr std::size_t kMaxReportUris = 16;
+// TXT records at one _dmarc name: more than one DMARC record is "no record" anyway, but other
+// TXT records may share the name.
+inline constexpr std::size_t kMaxTxtRecordsPerName = 32;
+
+// ---- Policy discovery (RFC 9989 §4.10) ------------------------------------------------------
+inline constexpr std::size_t kMaxTreeWalkQueries = 8;
+
+// ---- Authentication-Results (RFC 8601) ------------------------------------------------------
+// Results in one A-R field. OpenDMARC #441 overflowed the stack at 28; real fields hold < 10.
+inline constexpr std::size_t kMaxAuthResResults = 64;
+// Properties of one result (header.d, header.s, header.b, smtp.mailfrom, ...).
+inline constexpr std::size_t kMaxAuthResProperties = 32;
+// A-R fields per message the milter reads (each hop adds one; 1,000 is hostile).
+inline constexpr std::size_t kMaxAuthResFields = 100;
+
+// ---- Received-SPF (RFC 7208 §9.1) -----------------------------------------------------------
+inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
+
+// ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
+inline constexpr std::size_t kSpfMaxDnsTerms = 10;      // include a mx ptr exists redirect
+inline constexpr std::size_t kSpfMaxMxNames = 10;       // A/AAAA lookups per mx term
+inline constexpr std::size_t kSpfMaxPtrNames = 10;      // names checked per ptr / %{p}
+inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA answers
+inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
+inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
+inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
+
+}  // namespace dmarc::limits
