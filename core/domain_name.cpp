@@ -1,0 +1,90 @@
+// Domain normalisation (see domain_name.hpp). libidn2 does the IDNA work; the checks around it
+// are ours so that every caller gets the same verdict on the same bytes.
+#include "core/domain_name.hpp"
+
+#include <idn2.h>
+
+#include <memory>
+
+#include "core/limits.hpp"
+#include "core/text.hpp"
+
+namespace dmarc {
+namespace {
+
+bool is_ascii(std::string_view s) {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) >= 0x80) return false;
+    }
+    return true;
+}
+
+Result<std::string> check_labels(std::string name, LabelRule rule) {
+    if (name.empty()) return make_error(Errc::syntax, "empty domain name");
+    if (name.size() > limits::kMaxDomainBytes) {
+        return make_error(Errc::limit, "domain name longer than 253 bytes");
+    }
+    std::size_t start = 0;
+    while (start <= name.size()) {
+        std::size_t end = name.find('.', start);
+        if (end == std::string::npos) end = name.size();
+        std::string_view label(name.data() + start, end - start);
+        if (label.empty()) return make_error(Errc::syntax, "empty label in domain name");
+        if (label.size() > limits::kMaxLabelBytes) {
+            return make_error(Errc::limit, "label longer than 63 bytes in domain name");
+        }
+        for (char c : label) {
+            auto u = static_cast<unsigned char>(c);
+            bool ok = rule == LabelRule::hostname
+                          ? (text::is_alpha(c) || text::is_digit(c) || c == '-')
+                          : (u > 0x20 && u < 0x7f);
+            if (!ok) return make_error(Errc::syntax, "invalid character in domain name");
+        }
+        if (rule == LabelRule::hostname && (label.front() == '-' || label.back() == '-')) {
+            return make_error(Errc::syntax, "label starts or ends with '-'");
+        }
+        start = end + 1;
+    }
+    return name;
+}
+
+}  // namespace
+
+Result<std::string> to_a_label_domain(std::string_view name, LabelRule rule) {
+    if (name.size() > 4 * limits::kMaxDomainBytes) {
+        return make_error(Errc::limit, "domain name too long");
+    }
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (is_ascii(name)) return check_labels(text::lower(name), rule);
+
+    std::string input(name);
+    char* output = nullptr;
+    int rc = idn2_to_ascii_8z(input.c_str(), &output, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    std::unique_ptr<char, void (*)(void*)> owned(output, &idn2_free);
+    if (rc != IDN2_OK || output == nullptr) {
+        return make_error(Errc::syntax, std::string("not a valid internationalised domain name: ") +
+                                            idn2_strerror(rc));
+    }
+    return check_labels(text::lower(output), rule);
+}
+
+std::vector<std::string_view> split_labels(std::string_view name) {
+    std::vector<std::string_view> labels;
+    std::size_t start = 0;
+    while (start <= name.size()) {
+        std::size_t end = name.find('.', start);
+        if (end == std::string_view::npos) end = name.size();
+        labels.push_back(name.substr(start, end - start));
+        start = end + 1;
+    }
+    return labels;
+}
+
+bool is_same_or_subdomain(std::string_view name, std::string_view parent) noexcept {
+    if (name.size() == parent.size()) return text::iequals(name, parent);
+    if (name.size() < parent.size() + 1) return false;
+    return name[name.size() - parent.size() - 1] == '.' &&
+           text::iequals(name.substr(name.size() - parent.size()), parent);
+}
+
+}  // namespace dmarc

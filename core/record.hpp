@@ -1,0 +1,96 @@
+// The DMARC policy record (TXT at _dmarc.<domain>): RFC 7489 §6.3-§6.4 and RFC 9989 §4.7 tags,
+// with the fallbacks of standards.md §1.4 / §2.1: v=DMARC1 first and case-sensitive or it is not
+// a record; unknown tags ignored; a bad value falls back to the tag's default; missing or invalid
+// p (or invalid sp/np) gives p=none only when rua holds a valid URI (RFC 9989 §4.10.1).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "core/types.hpp"
+
+namespace dmarc {
+
+// One rua/ruf entry (RFC 7489 §6.2 dmarc-uri).
+struct ReportUri {
+    std::string uri;     // the URI as published, without the !size suffix
+    std::string scheme;  // lower case: "mailto", "https", ...
+    // mailto only: the %-decoded addr-spec and its domain (lower-case A-label).
+    std::string address;
+    std::string domain;
+    std::optional<std::uint64_t> max_size;  // bytes; "!10m" = 10 * 2^20
+};
+
+// psd= (RFC 9989 §4.7).
+enum class PsdFlag : std::uint8_t { unknown, yes, no };
+
+// fo= (RFC 7489 §6.3): which failures a ruf report is wanted for.
+struct FailureOptions {
+    bool all_fail = true;   // "0"
+    bool any_fail = false;  // "1"
+    bool dkim = false;      // "d"
+    bool spf = false;       // "s"
+    friend bool operator==(const FailureOptions&, const FailureOptions&) = default;
+};
+
+struct DmarcRecord {
+    Policy p = Policy::none;
+    // false when p was missing or invalid and the record survived only because rua was valid.
+    bool p_valid = true;
+    std::optional<Policy> sp;  // absent: p applies to subdomains
+    std::optional<Policy> np;  // absent: sp, else p, applies to non-existent subdomains
+    PsdFlag psd = PsdFlag::unknown;
+    bool testing = false;  // t=y (RFC 9989)
+    std::uint8_t pct = 100;  // RFC 7489 only (removed by RFC 9989)
+    AlignMode adkim = AlignMode::relaxed;
+    AlignMode aspf = AlignMode::relaxed;
+    std::vector<ReportUri> rua;
+    std::vector<ReportUri> ruf;
+    FailureOptions fo;
+    std::string rf = "afrf";
+    std::uint32_t ri = 86400;
+    // Tags that were ignored or fell back to their default, one line each, for logs and the
+    // dashboard ("pct=500: not 0-100, using 100").
+    std::vector<std::string> warnings;
+
+    Policy subdomain_policy() const { return sp.value_or(p); }
+    Policy nonexistent_policy() const { return np.value_or(sp.value_or(p)); }
+};
+
+struct RecordRejection {
+    enum class Kind : std::uint8_t {
+        not_dmarc,  // does not start with v=DMARC1: discard, as if it were not there
+        invalid,    // a DMARC record that cannot be used (no valid p and no valid rua)
+        too_long,   // over limits::kMaxDmarcRecordBytes
+    };
+    Kind kind = Kind::not_dmarc;
+    std::string reason;
+};
+
+using RecordResult = tl::expected<DmarcRecord, RecordRejection>;
+
+// Parses one TXT record (its strings already concatenated).
+RecordResult parse_dmarc_record(std::string_view text);
+
+// Parses one rua/ruf URI (with optional !size); nullopt if malformed.
+std::optional<ReportUri> parse_report_uri(std::string_view text);
+
+// Chooses the DMARC record among the TXT records at one name (RFC 7489 §6.6.3 steps 2-5):
+// non-DMARC records are discarded; exactly one DMARC record is returned (parsed: it may still
+// be invalid); none or several give `none` / `several`.
+struct RecordSelection {
+    enum class Outcome : std::uint8_t { none, one, several } outcome = Outcome::none;
+    std::string text;      // the chosen record as published (Outcome::one)
+    RecordResult record;   // its parse (Outcome::one)
+};
+RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records);
+
+// Canonical text of a record, for display and tests ("v=DMARC1; p=reject; ...").
+std::string to_string(const DmarcRecord& record);
+
+}  // namespace dmarc
