@@ -61,4 +61,9 @@ inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-sp
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
 
+// ---- Configuration files ------------------------------------------------------------------------
+// opendmarc.conf lines are short; a longer one is a corrupt or wrong file.
+inline constexpr std::size_t kMaxConfigLineBytes = 4096;
+inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
+
 }  // namespace dmarc::limits
