@@ -66,4 +66,12 @@ inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at lea
 inline constexpr std::size_t kMaxConfigLineBytes = 4096;
 inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
 
+// ---- OpenDMARC history text (opendmarc.md §3) --------------------------------------------------
+// OpenDMARC's longest lines are arc_policy JSON of a few hundred bytes.
+inline constexpr std::size_t kMaxHistoryLineBytes = 65536;
+// dkim / spf lines per record (one per signature seen).
+inline constexpr std::size_t kMaxHistoryDkimLines = 64;
+// Problems listed per file before the reader only counts them.
+inline constexpr std::size_t kMaxHistoryIssues = 10000;
+
 }  // namespace dmarc::limits
