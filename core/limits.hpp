@@ -38,6 +38,10 @@ inline constexpr std::size_t kMaxDmarcRecordBytes = 8192;
 // silent choice of destinations the owner did not make. Without a valid rua left, a record
 // lacking a valid p is then invalid (RFC 9989 §4.10.1).
 inline constexpr std::size_t kMaxReportUris = 16;
+// Warning lines kept for one record (they go to logs and the dashboard). An 8 KiB record of
+// "x;x;x;..." would otherwise yield 4,000 of them; past the bound one last line says how many
+// more there were.
+inline constexpr std::size_t kMaxRecordWarnings = 32;
 // TXT records at one _dmarc name: more than one DMARC record is "no record" anyway, but other
 // TXT records may share the name.
 inline constexpr std::size_t kMaxTxtRecordsPerName = 32;

@@ -238,6 +238,12 @@ bool parse_mailto(std::string_view rest, ReportUri& uri) {
     if (!is_local_part(local)) return false;
     std::string_view host(decoded->data() + at + 1, decoded->size() - at - 1);
     if (host.empty() || host.back() == '.') return false;  // "a@b." is not an addr-spec domain
+    // A decoded control byte (%00, %0A, ...) never belongs in a host name; refusing it here
+    // also keeps a NUL from reaching libidn2 as a C string, which would cut the name short.
+    for (char c : host) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) return false;
+    }
     auto domain = to_a_label_domain(host, LabelRule::hostname);
     if (!domain) return false;
     uri.domain = std::move(*domain);
@@ -384,7 +390,17 @@ struct Parser {
     bool p_seen = false;
     bool policy_broken = false;
 
-    void warn(std::string line) { record.warnings.push_back(std::move(line)); }
+    std::size_t dropped_warnings = 0;
+
+    // Warnings are bounded (limits::kMaxRecordWarnings); the overflow is counted and reported
+    // in a last line rather than dropped silently.
+    void warn(std::string line) {
+        if (record.warnings.size() < limits::kMaxRecordWarnings) {
+            record.warnings.push_back(std::move(line));
+        } else {
+            ++dropped_warnings;
+        }
+    }
 
     void invalid_value(std::string_view name, std::string_view value, std::string_view why,
                        std::string_view fallback) {
@@ -452,10 +468,12 @@ struct Parser {
                 }
                 break;
             case Tag::rua:
-            case Tag::ruf:
-                (tag == Tag::rua ? record.rua : record.ruf) =
-                    parse_uri_list(name, value, record.warnings);
+            case Tag::ruf: {
+                std::vector<std::string> lines;
+                (tag == Tag::rua ? record.rua : record.ruf) = parse_uri_list(name, value, lines);
+                for (auto& line : lines) warn(std::move(line));
                 break;
+            }
             case Tag::fo:
                 if (auto fo = parse_fo(value)) {
                     record.fo = *fo;
@@ -592,6 +610,10 @@ RecordResult parse_dmarc_record(std::string_view text) {
     if (escaped) parser.warn("zone-file escape \"\\;\" read as \";\"");
 
     DmarcRecord& record = parser.record;
+    if (parser.dropped_warnings != 0) {
+        record.warnings.push_back(std::to_string(parser.dropped_warnings) +
+                                  " more warnings not shown");
+    }
     if (!parser.p_seen || parser.policy_broken) {
         std::string why = parser.p_seen ? "invalid sp or np" : "p missing or invalid";
         bool has_mailto = false;

@@ -387,6 +387,22 @@ TEST(DmarcRecord, WarningsQuoteSafely) {
     EXPECT_LT(w.size(), 200u);
 }
 
+// limits::kMaxRecordWarnings: the overflow is counted in a last line, the parse is unchanged.
+TEST(DmarcRecord, WarningsAreBoundedAndCounted) {
+    std::string text = "v=DMARC1; p=quarantine";
+    for (int i = 0; i < 100; ++i) text += "; junk";
+    text += "; adkim=s";
+    auto r = parse_dmarc_record(text);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->adkim, AlignMode::strict);
+    ASSERT_EQ(r->warnings.size(), limits::kMaxRecordWarnings + 1);
+    EXPECT_EQ(r->warnings.back(), "68 more warnings not shown");
+    // The p=none fallback line is always kept.
+    auto fallback = parse_dmarc_record(text + "; rua=mailto:a@example.com; sp=bogus");
+    ASSERT_TRUE(fallback);
+    EXPECT_TRUE(has_warning(*fallback, "acting as p=none")) << all_warnings(*fallback);
+}
+
 // ---- Report URIs (RFC 7489 §6.2, §6.4) ----------------------------------------------------
 
 struct UriCase {
@@ -471,6 +487,20 @@ const UriCase kUriCases[] = {
     {"mailto:a@[192.0.2.1]", false, "", "", "", {}, "domain literal: no reports to it"},
     {"mailto:a@ex_ample.com", false, "", "", "", {}, "LDH host name"},
     {"mailto://abuse.example", false, "", "", "", {}, "RFC 6068 no addr-spec"},
+    {"mailto:a@example.com%00.evil.example",
+     false,
+     "",
+     "",
+     "",
+     {},
+     "decoded control byte in the host"},
+    {"mailto:a@%C3%A9xample.com%00x",
+     false,
+     "",
+     "",
+     "",
+     {},
+     "NUL after a U-label must not cut the name short"},
     {"mailto:a%zz@example.com", false, "", "", "", {}, "RFC 3986 §2.1 broken %-escape"},
     {"mailto:a%4@example.com", false, "", "", "", {}, "RFC 3986 §2.1 short %-escape"},
     {"mailto:a%40b@example.com", false, "", "", "", {}, "decoded '@' in the local part"},
