@@ -403,18 +403,17 @@ class Parser {
         if (p_ >= t_.size()) return make_error(Errc::syntax, "unexpected end of the field");
         const Token& t = t_[p_];
         const Mailbox* last = out_.mailboxes.empty() ? nullptr : &out_.mailboxes.back();
-        std::string address;
-        if (last != nullptr) {
-            address = "'" + excerpt(last->local_part) + "@" +
+        std::string address = "a group";
+        if (last != nullptr && last_ != Last::group) {
+            address = "address '" + excerpt(last->local_part) + "@" +
                       (last->domain_literal ? std::string("[...]") : last->domain) + "'";
         }
         if (t.kind == Kind::special && t.special == '>') {
-            return make_error(Errc::syntax,
-                              "unbalanced '>'" + at(t.offset) + " after address " + address);
+            return make_error(Errc::syntax, "unbalanced '>'" + at(t.offset) + " after " + address);
         }
-        if (t.kind == Kind::special && t.special == '<') {
+        if (t.kind == Kind::special && t.special == '<' && last_ == Last::addr_spec) {
             return make_error(Errc::syntax,
-                              "'<'" + at(t.offset) + " after address " + address +
+                              "'<'" + at(t.offset) + " after " + address +
                                   ": an unquoted '@' in a display name is ambiguous (RFC 5322 "
                                   "§3.2.5: a phrase cannot hold '@'; it must be quoted)");
         }
@@ -572,6 +571,7 @@ class Parser {
             p_ = q + 1;
             auto domain = parse_domain(next->offset);
             if (!domain) return tl::unexpected(domain.error());
+            last_ = Last::addr_spec;
             return add_mailbox("", std::move(*local), std::move(*domain), group);
         }
         if (q > start) {
@@ -628,6 +628,7 @@ class Parser {
                                                 " inside '<' opened" + at(open) + "; expected '>'");
         }
         ++p_;
+        last_ = Last::angle_addr;
         return add_mailbox(std::move(display), std::move(*local), std::move(*domain), group);
     }
 
@@ -671,6 +672,7 @@ class Parser {
             while (at_special(',')) ++p_;
             if (at_special(';')) {
                 ++p_;
+                last_ = Last::group;
                 return {};
             }
             if (p_ >= t_.size()) {
@@ -691,6 +693,8 @@ class Parser {
     const std::vector<Token>& t_;
     std::size_t p_ = 0;
     FromField out_;
+    enum class Last : std::uint8_t { addr_spec, angle_addr, group };
+    Last last_ = Last::group;  // what the last address was, for error messages
 };
 
 }  // namespace
