@@ -34,7 +34,8 @@ struct ReportUri {
 // psd= (RFC 9989 §4.7).
 enum class PsdFlag : std::uint8_t { unknown, yes, no };
 
-// fo= (RFC 7489 §6.3): which failures a ruf report is wanted for.
+// fo= (RFC 7489 §6.3): which failures a ruf report is wanted for. Exactly the options listed
+// are set ("fo=d" clears all_fail); without fo, or with an invalid one, the default is "0".
 struct FailureOptions {
     bool all_fail = true;   // "0"
     bool any_fail = false;  // "1"
