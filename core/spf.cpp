@@ -86,7 +86,7 @@ class Evaluator {
     std::string validated_name(const std::string& domain);
     bool ptr_validates(const std::string& name);
     Match match(const SpfMechanism& m, const std::string& domain, std::string& problem);
-    Match match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6, bool is_mx,
+    Match match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6,
                           std::string& problem);
 
     DnsResolver& dns_;
@@ -166,7 +166,7 @@ std::string Evaluator::validated_name(const std::string& domain) {
 }
 
 Match Evaluator::match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6,
-                                 bool is_mx, std::string& problem) {
+                                 std::string& problem) {
     auto r = query(name, ip_.is_v4() ? RrType::a : RrType::aaaa);
     if (r.status == DnsStatus::temperror) {
         problem = "DNS error looking up " + name + (r.why.empty() ? "" : ": " + r.why);
@@ -179,7 +179,6 @@ Match Evaluator::match_addresses(const std::string& name, unsigned cidr4, unsign
         }
         return Match::no;
     }
-    (void)is_mx;
     unsigned len = ip_.is_v4() ? cidr4 : cidr6;
     for (const auto& a : r.addresses) {
         if (ip_.in_network(a, len)) return Match::yes;
@@ -216,7 +215,7 @@ Match Evaluator::match(const SpfMechanism& m, const std::string& domain, std::st
                                                                                        : Match::no;
         case SpfMechanismKind::a:
             if (!term_limit() || !target_of(target)) return Match::permerror;
-            return match_addresses(target, m.cidr4, m.cidr6, false, problem);
+            return match_addresses(target, m.cidr4, m.cidr6, problem);
         case SpfMechanismKind::mx: {
             if (!term_limit() || !target_of(target)) return Match::permerror;
             auto r = query(target, RrType::mx);
@@ -242,7 +241,7 @@ Match Evaluator::match(const SpfMechanism& m, const std::string& domain, std::st
                 return x.preference < y.preference;
             });
             for (const auto& rr : mx) {
-                auto res = match_addresses(rr.exchange, m.cidr4, m.cidr6, true, problem);
+                auto res = match_addresses(rr.exchange, m.cidr4, m.cidr6, problem);
                 if (res != Match::no) return res;
             }
             return Match::no;
