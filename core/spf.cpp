@@ -2,6 +2,7 @@
 #include "core/spf.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -86,7 +87,10 @@ class Evaluator {
     std::string validated_name(const std::string& domain);
     bool ptr_validates(const std::string& name);
     Match match(const SpfMechanism& m, const std::string& domain, std::string& problem);
-    Match match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6,
+    // counts_void: §4.6.4 limits void lookups per *term*; the address lookups of an mx term's
+    // exchanges are not the term's own lookup (an IPv6 client checked against IPv4-only MX
+    // hosts would otherwise hit the limit on an ordinary "a mx" record).
+    Match match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6, bool counts_void,
                           std::string& problem);
 
     DnsResolver& dns_;
@@ -100,6 +104,8 @@ class Evaluator {
     bool timed_out_ = false;
     std::size_t dns_terms_ = 0;
     std::size_t void_lookups_ = 0;
+    // %{p} per <domain>: a record may use it many times, each costing up to 11 queries.
+    std::map<std::string, std::string, std::less<>> validated_names_;
 };
 
 bool Evaluator::over_budget() {
@@ -148,8 +154,11 @@ bool Evaluator::ptr_validates(const std::string& name) {
 
 // %{p} (§7.3): a validated name of the client, preferring <domain>, then a subdomain of it.
 std::string Evaluator::validated_name(const std::string& domain) {
+    if (auto it = validated_names_.find(domain); it != validated_names_.end()) return it->second;
+    std::string& slot = validated_names_[domain];
+    slot = "unknown";
     auto r = query(ip_.to_reverse_name(), RrType::ptr);
-    if (r.status != DnsStatus::answer) return "unknown";
+    if (r.status != DnsStatus::answer) return slot;
     std::optional<std::string> best;
     int best_rank = 3;
     std::size_t checked = 0;
@@ -162,18 +171,19 @@ std::string Evaluator::validated_name(const std::string& domain) {
         best_rank = rank;
         if (rank == 0) break;
     }
-    return best ? *best : "unknown";
+    if (best) slot = *best;
+    return slot;
 }
 
 Match Evaluator::match_addresses(const std::string& name, unsigned cidr4, unsigned cidr6,
-                                 std::string& problem) {
+                                 bool counts_void, std::string& problem) {
     auto r = query(name, ip_.is_v4() ? RrType::a : RrType::aaaa);
     if (r.status == DnsStatus::temperror) {
         problem = "DNS error looking up " + name + (r.why.empty() ? "" : ": " + r.why);
         return Match::temperror;
     }
     if (r.status != DnsStatus::answer || r.addresses.empty()) {
-        if (!count_void()) {
+        if (counts_void && !count_void()) {
             problem = "more than 2 void lookups (at " + name + ")";
             return Match::permerror;
         }
@@ -215,7 +225,7 @@ Match Evaluator::match(const SpfMechanism& m, const std::string& domain, std::st
                                                                                        : Match::no;
         case SpfMechanismKind::a:
             if (!term_limit() || !target_of(target)) return Match::permerror;
-            return match_addresses(target, m.cidr4, m.cidr6, problem);
+            return match_addresses(target, m.cidr4, m.cidr6, true, problem);
         case SpfMechanismKind::mx: {
             if (!term_limit() || !target_of(target)) return Match::permerror;
             auto r = query(target, RrType::mx);
@@ -241,7 +251,7 @@ Match Evaluator::match(const SpfMechanism& m, const std::string& domain, std::st
                 return x.preference < y.preference;
             });
             for (const auto& rr : mx) {
-                auto res = match_addresses(rr.exchange, m.cidr4, m.cidr6, problem);
+                auto res = match_addresses(rr.exchange, m.cidr4, m.cidr6, false, problem);
                 if (res != Match::no) return res;
             }
             return Match::no;

@@ -413,6 +413,26 @@ e3.example.com EXISTS
     EXPECT_EQ(mail_from(dns, "192.0.2.1", "u@nodata.example.com").result, SpfResult::permerror);
 }
 
+TEST(SpfLimits, MxExchangeAddressLookupsAreNotVoidTerms) {
+    // §4.6.4 limits "terms" whose DNS queries return no answer. An IPv6 client against a
+    // domain whose A and MX hosts are IPv4-only: the a term is one void lookup, the mx term's
+    // own MX query answered, so its exchanges' empty AAAA answers are not further void terms.
+    auto dns = zone(R"(
+example.com     TXT "v=spf1 a mx -all"
+example.com     A   192.0.2.1
+example.com     MX  10 mx1.example.com
+example.com     MX  20 mx2.example.com
+example.com     MX  30 mx3.example.com
+mx1.example.com A   192.0.2.2
+mx2.example.com A   192.0.2.3
+mx3.example.com A   192.0.2.4
+)");
+    auto out = mail_from(dns, "2001:db8::1", "u@example.com");
+    EXPECT_EQ(out.result, SpfResult::fail) << out.problem;
+    EXPECT_EQ(out.void_lookups, 1u);
+    EXPECT_EQ(mail_from(dns, "192.0.2.4", "u@example.com").result, SpfResult::pass);
+}
+
 TEST(SpfLimits, TimeBudgetGivesTemperror) {
     auto dns = zone(R"(
 example.com      TXT "v=spf1 include:a.example.com include:b.example.com -all"
