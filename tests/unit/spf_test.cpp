@@ -451,6 +451,10 @@ b.example.com    TXT "v=spf1 ip4:192.0.2.0/24 -all"
     clock = 0;
     EXPECT_EQ(mail_from(dns, "192.0.2.1", "u@example.com", "h.example.org", options).result,
               SpfResult::pass);
+    clock = 1'000'000;
+    options.now_ms = [&clock] { return clock -= 1000; };  // a clock stepping backwards
+    EXPECT_EQ(mail_from(dns, "192.0.2.1", "u@example.com", "h.example.org", options).result,
+              SpfResult::pass);
     options.now_ms = nullptr;  // no clock: no budget
     EXPECT_EQ(mail_from(dns, "192.0.2.1", "u@example.com", "h.example.org", options).result,
               SpfResult::pass);
