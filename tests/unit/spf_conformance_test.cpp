@@ -75,7 +75,7 @@ std::shared_ptr<const MemoryResolver> load_zone(const YAML::Node& zonedata) {
             }
             if (timed_out) continue;
             std::string type = rr.begin()->first.as<std::string>();
-            const YAML::Node& value = rr.begin()->second;
+            const YAML::Node value = rr.begin()->second;  // a copy: the iterator owns the pair
             if (type == "TXT") {
                 if (value.IsScalar() && value.as<std::string>() == "NONE") continue;
                 zone->add_txt(name, txt_value(value));
