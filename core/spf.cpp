@@ -27,12 +27,16 @@ SpfResult from_qualifier(SpfQualifier q) noexcept {
     return SpfResult::neutral;
 }
 
-// A name we may put on the wire: 1..253 bytes, labels 1..63 (RFC 1035 §2.3.4). Macro
-// expansion can produce anything; what is not a name cannot exist, so it reads as NXDOMAIN.
+// A name we may put on the wire: 1..253 bytes, labels 1..63 (RFC 1035 §2.3.4), printable
+// ASCII and SP only. Macro expansion can produce anything (a NUL or CR from a local-part would
+// reach C resolver APIs); what is not such a name is treated as not existing: NXDOMAIN, no query.
 bool is_queryable_name(std::string_view name) noexcept {
     if (name.empty() || name.size() > limits::kSpfMaxMacroExpansion) return false;
     std::size_t label = 0;
     for (char c : name) {
+        // Controls, DEL and 8-bit bytes (negative when char is signed). SP stays: "%_" is SPF's
+        // own escape for it (§7.1), and the RFC 7208 suite queries such a name.
+        if (c < 0x20 || c >= 0x7f) return false;
         if (c == '.') {
             if (label == 0) return false;
             label = 0;
@@ -397,6 +401,11 @@ std::string Evaluator::explanation(const Evaluation& ev) {
     auto text =
         expand_spf_macros(r.txt.front(), macro_values(ev.exp_domain), SpfMacroMode::explanation);
     if (!text || text->size() > limits::kSpfMaxExplanationBytes) {
+        return options_.default_explanation;
+    }
+    // §6.2: the explanation goes into an SMTP reply, which is US-ASCII; a macro (%{l}) must
+    // not smuggle CR, LF or 8-bit bytes into it.
+    if (!std::all_of(text->begin(), text->end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
         return options_.default_explanation;
     }
     return *text;

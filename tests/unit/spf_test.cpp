@@ -329,6 +329,28 @@ why.example.com TXT "%{i} is not one of %{d}'s senders"
     EXPECT_EQ(out.explanation, "local default");
 }
 
+TEST(SpfCheckHost, MacroOutputIsNeverAnUnsafeNameOrReply) {
+    auto dns = zone(R"(
+example.com      TXT "v=spf1 exists:%{l}.allow.example.com -all exp=why.example.com"
+why.example.com  TXT "blocked %{l}"
+)");
+    SpfOptions options;
+    options.default_explanation = "default";
+    // §6.2: the explanation is US-ASCII for an SMTP reply: CR LF from a local-part drops it.
+    auto out = check_host(dns, ip("192.0.2.1"), "example.com", "x\r\n250 ok@example.com",
+                          "h.example.org", options);
+    EXPECT_EQ(out.result, SpfResult::fail);
+    EXPECT_EQ(out.explanation, "default");
+    out = check_host(dns, ip("192.0.2.1"), "example.com", "bob@example.com", "h", options);
+    EXPECT_EQ(out.explanation, "blocked bob");
+    // A name with a control byte or NUL is not sent to the resolver: it cannot exist.
+    dns.clear_queries();
+    out = check_host(dns, ip("192.0.2.1"), "example.com", std::string("a\0b@example.com", 15), "h",
+                     options);
+    EXPECT_EQ(out.result, SpfResult::fail);
+    for (const auto& q : dns.queries()) EXPECT_EQ(q.find("allow"), std::string::npos) << q;
+}
+
 TEST(SpfCheckHost, NullSenderUsesPostmasterAtHelo) {
     // §2.4: "When the reverse-path is null, this document defines the "MAIL FROM" identity to
     // be the mailbox composed of the local-part "postmaster" and the "HELO" identity".
