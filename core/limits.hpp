@@ -68,6 +68,10 @@ inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA an
 inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
+// One macro-string expansion before the §7.3 truncation to 253 bytes: bounds the work a hostile
+// record (many %{s} over a long MAIL FROM) can cause. Over it: permerror (domain-spec) or the
+// explanation is dropped.
+inline constexpr std::size_t kSpfMaxMacroOutputBytes = 8192;
 
 // ---- Configuration files ------------------------------------------------------------------------
 // opendmarc.conf lines are short; a longer one is a corrupt or wrong file.

@@ -50,8 +50,11 @@ std::string_view trim_wsp(std::string_view s) noexcept {
 
 // One ';'-separated piece of the record. A piece that ends in '\' directly before the ';' is
 // the DNS master-file escape "\;" (RFC 1035 §5.1) copied into the TXT data by mistake; the
-// publisher meant a separator. No DMARC value can end in '\' (keywords, digits, RFC 3986 URIs
-// do not contain it), so reading "\;" as ";" cannot change the meaning of a well-formed tag.
+// publisher meant a separator. Deviation from the letter of the ABNF (dmarc-value includes '\',
+// so "v=DMARC1\;" strictly has the version "DMARC1\" and is not a DMARC record), taken because
+// such records are published (vector maildmarc-valid-1.4.3) and no DMARC value can end in '\'
+// (keywords, digits, RFC 3986 URIs do not contain it): reading "\;" as ";" cannot change the
+// meaning of a well-formed tag. A warning records it.
 struct Piece {
     std::string_view text;
     bool escaped = false;

@@ -1,7 +1,7 @@
 // The DMARC policy record (TXT at _dmarc.<domain>): RFC 7489 §6.3-§6.4 and RFC 9989 §4.7 tags,
 // with the fallbacks of standards.md §1.4 / §2.1: v=DMARC1 first and case-sensitive or it is not
 // a record; unknown tags ignored; a bad value falls back to the tag's default; missing or invalid
-// p (or invalid sp/np) gives p=none only when rua holds a valid URI (RFC 9989 §4.10.1).
+// p (or invalid sp/np) gives p=none only when rua holds a valid mailto: URI (RFC 9989 §4.10.1).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,8 @@ struct ReportUri {
 // psd= (RFC 9989 §4.7).
 enum class PsdFlag : std::uint8_t { unknown, yes, no };
 
-// fo= (RFC 7489 §6.3): which failures a ruf report is wanted for.
+// fo= (RFC 7489 §6.3): which failures a ruf report is wanted for. Exactly the options listed
+// are set ("fo=d" clears all_fail); without fo, or with an invalid one, the default is "0".
 struct FailureOptions {
     bool all_fail = true;   // "0"
     bool any_fail = false;  // "1"
@@ -102,8 +103,11 @@ RecordResult parse_dmarc_record(std::string_view text);
 std::optional<ReportUri> parse_report_uri(std::string_view text);
 
 // Chooses the DMARC record among the TXT records at one name (RFC 7489 §6.6.3 steps 2-5):
-// non-DMARC records are discarded; exactly one DMARC record is returned (parsed: it may still
-// be invalid); none or several give `none` / `several`.
+// non-DMARC records (first tag not v=DMARC1) are discarded; exactly one DMARC record is returned
+// (parsed: it may still be invalid or too long); none or several give `none` / `several`, with
+// `record` then holding a rejection (not_dmarc / invalid) so that it is never mistaken for a
+// policy. The work is linear in the total size: only the first tag of each record is read
+// before the count is known, and at most one record is parsed.
 struct RecordSelection {
     enum class Outcome : std::uint8_t { none, one, several } outcome = Outcome::none;
     std::string text;     // the chosen record as published (Outcome::one)

@@ -773,6 +773,7 @@ void check_expect_fields(const nlohmann::json& expect, const DmarcRecord& r) {
 TEST(DmarcRecordVectors, RecordParse) {
     int passed = 0;
     int excepted = 0;
+    int abnf_deviations = 0;
     std::set<std::string> used_exceptions;
     for (const auto& v : load_jsonl("record-parse.jsonl")) {
         std::string id = v["id"];
@@ -806,7 +807,17 @@ TEST(DmarcRecordVectors, RecordParse) {
         ASSERT_EQ(outcome_of(r), *peer)
             << name_of(outcome_of(r)) << " vs peer " << name_of(*peer) << ": " << text;
         if (r && v.contains("expect")) check_expect_fields(v["expect"], *r);
-        // Real published records with garbled tags: "record usable (v and p valid)".
+        // Our one deviation from the strict ABNF, taken to agree with this vector (the
+        // justification is at Piece in core/record.cpp): "\;" read as ";".
+        if (id == "maildmarc-valid-1.4.3") {
+            ASSERT_TRUE(r);
+            EXPECT_EQ(r->p, Policy::reject);
+            EXPECT_TRUE(has_warning(*r, "zone-file escape"));
+            ++abnf_deviations;
+        }
+        // Real published records with garbled tags: "record usable (v and p valid)". Pieces
+        // such as "fo:0", "pct100", "sp-none" or "0" are not tag=value pairs; RFC 9989 §4.7 lets
+        // them be "ignored outright", so this agrees with the RFC, not only with the peer.
         if (id.rfind("maildmarc-realworld-", 0) == 0) {
             ASSERT_TRUE(r);
             EXPECT_TRUE(r->p_valid);
@@ -815,7 +826,9 @@ TEST(DmarcRecordVectors, RecordParse) {
     }
     EXPECT_EQ(used_exceptions.size(), record_exceptions().size());
     EXPECT_EQ(passed + excepted, 78);  // 79 lines, one of them the tag-value table
-    std::cout << "[ vectors  ] record-parse.jsonl: " << passed << " passed, " << excepted
+    EXPECT_EQ(abnf_deviations, 1);
+    std::cout << "[ vectors  ] record-parse.jsonl: " << passed << " passed (of which "
+              << abnf_deviations << " by a documented ABNF deviation), " << excepted
               << " excepted (RFC over peer)\n";
     ::testing::Test::RecordProperty("record_parse_passed", passed);
     ::testing::Test::RecordProperty("record_parse_excepted", excepted);
