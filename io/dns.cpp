@@ -64,12 +64,16 @@ Result<std::vector<std::string>> parse_nameservers(std::string_view text) {
         auto ip = IpAddress::parse(host);
         if (!ip || text::istarts_with(host, "ipv6:")) return bad("is not an IPv4 or IPv6 address");
         if (out.size() == limits::kMaxNameservers) {
-            return make_error(
-                Errc::limit,
-                "Nameservers: more than " + std::to_string(limits::kMaxNameservers) + " servers");
+            std::string message = "Nameservers: more than ";
+            message += std::to_string(limits::kMaxNameservers);
+            message += " servers";
+            return make_error(Errc::limit, std::move(message));
         }
         std::string server = ip->to_string();
-        if (port) server += "@" + std::to_string(*port);
+        if (port) {
+            server += '@';
+            server += std::to_string(*port);
+        }
         out.push_back(std::move(server));
     }
     if (out.empty()) return make_error(Errc::syntax, "Nameservers: no server given");
