@@ -11,6 +11,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -438,6 +439,49 @@ TEST_F(DnsIntegration, DnssecBogusIsTemperror) {
     EXPECT_EQ(r.status, DnsStatus::temperror);
     EXPECT_NE(r.why.find("DNSSEC"), std::string::npos) << r.why;
     EXPECT_FALSE(r.secure);
+}
+
+// RFC 4035 §5: answers that validate up to the trust anchor are secure (recorded in history);
+// an unsigned RRset in a signed zone is bogus. The zone is signed with ECDSA P-256 (RFC 6605)
+// by tests/data/dns/make_signed_zone.py; the anchor is its DNSKEY.
+TEST(DnsDnssec, SecureAnswersAndBogusOnes) {
+    std::ifstream zone_file(std::string(DMARC_TEST_DATA) + "/dns/signed-root.zone");
+    std::ostringstream zone;
+    zone << zone_file.rdbuf();
+    ASSERT_FALSE(zone.str().empty());
+    test_support::LocalUnboundConfig config;
+    config.auth_zones["."] = zone.str();
+    std::string error;
+    auto server = LocalUnbound::start(config, &error);
+    ASSERT_TRUE(server) << error;
+    DnsOptions o;
+    o.nameservers = {server->address()};
+    o.timeout = 3s;
+    o.trust_anchor_file = std::string(DMARC_TEST_DATA) + "/dns/root-anchor.key";
+    auto made = make_unbound_resolver(o);
+    ASSERT_TRUE(made) << made.error().message;
+    auto& dns = **made;
+    auto secure = dns.lookup("_dmarc.secure.dmarc-test.example", RrType::txt);
+    ASSERT_EQ(secure.status, DnsStatus::answer) << secure.why;
+    EXPECT_TRUE(secure.secure);
+    EXPECT_EQ(secure.txt, (std::vector<std::string>{"v=DMARC1; p=reject"}));
+    auto cached = dns.lookup("_dmarc.secure.dmarc-test.example", RrType::txt);
+    EXPECT_TRUE(cached.secure);
+    EXPECT_EQ(dns.stats().cache_hits, 1u);
+    auto address = dns.lookup("secure.dmarc-test.example", RrType::a);
+    ASSERT_EQ(address.status, DnsStatus::answer) << address.why;
+    EXPECT_TRUE(address.secure);
+    auto unsigned_rrset = dns.lookup("_dmarc.unsigned.dmarc-test.example", RrType::txt);
+    EXPECT_EQ(unsigned_rrset.status, DnsStatus::temperror);
+    EXPECT_NE(unsigned_rrset.why.find("DNSSEC"), std::string::npos) << unsigned_rrset.why;
+
+    // The same zone without a trust anchor: answers, but not secure.
+    o.trust_anchor_file.clear();
+    auto plain = make_unbound_resolver(o);
+    ASSERT_TRUE(plain);
+    auto insecure = (*plain)->lookup("_dmarc.secure.dmarc-test.example", RrType::txt);
+    ASSERT_EQ(insecure.status, DnsStatus::answer) << insecure.why;
+    EXPECT_FALSE(insecure.secure);
 }
 
 TEST_F(DnsIntegration, InvalidQueryNamesAreTemperrorWithoutAQuery) {
