@@ -96,7 +96,7 @@ struct UnboundResolver::Cache {
         std::list<std::string> lru;  // front: most recently used
     };
 
-    explicit Cache(std::size_t entries) : per_shard(std::max<std::size_t>(1, entries / kShards)) {}
+    explicit Cache(std::size_t entries) : per_shard((entries + kShards - 1) / kShards) {}
 
     Shard& shard_for(const std::string& key) {
         return shards[std::hash<std::string>{}(key) % kShards];
@@ -145,6 +145,15 @@ struct UnboundResolver::Cache {
             shard.map.erase(shard.lru.back());
             shard.lru.pop_back();
         }
+    }
+
+    std::size_t size() {
+        std::size_t total = 0;
+        for (auto& shard : shards) {
+            std::lock_guard lock(shard.mutex);
+            total += shard.map.size();
+        }
+        return total;
     }
 
     void clear() {
@@ -218,8 +227,9 @@ extern "C" void on_unbound_result(void* arg, int err, ub_result* result) {
 
 // The name in unbound's presentation form: '.' separates labels; every other byte that is not
 // a letter, digit, '-' or '_' is written \DDD (RFC 1035 §5.1), so SPF-macro names with odd
-// bytes are asked for literally instead of being misread as escapes or cut at a NUL.
-Result<std::string> presentation_name(std::string_view name) {
+// bytes are asked for literally instead of being misread as escapes or cut at a NUL. The result
+// starts with `prefix`.
+Result<std::string> presentation_name(std::string_view name, char prefix) {
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (name.empty()) return make_error(Errc::syntax, "empty query name");
     if (name.size() > limits::kMaxDomainBytes) {
@@ -227,6 +237,7 @@ Result<std::string> presentation_name(std::string_view name) {
     }
     std::string out;
     out.reserve(name.size() + 8);
+    out.push_back(prefix);
     std::size_t label = 0;
     for (const char c : name) {
         if (c == '.') {
@@ -362,24 +373,30 @@ void UnboundResolver::event_loop() {
     fds[1].events = POLLIN;
     for (;;) {
         const int n = ::poll(fds.data(), fds.size(), -1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;  // callers then time out: temperror, never a wrong answer
+        if (n < 0 && errno == EINTR) continue;
+        if (fds[1].revents != 0) return;  // shutdown
+        // A broken answer pipe (libunbound's worker gone) would otherwise spin this loop: stop,
+        // and let queries answer temperror at once (never a wrong answer).
+        if (n < 0 || (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 ||
+            (fds[0].revents != 0 && ub_process(ctx_) != 0)) {
+            broken_.store(true, std::memory_order_release);
+            return;
         }
-        if (fds[1].revents != 0) return;
-        if (fds[0].revents != 0) ub_process(ctx_);
     }
 }
 
-DnsResponse UnboundResolver::query_upstream(const std::string& name, RrType type) {
+DnsResponse UnboundResolver::query_upstream(const char* name, RrType type) {
     const auto deadline = Clock::now() + options_.timeout;
+    if (broken_.load(std::memory_order_acquire)) {
+        return temperror("resolver: libunbound event loop stopped");
+    }
     upstream_.fetch_add(1, std::memory_order_relaxed);
     auto pending = std::make_shared<Pending>();
     pending->type = type;
     auto* arg = new std::shared_ptr<Pending>(pending);
     int id = 0;
-    const int rc = ub_resolve_async(ctx_, name.c_str(), dns_wire::rr_type_code(type), 1, arg,
-                                    on_unbound_result, &id);
+    const int rc =
+        ub_resolve_async(ctx_, name, dns_wire::rr_type_code(type), 1, arg, on_unbound_result, &id);
     if (rc != 0) {
         delete arg;
         return temperror(std::string("resolver: ") + ub_strerror(rc));
@@ -403,20 +420,18 @@ DnsResponse UnboundResolver::query_upstream(const std::string& name, RrType type
 
 DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
     lookups_.fetch_add(1, std::memory_order_relaxed);
-    auto query_name = presentation_name(name);
-    if (!query_name) return temperror("invalid query name: " + query_name.error().message);
+    // One string serves as cache key (a type octet, then the name) and, past that octet, as
+    // the name libunbound is asked for: one allocation on the cached path.
+    auto key = presentation_name(name, static_cast<char>('0' + static_cast<int>(type)));
+    if (!key) return temperror("invalid query name: " + key.error().message);
     const Clock::time_point start = Clock::now();
-    std::string key;
     if (cache_) {
-        key.reserve(query_name->size() + 1);
-        key.push_back(static_cast<char>('0' + static_cast<int>(type)));
-        key += *query_name;
-        if (auto hit = cache_->get(key, start)) {
+        if (auto hit = cache_->get(*key, start)) {
             cache_hits_.fetch_add(1, std::memory_order_relaxed);
             return std::move(*hit);
         }
     }
-    DnsResponse response = query_upstream(*query_name, type);
+    DnsResponse response = query_upstream(key->c_str() + 1, type);
     if (response.status == DnsStatus::temperror) return response;
     std::chrono::seconds ttl{response.ttl};
     if (response.status == DnsStatus::answer) {
@@ -428,7 +443,7 @@ DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
         ttl = std::min(ttl, options_.max_negative_ttl);
     }
     response.ttl = static_cast<std::uint32_t>(ttl.count());
-    if (cache_) cache_->put(key, response, ttl, start);
+    if (cache_) cache_->put(*key, response, ttl, start);
     return response;
 }
 
@@ -439,6 +454,10 @@ DnsStats UnboundResolver::stats() const noexcept {
     s.upstream = upstream_.load(std::memory_order_relaxed);
     s.timeouts = timeouts_.load(std::memory_order_relaxed);
     return s;
+}
+
+std::size_t UnboundResolver::cache_size() const {
+    return cache_ ? cache_->size() : 0;
 }
 
 void UnboundResolver::clear_cache() {

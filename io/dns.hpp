@@ -29,7 +29,7 @@ struct DnsOptions {
     std::string resolv_conf_path;   // empty: /etc/resolv.conf (tests point elsewhere)
     std::string trust_anchor_file;  // empty: no DNSSEC validation
     bool cache = true;
-    std::size_t cache_entries = 100000;
+    std::size_t cache_entries = 100000;   // bound; least recently used entries go first
     std::chrono::seconds max_ttl{86400};  // TTLs are capped here (a day)
     // Negative answers: the TTL the server gave (SOA minimum, RFC 2308 §5), else the default,
     // never over the cap (unbound's own cache-max-negative-ttl default is an hour).
@@ -61,6 +61,8 @@ class UnboundResolver final : public DnsResolver {
     DnsResponse lookup(std::string_view name, RrType type) override;
 
     DnsStats stats() const noexcept;
+    // Entries now held: at most cache_entries rounded up to a multiple of the shard count (32).
+    std::size_t cache_size() const;
     // Forgets every cached answer (configuration reload, tests).
     void clear_cache();
 
@@ -69,7 +71,7 @@ class UnboundResolver final : public DnsResolver {
     struct Cache;
     UnboundResolver(const DnsOptions& options, ub_ctx* ctx, int wake_fd);
     void event_loop();
-    DnsResponse query_upstream(const std::string& name, RrType type);
+    DnsResponse query_upstream(const char* name, RrType type);
 
     DnsOptions options_;
     ub_ctx* ctx_;
@@ -81,6 +83,7 @@ class UnboundResolver final : public DnsResolver {
     std::atomic<std::uint64_t> cache_hits_{0};
     std::atomic<std::uint64_t> upstream_{0};
     std::atomic<std::uint64_t> timeouts_{0};
+    std::atomic<bool> broken_{false};  // the event thread gave up (libunbound's pipe failed)
 };
 
 // Sets up the libunbound context (threaded asynchronous mode), its forwarders and trust anchor,

@@ -337,6 +337,29 @@ TEST_F(DnsIntegration, TtlExpiryAndCap) {
     EXPECT_EQ(dns->stats().upstream, upstream + 1);
 }
 
+// The cache is bounded: old entries are evicted (least recently used first) and never exceed
+// the configured size, whatever the traffic.
+TEST_F(DnsIntegration, CacheIsBounded) {
+    DnsOptions o = options();
+    o.cache_entries = 64;
+    auto dns = resolver(o);
+    ASSERT_TRUE(dns);
+    for (int i = 0; i < 400; ++i) {
+        ASSERT_EQ(dns->lookup("b" + std::to_string(i) + ".dmarc-test.example", RrType::txt).status,
+                  DnsStatus::nxdomain);
+        ASSERT_LE(dns->cache_size(), 64u);
+    }
+    EXPECT_GT(dns->cache_size(), 32u);
+    // The most recent name is still there; the first one was evicted long ago.
+    const auto upstream = dns->stats().upstream;
+    EXPECT_EQ(dns->lookup("b399.dmarc-test.example", RrType::txt).status, DnsStatus::nxdomain);
+    EXPECT_EQ(dns->stats().upstream, upstream);
+    EXPECT_EQ(dns->lookup("b0.dmarc-test.example", RrType::txt).status, DnsStatus::nxdomain);
+    EXPECT_EQ(dns->stats().upstream, upstream + 1);
+    dns->clear_cache();
+    EXPECT_EQ(dns->cache_size(), 0u);
+}
+
 // With the cache off every lookup goes to libunbound.
 TEST_F(DnsIntegration, CacheCanBeSwitchedOff) {
     DnsOptions o = options();
