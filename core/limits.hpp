@@ -86,4 +86,13 @@ inline constexpr std::size_t kMaxHistoryDkimLines = 64;
 // Problems listed per file before the reader only counts them.
 inline constexpr std::size_t kMaxHistoryIssues = 10000;
 
+// ---- DNS answers (RFC 1035 §3.3, §4.1.3; io/dns) --------------------------------------------
+// Resource records of one answer RRset we decode. A 64 KB TCP answer can carry about 4,000 A
+// records; no mail domain publishes more than a few dozen. Over it: temperror, not a partial set.
+inline constexpr std::size_t kMaxDnsAnswerRecords = 1024;
+// A domain name in wire form, length octets included (RFC 1035 §3.1).
+inline constexpr std::size_t kMaxDnsWireNameBytes = 255;
+// Entries in the Nameservers option (unbound itself uses at most a handful per zone).
+inline constexpr std::size_t kMaxNameservers = 16;
+
 }  // namespace dmarc::limits
