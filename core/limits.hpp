@@ -48,8 +48,17 @@ inline constexpr std::size_t kMaxAuthResResults = 64;
 inline constexpr std::size_t kMaxAuthResProperties = 32;
 // A-R fields per message the milter reads (each hop adds one; 1,000 is hostile).
 inline constexpr std::size_t kMaxAuthResFields = 100;
+// Items the parser skipped in one field (malformed resinfos, properties without a ptype,
+// legacy text after the authserv-id). Real producers skip < 15 (Fastmail's x-* properties);
+// past this the field is garbage and counts as hostile, not as a source of results.
+inline constexpr std::size_t kMaxAuthResSkipped = 64;
+// Digits in authres-version and method-version (§2.2 "1*DIGIT"; only "1" exists): enough for
+// any unsigned value, so the number cannot overflow.
+inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 
 // ---- Received-SPF (RFC 7208 §9.1) -----------------------------------------------------------
+// key=value pairs in one field (§9.1 defines 7 keys; unknown keys are kept). Pairs the parser
+// could not read count too.
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
