@@ -52,6 +52,26 @@ Result<unsigned> read_version(Cursor& cursor) {
     return value;
 }
 
+// "header.s= header.b=x": after '=' and CFWS, text shaped like "name=" or "ptype.property="
+// is the next item, and the value was empty (tolerated, standards.md §4), not "header.b=x".
+bool looks_like_next_item(Cursor probe) noexcept {
+    if (read_name(probe).empty()) return false;
+    if (probe.at('.')) {
+        ++probe.pos;
+        if (read_name(probe).empty()) return false;
+    }
+    return probe.at('=');
+}
+
+// The value after a property's or reason's '=' ([CFWS] value, §2.2), empty when what follows
+// the CFWS is the next item.
+Result<std::string> read_item_value(Cursor& cursor, std::vector<std::string>& comments) {
+    const std::size_t start = cursor.pos;
+    if (auto ok = lex::skip_cfws(cursor, &comments); !ok) return tl::unexpected(ok.error());
+    if (cursor.pos != start && looks_like_next_item(cursor)) return std::string();
+    return lex::read_value(cursor);
+}
+
 std::string trimmed(std::string_view text, std::size_t from, std::size_t to) {
     return std::string(text::trim(text.substr(from, to - from)));
 }
@@ -107,8 +127,7 @@ Result<void> parse_resinfo(Cursor& cursor, AuthResult& out, std::vector<AuthResS
             if (auto ok = lex::skip_cfws(cursor, &out.comments); !ok) return ok;
             if (!cursor.at('=')) return make_error(Errc::syntax, "no '=' after the property");
             ++cursor.pos;
-            if (auto ok = lex::skip_cfws(cursor, &out.comments); !ok) return ok;
-            auto value = lex::read_value(cursor);
+            auto value = read_item_value(cursor, out.comments);
             if (!value) return tl::unexpected(value.error());
             if (out.properties.size() >= limits::kMaxAuthResProperties) {
                 return make_error(Errc::limit, "more than kMaxAuthResProperties properties");
@@ -116,8 +135,7 @@ Result<void> parse_resinfo(Cursor& cursor, AuthResult& out, std::vector<AuthResS
             out.properties.push_back({text::lower(name), text::lower(property), std::move(*value)});
         } else if (cursor.at('=')) {
             ++cursor.pos;
-            if (auto ok = lex::skip_cfws(cursor, &out.comments); !ok) return ok;
-            auto value = lex::read_value(cursor);
+            auto value = read_item_value(cursor, out.comments);
             if (!value) return tl::unexpected(value.error());
             if (text::iequals(name, "reason") && !out.reason && out.properties.empty()) {
                 out.reason = std::move(*value);
@@ -167,7 +185,7 @@ Result<void> skip_legacy_header_text(Cursor& cursor, AuthenticationResults& out)
 Result<std::string> read_authserv_id(Cursor& cursor) {
     std::string id;
     if (cursor.at('"')) {
-        auto quoted = lex::read_value(cursor);
+        auto quoted = lex::read_quoted_string(cursor);
         if (!quoted) return quoted;
         id = std::move(*quoted);
     } else {
@@ -287,13 +305,21 @@ Result<AuthenticationResults> parse_authentication_results(std::string_view fiel
 }
 
 Result<std::string> dkim_signing_domain(const AuthResult& result) {
-    if (const auto* d = result.find("header", "d")) return to_a_label_domain(d->value);
+    auto checked = [](std::string_view name, const char* what) -> Result<std::string> {
+        auto domain = to_a_label_domain(name);
+        if (!domain) {
+            return make_error(Errc::invalid_value,
+                              std::string(what) + " is not a host name: " + domain.error().message);
+        }
+        return domain;
+    };
+    if (const auto* d = result.find("header", "d")) return checked(d->value, "header.d");
     if (const auto* i = result.find("header", "i")) {
         auto at = i->value.rfind('@');
         if (at == std::string::npos) {
             return make_error(Errc::invalid_value, "header.i without '@': " + i->value);
         }
-        return to_a_label_domain(std::string_view(i->value).substr(at + 1));
+        return checked(std::string_view(i->value).substr(at + 1), "header.i domain");
     }
     return make_error(Errc::not_found, "no header.d or header.i");
 }

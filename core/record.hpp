@@ -45,7 +45,7 @@ struct DmarcRecord {
     std::optional<Policy> sp;  // absent: p applies to subdomains
     std::optional<Policy> np;  // absent: sp, else p, applies to non-existent subdomains
     PsdFlag psd = PsdFlag::unknown;
-    bool testing = false;  // t=y (RFC 9989)
+    bool testing = false;    // t=y (RFC 9989)
     std::uint8_t pct = 100;  // RFC 7489 only (removed by RFC 9989)
     AlignMode adkim = AlignMode::relaxed;
     AlignMode aspf = AlignMode::relaxed;
@@ -85,8 +85,8 @@ std::optional<ReportUri> parse_report_uri(std::string_view text);
 // be invalid); none or several give `none` / `several`.
 struct RecordSelection {
     enum class Outcome : std::uint8_t { none, one, several } outcome = Outcome::none;
-    std::string text;      // the chosen record as published (Outcome::one)
-    RecordResult record;   // its parse (Outcome::one)
+    std::string text;     // the chosen record as published (Outcome::one)
+    RecordResult record;  // its parse (Outcome::one)
 };
 RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records);
 

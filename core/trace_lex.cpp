@@ -136,9 +136,24 @@ std::string_view read_run(Cursor& cursor) noexcept {
 Result<std::string> read_value(Cursor& cursor) {
     std::string value;
     if (cursor.at('"')) {
+        const std::size_t start = cursor.pos;
         auto quoted = read_quoted_string(cursor);
         if (!quoted) return quoted;
         value = std::move(*quoted);
+        if (cursor.at('@')) {
+            // local-part "@" domain with a quoted local-part (RFC 8601 §2.2 pvalue, RFC 5322
+            // §3.4.1): the address is the value, written as it appeared, minus folding.
+            read_run(cursor);
+            value.clear();
+            for (char c : cursor.text.substr(start, cursor.pos - start)) {
+                if (c != '\r' && c != '\n') value.push_back(c);
+            }
+            if (cursor.at('(') ||
+                (!cursor.at_end() && is_ctl(cursor.peek()) && !text::is_fws(cursor.peek()))) {
+                return make_error(Errc::syntax, "address value glued to what follows");
+            }
+            return value;
+        }
         if (!cursor.at_end()) {
             char c = cursor.peek();
             if (!text::is_fws(c) && c != ';' && c != '(') {

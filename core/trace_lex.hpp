@@ -48,7 +48,8 @@ Result<std::string> read_quoted_string(Cursor& cursor);
 // producers write ("oF80QtY/", "a=b@c", "128/128", VERP addresses). May be empty.
 std::string_view read_run(Cursor& cursor) noexcept;
 
-// A value: a quoted-string or a run. Errc::syntax when the value is glued to what follows
+// A value: a quoted-string, a run, or an address with a quoted local-part ("a b"@example.com,
+// returned as written). Errc::syntax when the value is glued to what follows
 // without CFWS (`"a"b`, and `example.net(.example.com`: CVE-2020-12272 — a tokenizer that
 // treats '(' as a comment would credit example.net for a signature the verifier made for
 // another name, so a value directly followed by '(' is ambiguous and refused), or when a
