@@ -43,7 +43,7 @@ Result<unsigned> read_version(Cursor& cursor) {
     unsigned value = 0;
     while (!cursor.at_end() && text::is_digit(cursor.peek())) {
         if (cursor.pos - start >= limits::kMaxAuthResVersionDigits) {
-            return make_error(Errc::syntax, "version number too long");
+            return make_error(Errc::limit, "version longer than kMaxAuthResVersionDigits");
         }
         value = value * 10 + static_cast<unsigned>(cursor.peek() - '0');
         ++cursor.pos;

@@ -61,7 +61,8 @@ struct AuthenticationResults {
 // (any case) is accepted and dropped. Errors (the field is then unusable as a whole):
 //   Errc::syntax — no authserv-id, ambiguous text after it, "none" followed by results;
 //   Errc::limit  — over kMaxHeaderFieldBytes, kMaxAuthResResults, kMaxAuthResProperties,
-//                  kMaxAuthResSkipped or kMaxCommentDepth.
+//                  kMaxAuthResSkipped, kMaxAuthResVersionDigits or kMaxCommentDepth (anywhere
+//                  in the field, skipped parts included).
 // A resinfo that does not parse is skipped and recorded in `skipped`, never fatal. Runs in
 // time linear in the field length.
 Result<AuthenticationResults> parse_authentication_results(std::string_view field);

@@ -111,6 +111,9 @@ Result<ReceivedSpf> parse_received_spf(std::string_view field) {
         if (auto ok = lex::skip_cfws(cursor, nullptr); !ok) {
             if (ok.error().code == Errc::limit) return tl::unexpected(ok.error());
             // An unterminated comment: the rest of the field is unreadable.
+            if (out.pairs.size() + out.skipped.size() >= limits::kMaxReceivedSpfPairs) {
+                return make_error(Errc::limit, "more than kMaxReceivedSpfPairs pairs");
+            }
             out.skipped.emplace_back(text::trim(cursor.text.substr(cursor.pos)));
             break;
         }

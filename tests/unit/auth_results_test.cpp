@@ -190,7 +190,6 @@ TEST(AuthResultsGrammar, FieldErrors) {
         {"example.com(glued); none", Errc::syntax},  // where does the id end? (§5 trust)
         {"example.com/jobid; none", Errc::syntax},   // '/' is a tspecial (RFC 2045 token)
         {"example.com foo bar = x; none", Errc::syntax},
-        {"example.com 1234567890; none", Errc::syntax},  // over kMaxAuthResVersionDigits
         {"example.com\x01; none", Errc::syntax},
     };
     for (const auto& [field, code] : cases) {
@@ -222,6 +221,10 @@ TEST(AuthResultsLimits, EachBoundIsAnExplicitLimitError) {
     std::string props = "a.example; dkim=pass";
     for (std::size_t i = 0; i <= limits::kMaxAuthResProperties; ++i) props += " header.x=1";
     expect_limit(props, "properties");
+    // kMaxAuthResVersionDigits, for authres-version and method-version
+    expect_limit("a.example 1234567890; none", "authres-version digits");
+    expect_limit("a.example; dkim/1234567890=pass", "method-version digits");
+    EXPECT_EQ(parse_authentication_results("a.example 123456789; none")->version, 123456789u);
     // kMaxAuthResSkipped
     std::string junk = "a.example";
     for (std::size_t i = 0; i <= limits::kMaxAuthResSkipped; ++i) junk += "; junk";

@@ -178,6 +178,10 @@ TEST(ReceivedSpf, Limits) {
     auto junk = parse_received_spf(almost + " ===; ===");
     ASSERT_FALSE(junk.has_value());
     EXPECT_EQ(junk.error().code, Errc::limit);
+    // ... including an unterminated comment that swallows the rest (found by the fuzzer).
+    auto tail = parse_received_spf(with_pairs(limits::kMaxReceivedSpfPairs) + " (open");
+    ASSERT_FALSE(tail.has_value());
+    EXPECT_EQ(tail.error().code, Errc::limit);
 
     auto big = parse_received_spf("pass (" + std::string(limits::kMaxHeaderFieldBytes, 'x') + ")");
     ASSERT_FALSE(big.has_value());
