@@ -40,6 +40,11 @@ inline constexpr std::size_t kMaxTxtRecordsPerName = 32;
 
 // ---- Policy discovery (RFC 9989 §4.10) ------------------------------------------------------
 inline constexpr std::size_t kMaxTreeWalkQueries = 8;
+// Labels kept when a tree walk shortens a long name (RFC 9989 §4.10 step 4: "until 7 remain").
+inline constexpr std::size_t kTreeWalkShortcutLabels = 7;
+// The public suffix list is a local file, not mail, but the fuzz target and a wrong path can
+// hand us anything: the 2026 list is 330 KB, so 16 MiB is far past any real one.
+inline constexpr std::size_t kMaxPublicSuffixListBytes = 16 * 1024 * 1024;
 
 // ---- Authentication-Results (RFC 8601) ------------------------------------------------------
 // Results in one A-R field. OpenDMARC #441 overflowed the stack at 28; real fields hold < 10.
