@@ -246,7 +246,7 @@ Evaluation AuthorEvaluator::run(const std::string& author) {
     if (e.result == DmarcResult::fail && e.applied_policy) {
         Policy enacted = *e.applied_policy;
         if (input_.mode == EvaluationMode::rfc7489 && enacted != Policy::none &&
-            input_.pct_sample >= record.pct) {
+            input_.pct_sample % 100 >= record.pct) {
             // RFC 7489 §6.6.4: not selected -> reject becomes quarantine, quarantine none.
             enacted = one_level_down(enacted);
             e.overrides.push_back(OverrideReason::sampled_out);

@@ -118,7 +118,8 @@ struct EvaluationInput {
     std::vector<PolicyDiscovery> discoveries;  // one per distinct author domain
     EvaluationMode mode = EvaluationMode::rfc9989;
     // A uniform draw in 0..99 made by the caller; the policy is enacted when it is below pct
-    // (RFC 7489 §6.6.4 "(random mod 100) < pct"). Only rfc7489 mode reads it.
+    // (RFC 7489 §6.6.4 "(random mod 100) < pct"; a larger value is taken modulo 100). Only
+    // rfc7489 mode reads it.
     std::uint8_t pct_sample = 0;
     EvaluationOptions options;
 };
