@@ -32,8 +32,16 @@ inline constexpr std::size_t kMaxLabelBytes = 63;
 // Real records are under 512 bytes; a DNS TXT RRset can be 64 KB. 8 KiB leaves room for long
 // rua lists while refusing absurd ones.
 inline constexpr std::size_t kMaxDmarcRecordBytes = 8192;
-// URIs in one rua or ruf tag. 7489 §6.2: receivers MUST support at least two.
+// URIs in one rua or ruf tag. 7489 §6.2: receivers MUST support at least two. A tag with more
+// (counted as comma-separated items, malformed ones included) is rejected as a whole with a
+// warning, as any other invalid tag value is (RFC 9989 §4.7): keeping the first 16 would be a
+// silent choice of destinations the owner did not make. Without a valid rua left, a record
+// lacking a valid p is then invalid (RFC 9989 §4.10.1).
 inline constexpr std::size_t kMaxReportUris = 16;
+// Warning lines kept for one record (they go to logs and the dashboard). An 8 KiB record of
+// "x;x;x;..." would otherwise yield 4,000 of them; past the bound one last line says how many
+// more there were.
+inline constexpr std::size_t kMaxRecordWarnings = 32;
 // TXT records at one _dmarc name: more than one DMARC record is "no record" anyway, but other
 // TXT records may share the name.
 inline constexpr std::size_t kMaxTxtRecordsPerName = 32;
@@ -65,5 +73,18 @@ inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA an
 inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
+
+// ---- Configuration files ------------------------------------------------------------------------
+// opendmarc.conf lines are short; a longer one is a corrupt or wrong file.
+inline constexpr std::size_t kMaxConfigLineBytes = 4096;
+inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
+
+// ---- OpenDMARC history text (opendmarc.md §3) --------------------------------------------------
+// OpenDMARC's longest lines are arc_policy JSON of a few hundred bytes.
+inline constexpr std::size_t kMaxHistoryLineBytes = 65536;
+// dkim / spf lines per record (one per signature seen).
+inline constexpr std::size_t kMaxHistoryDkimLines = 64;
+// Problems listed per file before the reader only counts them.
+inline constexpr std::size_t kMaxHistoryIssues = 10000;
 
 }  // namespace dmarc::limits

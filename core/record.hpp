@@ -24,6 +24,11 @@ struct ReportUri {
     std::string address;
     std::string domain;
     std::optional<std::uint64_t> max_size;  // bytes; "!10m" = 10 * 2^20
+
+    // Reports are sent by mail only (RFC 9990 §3, RFC 9991): other schemes are kept for display
+    // and ignored by the reporter (RFC 7489 §6.3 "MUST be ignored").
+    bool is_mailto() const noexcept { return scheme == "mailto"; }
+    friend bool operator==(const ReportUri&, const ReportUri&) = default;
 };
 
 // psd= (RFC 9989 §4.7).
@@ -40,19 +45,21 @@ struct FailureOptions {
 
 struct DmarcRecord {
     Policy p = Policy::none;
-    // false when p was missing or invalid and the record survived only because rua was valid.
+    // false when p was missing or invalid, or sp/np was invalid, and the record survived only
+    // because rua held a mailto URI (RFC 9989 §4.10.1): then p = none and sp, np are cleared, as
+    // if "v=DMARC1; p=none" had been published with the record's other tags.
     bool p_valid = true;
     std::optional<Policy> sp;  // absent: p applies to subdomains
     std::optional<Policy> np;  // absent: sp, else p, applies to non-existent subdomains
     PsdFlag psd = PsdFlag::unknown;
-    bool testing = false;  // t=y (RFC 9989)
+    bool testing = false;    // t=y (RFC 9989)
     std::uint8_t pct = 100;  // RFC 7489 only (removed by RFC 9989)
     AlignMode adkim = AlignMode::relaxed;
     AlignMode aspf = AlignMode::relaxed;
     std::vector<ReportUri> rua;
     std::vector<ReportUri> ruf;
     FailureOptions fo;
-    std::string rf = "afrf";
+    std::string rf = "afrf";  // the registered formats named in rf=; only "afrf" exists
     std::uint32_t ri = 86400;
     // Tags that were ignored or fell back to their default, one line each, for logs and the
     // dashboard ("pct=500: not 0-100, using 100").
@@ -60,6 +67,10 @@ struct DmarcRecord {
 
     Policy subdomain_policy() const { return sp.value_or(p); }
     Policy nonexistent_policy() const { return np.value_or(sp.value_or(p)); }
+
+    // Compares every member, warnings included: to compare what two records mean, compare
+    // copies with the warnings cleared (the round-trip tests do).
+    friend bool operator==(const DmarcRecord&, const DmarcRecord&) = default;
 };
 
 struct RecordRejection {
@@ -70,14 +81,24 @@ struct RecordRejection {
     };
     Kind kind = Kind::not_dmarc;
     std::string reason;
+    // Kind::invalid only: the tags as parsed (p_valid = false), so that the DNS tree walk can
+    // still read psd= (RFC 9989 §4.10.2) and the dashboard can show what was published.
+    std::optional<DmarcRecord> partial;
 };
 
 using RecordResult = tl::expected<DmarcRecord, RecordRejection>;
 
-// Parses one TXT record (its strings already concatenated).
+// Parses one TXT record (its strings already concatenated). Never throws. Decisions the RFCs
+// leave open (each is tested in tests/unit/record_test.cpp):
+// - a duplicated tag: the first occurrence wins, later ones are ignored with a warning;
+// - "\;" (a zone-file escape leaked into the TXT data) is read as ";" with a warning;
+// - only a mailto: URI counts as the "valid reporting URI" that rescues a record without a
+//   valid p (other schemes MUST be ignored, RFC 7489 §6.3);
+// - a rua/ruf with more than limits::kMaxReportUris URIs is rejected as a whole (warning);
+// - leading and trailing WSP around the whole record is tolerated.
 RecordResult parse_dmarc_record(std::string_view text);
 
-// Parses one rua/ruf URI (with optional !size); nullopt if malformed.
+// Parses one rua/ruf URI (with optional !size; WSP around it is trimmed); nullopt if malformed.
 std::optional<ReportUri> parse_report_uri(std::string_view text);
 
 // Chooses the DMARC record among the TXT records at one name (RFC 7489 §6.6.3 steps 2-5):
@@ -85,12 +106,14 @@ std::optional<ReportUri> parse_report_uri(std::string_view text);
 // be invalid); none or several give `none` / `several`.
 struct RecordSelection {
     enum class Outcome : std::uint8_t { none, one, several } outcome = Outcome::none;
-    std::string text;      // the chosen record as published (Outcome::one)
-    RecordResult record;   // its parse (Outcome::one)
+    std::string text;     // the chosen record as published (Outcome::one)
+    RecordResult record;  // its parse (Outcome::one)
 };
 RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records);
 
-// Canonical text of a record, for display and tests ("v=DMARC1; p=reject; ...").
+// Canonical text of a record, for display and tests ("v=DMARC1; p=reject; ..."): p, then only
+// the tags that differ from their defaults. p is left out when p_valid is false, so that the
+// text parses back to an equal record (warnings aside).
 std::string to_string(const DmarcRecord& record);
 
 }  // namespace dmarc
