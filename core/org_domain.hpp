@@ -126,9 +126,11 @@ struct DmarcLookup {
     std::string domain;  // the name the record would be for (the query is _dmarc.<domain>)
     DnsStatus dns_status = DnsStatus::temperror;
     LookupOutcome outcome = LookupOutcome::temperror;
-    std::optional<DmarcRecord> record;  // outcome == record
-    std::string record_text;            // record / invalid_record: the TXT as published
-    std::string detail;                 // invalid / temperror / over_limit: why
+    // outcome record: the record; invalid_record: the tags as parsed (p_valid false), kept so
+    // that its psd= still counts in a walk.
+    std::optional<DmarcRecord> record;
+    std::string record_text;  // record / invalid_record: the TXT as published
+    std::string detail;       // invalid / temperror / over_limit: why
 
     // "_dmarc.example.com: record (psd=y)" — one line for logs, history and the dashboard.
     std::string describe() const;
@@ -190,7 +192,9 @@ TreeWalk tree_walk(DmarcRecordFetcher& fetcher, std::string_view start);
 
 // RFC 9989 §4.10.2 selection over one walk: longest name to shortest, psd=n -> that name;
 // psd=y (not at the start) -> the name one label below it on the way to start; otherwise the
-// usable record at the name with the fewest labels; no usable record -> start itself.
+// record at the name with the fewest labels; no record -> start itself. "Record" means a single
+// v=DMARC1 record, usable as a policy or not (a PSO's bare "v=DMARC1; psd=y" must still mark
+// the PSD); several records at one name count as none.
 // Status temperror when the walk stopped on a temperror.
 OrgDomainAnswer select_organizational_domain(const TreeWalk& walk);
 

@@ -23,6 +23,14 @@ std::size_t label_count(std::string_view name) {
     return split_labels(name).size();
 }
 
+// "A single record remains" (RFC 9989 §4.10 steps 2 and 6): one v=DMARC1 record at the name,
+// usable or not. Its tags (psd=) were parsed either way.
+bool is_dmarc_record(const DmarcLookup& step) {
+    return (step.outcome == LookupOutcome::record ||
+            step.outcome == LookupOutcome::invalid_record) &&
+           step.record.has_value();
+}
+
 }  // namespace
 
 std::string_view to_string(LookupOutcome outcome) noexcept {
@@ -59,7 +67,7 @@ std::string_view to_string(WalkStop stop) noexcept {
 
 std::string DmarcLookup::describe() const {
     std::string line = "_dmarc." + domain + ": " + std::string(to_string(outcome));
-    if (outcome == LookupOutcome::record && record) {
+    if (record) {
         if (record->psd == PsdFlag::yes) line += " (psd=y)";
         if (record->psd == PsdFlag::no) line += " (psd=n)";
     }
@@ -115,8 +123,11 @@ const DmarcLookup& DmarcRecordFetcher::fetch(const std::string& domain) {
                             lookup.outcome = LookupOutcome::record;
                             lookup.record = *selection.record;
                         } else {
+                            // Still a DMARC record: its psd= stops a walk and it counts in
+                            // the RFC 9989 §4.10.2 selection; as a policy: "no processing".
                             lookup.outcome = LookupOutcome::invalid_record;
                             lookup.detail = selection.record.error().reason;
+                            lookup.record = selection.record.error().partial;
                         }
                         break;
                 }
@@ -169,11 +180,12 @@ TreeWalk tree_walk(DmarcRecordFetcher& fetcher, std::string_view start) {
             walk.stop = WalkStop::temperror;
             break;
         }
-        if (step.outcome == LookupOutcome::record && step.record->psd == PsdFlag::yes) {
+        if (!is_dmarc_record(step)) continue;
+        if (step.record->psd == PsdFlag::yes) {
             walk.stop = WalkStop::psd_yes;
             break;
         }
-        if (step.outcome == LookupOutcome::record && step.record->psd == PsdFlag::no) {
+        if (step.record->psd == PsdFlag::no) {
             walk.stop = WalkStop::psd_no;
             break;
         }
@@ -186,7 +198,7 @@ OrgDomainAnswer select_organizational_domain(const TreeWalk& walk) {
     const std::string* fewest_labels = nullptr;
     for (std::size_t i = 0; i < walk.steps.size(); ++i) {
         const DmarcLookup& step = walk.steps[i];
-        if (step.outcome != LookupOutcome::record) continue;
+        if (!is_dmarc_record(step)) continue;
         if (step.record->psd == PsdFlag::no) return {OrgDomainAnswer::Status::found, step.domain};
         if (step.record->psd == PsdFlag::yes && i != 0) {
             // "the domain one label below this one in the DNS hierarchy", on the way to start.
