@@ -48,6 +48,11 @@ inline constexpr std::size_t kMaxTxtRecordsPerName = 32;
 
 // ---- Policy discovery (RFC 9989 §4.10) ------------------------------------------------------
 inline constexpr std::size_t kMaxTreeWalkQueries = 8;
+// Labels kept when a tree walk shortens a long name (RFC 9989 §4.10 step 4: "until 7 remain").
+inline constexpr std::size_t kTreeWalkShortcutLabels = 7;
+// The public suffix list is a local file, not mail, but the fuzz target and a wrong path can
+// hand us anything: the 2026 list is 330 KB, so 16 MiB is far past any real one.
+inline constexpr std::size_t kMaxPublicSuffixListBytes = 16 * 1024 * 1024;
 
 // ---- Authentication-Results (RFC 8601) ------------------------------------------------------
 // Results in one A-R field. OpenDMARC #441 overflowed the stack at 28; real fields hold < 10.
@@ -56,8 +61,17 @@ inline constexpr std::size_t kMaxAuthResResults = 64;
 inline constexpr std::size_t kMaxAuthResProperties = 32;
 // A-R fields per message the milter reads (each hop adds one; 1,000 is hostile).
 inline constexpr std::size_t kMaxAuthResFields = 100;
+// Items the parser skipped in one field (malformed resinfos, properties without a ptype,
+// legacy text after the authserv-id). Real producers skip < 15 (Fastmail's x-* properties);
+// past this the field is garbage and counts as hostile, not as a source of results.
+inline constexpr std::size_t kMaxAuthResSkipped = 64;
+// Digits in authres-version and method-version (§2.2 "1*DIGIT"; only "1" exists): enough for
+// any unsigned value, so the number cannot overflow.
+inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 
 // ---- Received-SPF (RFC 7208 §9.1) -----------------------------------------------------------
+// key=value pairs in one field (§9.1 defines 7 keys; unknown keys are kept). Pairs the parser
+// could not read count too.
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
