@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/types.hpp"
@@ -71,5 +72,15 @@ struct SpoolRow {
 
     friend bool operator==(const SpoolRow&, const SpoolRow&) = default;
 };
+
+std::string_view to_string(MilterAction value) noexcept;
+std::optional<MilterAction> parse_milter_action(std::string_view text) noexcept;
+
+// Lists inside one text column of the spool and the store: every item is followed by a newline;
+// a backslash or a newline inside an item is written as backslash-backslash or backslash-n. So []
+// and [""] differ and any bytes round-trip; decode_list gives nullopt for text encode_list cannot
+// produce.
+std::string encode_list(const std::vector<std::string>& items);
+std::optional<std::vector<std::string>> decode_list(std::string_view text);
 
 }  // namespace dmarc

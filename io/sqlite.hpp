@@ -34,6 +34,10 @@ class Statement {
 
     Statement& bind(int index, std::int64_t value);
     Statement& bind(int index, std::string_view value);  // copied by SQLite (SQLITE_TRANSIENT)
+    Statement& bind(int index, const std::string& value) {
+        return bind(index, std::string_view(value));
+    }
+    Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
     Statement& bind(int index, const std::optional<std::string_view>& value);
     Statement& bind(int index, const std::optional<std::int64_t>& value);
     Statement& bind_null(int index);
