@@ -49,6 +49,7 @@ class Statement {
     // Clears the bindings and rewinds; needed after an error or an abandoned row set.
     void reset() noexcept;
 
+    int column_count() const noexcept;
     bool is_null(int column) const noexcept;
     std::int64_t column_int64(int column) const noexcept;
     std::string_view column_text(int column) const noexcept;  // valid until the next step/reset
