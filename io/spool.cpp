@@ -403,21 +403,22 @@ Result<SpoolReader> SpoolReader::open(const std::string& path) {
     return reader;
 }
 
-Result<std::vector<SpoolEntry>> SpoolReader::read_after(std::int64_t after, std::size_t max_rows) {
-    std::vector<SpoolEntry> out;
+Result<SpoolReader::Batch> SpoolReader::read_after(std::int64_t after, std::size_t max_rows) {
+    Batch out;
+    out.last_id = after;
     select_.bind(1, after).bind(2, static_cast<std::int64_t>(max_rows));
     for (;;) {
         auto has = select_.step();
         if (!has) return tl::unexpected(has.error());
         if (!*has) break;
+        out.last_id = select_.column_int64(0);
         auto row = decode_row(select_);
-        if (!row) {
-            select_.reset();
-            return tl::unexpected(row.error());
+        if (row) {
+            out.entries.push_back(SpoolEntry{out.last_id, std::move(*row)});
+        } else {
+            out.bad_rows.push_back(std::move(row.error()));
         }
-        out.push_back(SpoolEntry{select_.column_int64(0), std::move(*row)});
     }
-    select_.reset();
     return out;
 }
 

@@ -105,9 +105,15 @@ class SpoolReader {
     // The random id created with the spool file: a recreated spool is a new source.
     const std::string& spool_id() const noexcept { return spool_id_; }
 
-    // Up to max_rows entries with id > after. A row that cannot be decoded is an error naming its
-    // id (the file was written by something else, or is corrupt).
-    Result<std::vector<SpoolEntry>> read_after(std::int64_t after, std::size_t max_rows);
+    // Up to max_rows rows with id > after, in id order. A row that cannot be decoded (written by
+    // something else, or corrupt) is reported in bad_rows with its id and skipped, so one bad row
+    // cannot stall the collector; last_id covers it too.
+    struct Batch {
+        std::vector<SpoolEntry> entries;
+        std::vector<Error> bad_rows;
+        std::int64_t last_id = 0;  // the highest id read, good or bad; `after` when none
+    };
+    Result<Batch> read_after(std::int64_t after, std::size_t max_rows);
     // Deletes every row with id <= last; returns how many.
     Result<std::int64_t> delete_through(std::int64_t last);
     Result<std::int64_t> count();

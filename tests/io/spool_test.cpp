@@ -33,7 +33,9 @@ std::vector<SpoolEntry> read_all(const std::string& path) {
     EXPECT_TRUE(reader) << reader.error().message;
     auto rows = reader->read_after(0, 1000000);
     EXPECT_TRUE(rows) << rows.error().message;
-    return rows ? std::move(*rows) : std::vector<SpoolEntry>{};
+    if (!rows) return {};
+    EXPECT_TRUE(rows->bad_rows.empty());
+    return std::move(rows->entries);
 }
 
 TEST(SpoolList, EncodingRoundTripsAndKeepsEmptyItems) {
@@ -255,27 +257,27 @@ TEST(SpoolReader, WatermarkAndDeleteThrough) {
     EXPECT_EQ(reader->spool_id().size(), 32u);
     auto first = reader->read_after(0, 10);
     ASSERT_TRUE(first);
-    ASSERT_EQ(first->size(), 10u);
-    auto rest = reader->read_after(first->back().id, 100);
+    ASSERT_EQ(first->entries.size(), 10u);
+    auto rest = reader->read_after(first->entries.back().id, 100);
     ASSERT_TRUE(rest);
-    ASSERT_EQ(rest->size(), 20u);
-    EXPECT_EQ(rest->front().row, test::sample_row(10));
-    auto deleted = reader->delete_through(first->back().id);
+    ASSERT_EQ(rest->entries.size(), 20u);
+    EXPECT_EQ(rest->entries.front().row, test::sample_row(10));
+    auto deleted = reader->delete_through(first->entries.back().id);
     ASSERT_TRUE(deleted);
     EXPECT_EQ(*deleted, 10);
     EXPECT_EQ(*reader->count(), 20);
     // Ids are never reused once deleted, so a watermark stays meaningful.
-    ASSERT_TRUE(reader->delete_through(rest->back().id));
+    ASSERT_TRUE(reader->delete_through(rest->entries.back().id));
     {
         auto writer =
             SpoolWriter::open(make_options([&](SpoolWriterOptions& o) { o.path = path; }));
         ASSERT_TRUE(writer);
         (*writer)->submit(test::sample_row(99));
     }
-    auto again = reader->read_after(rest->back().id, 10);
+    auto again = reader->read_after(rest->entries.back().id, 10);
     ASSERT_TRUE(again);
-    ASSERT_EQ(again->size(), 1u);
-    EXPECT_GT(again->front().id, rest->back().id);
+    ASSERT_EQ(again->entries.size(), 1u);
+    EXPECT_GT(again->entries.front().id, rest->entries.back().id);
 
     auto same = SpoolReader::open(path);
     ASSERT_TRUE(same);
@@ -296,26 +298,31 @@ TEST(SpoolReader, MissingSpoolIsAnError) {
     EXPECT_FALSE(reader);
 }
 
-TEST(SpoolReader, CorruptRowIsAnErrorNamingItsId) {
+TEST(SpoolReader, CorruptRowIsReportedWithItsIdAndSkipped) {
     test::TempDir dir;
     const std::string path = dir.file("spool.db");
     {
         auto writer =
             SpoolWriter::open(make_options([&](SpoolWriterOptions& o) { o.path = path; }));
         ASSERT_TRUE(writer);
-        (*writer)->submit(test::sample_row(1));
+        for (int i = 1; i <= 3; ++i) (*writer)->submit(test::sample_row(i));
     }
     {
         auto db = sqlite::Db::open(path);
         ASSERT_TRUE(db);
-        ASSERT_TRUE(db->exec("UPDATE spool_rows SET dmarc_result='maybe'"));
+        ASSERT_TRUE(db->exec("UPDATE spool_rows SET dmarc_result='maybe' WHERE id=2"));
     }
     auto reader = SpoolReader::open(path);
     ASSERT_TRUE(reader);
     auto rows = reader->read_after(0, 10);
-    ASSERT_FALSE(rows);
-    EXPECT_NE(rows.error().message.find("spool row 1"), std::string::npos) << rows.error().message;
-    EXPECT_NE(rows.error().message.find("dmarc_result"), std::string::npos);
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->entries.size(), 2u);
+    EXPECT_EQ(rows->entries[1].row, test::sample_row(3));
+    EXPECT_EQ(rows->last_id, 3);
+    ASSERT_EQ(rows->bad_rows.size(), 1u);
+    EXPECT_NE(rows->bad_rows[0].message.find("spool row 2"), std::string::npos)
+        << rows->bad_rows[0].message;
+    EXPECT_NE(rows->bad_rows[0].message.find("dmarc_result"), std::string::npos);
 }
 
 }  // namespace
