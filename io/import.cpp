@@ -36,8 +36,12 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
     };
     auto take = [&](std::optional<HistoryRecord>&& record) {
         if (!record) return;
-        ImportItem item{to_spool_row(*record), MessageOrigin::history,
-                        std::move(record->arc_policy_json)};
+        std::string arc_policy;
+        if (record->arc_policy) {
+            arc_policy = std::to_string(*record->arc_policy);
+            if (!record->arc_policy_json.empty()) arc_policy += " " + record->arc_policy_json;
+        }
+        ImportItem item{to_spool_row(*record), MessageOrigin::history, std::move(arc_policy)};
         batch.push_back(std::move(item));
     };
     auto commit = [&]() -> Result<void> {

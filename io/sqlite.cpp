@@ -106,7 +106,9 @@ void Statement::reset() noexcept {
     sqlite3_clear_bindings(stmt_.get());
 }
 
-int Statement::column_count() const noexcept { return sqlite3_column_count(stmt_.get()); }
+int Statement::column_count() const noexcept {
+    return sqlite3_column_count(stmt_.get());
+}
 
 bool Statement::is_null(int column) const noexcept {
     return sqlite3_column_type(stmt_.get(), column) == SQLITE_NULL;
@@ -148,6 +150,8 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& options) {
         if (options.wal) pragmas += "PRAGMA journal_mode=WAL;";
         pragmas += "PRAGMA synchronous=" + std::string(options.synchronous) + ";";
     }
+    if (options.cache_kib > 0)
+        pragmas += "PRAGMA cache_size=-" + std::to_string(options.cache_kib) + ";";
     if (auto r = db.exec(pragmas); !r) return tl::unexpected(r.error());
     return db;
 }

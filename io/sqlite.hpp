@@ -70,6 +70,9 @@ struct OpenOptions {
     // NORMAL is durable across application crashes in WAL mode; only a power cut may lose the
     // last commits (sqlite.org/pragma.html#pragma_synchronous).
     std::string_view synchronous = "NORMAL";
+    // Page cache per connection; 0 keeps SQLite's default (2 MiB). Bulk imports want the hot
+    // index pages of a large store in memory.
+    std::int64_t cache_kib = 0;
 };
 
 class Db {

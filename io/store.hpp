@@ -22,7 +22,7 @@ enum class MessageOrigin : std::uint8_t { spool, history };
 struct ImportItem {
     SpoolRow row;
     MessageOrigin origin = MessageOrigin::spool;
-    std::string arc_policy;  // OpenDMARC history `arc_policy` JSON, verbatim
+    std::string arc_policy;  // OpenDMARC history `arc_policy` value verbatim (`N json:[...]`)
 };
 
 // Where an importer stands in one source (a spool file by its spool id): the last row committed.

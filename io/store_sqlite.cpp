@@ -476,7 +476,9 @@ class SqliteStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
-    auto db = Db::open(path);
+    sqlite::OpenOptions options;
+    options.cache_kib = 256 * 1024;
+    auto db = Db::open(path, options);
     if (!db) return fail(db);
     if (auto v = sqlite::migrate(*db, "store"); !v) return fail(v);
     auto store = std::make_unique<SqliteStore>(std::move(*db));

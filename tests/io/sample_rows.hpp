@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/history_text.hpp"
 #include "core/spool_row.hpp"
 
 namespace dmarc::test {
@@ -60,6 +61,43 @@ inline SpoolRow sample_row(int i) {
     row.action = static_cast<MilterAction>(i % 5);
     row.is_report = i % 13 == 0;
     return row;
+}
+
+// An OpenDMARC history record (opendmarc.md §3) with varied codes, as opendmarc writes them.
+inline HistoryRecord sample_history(int i) {
+    HistoryRecord h;
+    h.job = "J" + std::to_string(i);
+    h.reporter = (i % 2) ? "mx1.example.net" : "mx2.example.net";
+    h.received = 1700000000 + i / 3;
+    h.ipaddr = (i % 4 == 0) ? "2001:db8::" + std::to_string(i % 500)
+                            : "198.51." + std::to_string(i % 200) + "." + std::to_string(i % 250);
+    h.from = "From" + std::to_string(i % 1000) + ".Example";
+    h.mfrom = (i % 5 == 0) ? "" : "bounce" + std::to_string(i % 300) + ".example";
+    for (int k = 0; k < i % 3; ++k) {
+        h.dkim.push_back(HistoryDkim{"d" + std::to_string(i % 700) + ".example",
+                                     k ? "sel" + std::to_string(k) : "", (i + k) % 2 ? 0 : 7});
+    }
+    h.spf = {(i % 7 == 0) ? 7 : 0};
+    h.pdomain = "from" + std::to_string(i % 1000) + ".example";
+    h.policy = 14 + i % 5;
+    if (h.policy != 14) {
+        h.rua = {"mailto:dmarc@" + h.pdomain};
+        h.pct = 100;
+        h.adkim = 'r';
+        h.aspf = (i % 2) ? 'r' : 's';
+        h.p = "nqr"[i % 3];
+        h.sp = (i % 4) ? 0 : 'q';
+    }
+    h.align_dkim = (i % 2) ? 4 : 5;
+    h.align_spf = (i % 3) ? 4 : 5;
+    if (i % 10 == 0) {
+        h.arc = 0;
+        h.arc_policy = 2;
+        h.arc_policy_json =
+            "json:[{ \"i\": 1, \"d\":\"lists.example\", \"s\":\"arc1\", \"ip\":\"\" }]";
+    }
+    h.action = (h.policy == 16) ? 0 : 2;
+    return h;
 }
 
 }  // namespace dmarc::test
