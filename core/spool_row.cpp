@@ -1,33 +1,9 @@
-// Tokens for MilterAction and the escaped list encoding of spool_row.hpp.
+// The escaped list encoding of spool_row.hpp.
 #include "core/spool_row.hpp"
 
 #include "core/text.hpp"
 
 namespace dmarc {
-
-std::string_view to_string(MilterAction value) noexcept {
-    switch (value) {
-        case MilterAction::accept:
-            return "accept";
-        case MilterAction::reject:
-            return "reject";
-        case MilterAction::quarantine:
-            return "quarantine";
-        case MilterAction::tempfail:
-            return "tempfail";
-        case MilterAction::discard:
-            return "discard";
-    }
-    return "accept";
-}
-
-std::optional<MilterAction> parse_milter_action(std::string_view text) noexcept {
-    for (auto value : {MilterAction::accept, MilterAction::reject, MilterAction::quarantine,
-                       MilterAction::tempfail, MilterAction::discard}) {
-        if (text::iequals(text, to_string(value))) return value;
-    }
-    return std::nullopt;
-}
 
 std::string encode_list(const std::vector<std::string>& items) {
     std::string out;

@@ -14,9 +14,6 @@
 
 namespace dmarc {
 
-// What the milter told the MTA (OpenDMARC's history `action`, opendmarc.md §3).
-enum class MilterAction : std::uint8_t { accept, reject, quarantine, tempfail, discard };
-
 // The DMARC record as found in DNS at evaluation time (RFC 7489 §6.3, RFC 9989 §4.7): reports
 // publish the policy in force when the messages were evaluated, not today's record.
 struct PublishedPolicy {
@@ -72,9 +69,6 @@ struct SpoolRow {
 
     friend bool operator==(const SpoolRow&, const SpoolRow&) = default;
 };
-
-std::string_view to_string(MilterAction value) noexcept;
-std::optional<MilterAction> parse_milter_action(std::string_view text) noexcept;
 
 // Lists inside one text column of the spool and the store: every item is followed by a newline;
 // a backslash or a newline inside an item is written as backslash-backslash or backslash-n. So []

@@ -276,20 +276,6 @@ std::string format_reject_text(std::string_view pattern, std::string_view policy
 
 }  // namespace
 
-std::string_view to_string(MilterAction a) noexcept {
-    switch (a) {
-        case MilterAction::accept:
-            return "accept";
-        case MilterAction::reject:
-            return "reject";
-        case MilterAction::quarantine:
-            return "quarantine";
-        case MilterAction::tempfail:
-            return "tempfail";
-    }
-    return "unknown";
-}
-
 std::string_view to_string(SpfSource s) noexcept {
     switch (s) {
         case SpfSource::none:
@@ -645,6 +631,9 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
             break;
         case MilterAction::tempfail:
             r.action = history_action::kTempfail;
+            break;
+        case MilterAction::discard:
+            r.action = history_action::kDiscard;
             break;
         case MilterAction::accept:
             r.action = history_action::kAccept;
