@@ -12,10 +12,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "milter/protocol_bits.hpp"
@@ -234,9 +239,12 @@ Result<void> register_milter(Services& services, const std::string& name) {
 
 namespace {
 
-// libmilter keeps its listening descriptor private; find it among ours: a socket that listens
-// on IPv4 or IPv6. Only called right after smfi_opensocket, before any connection exists.
-int set_nodelay_on_listeners() {
+std::vector<int> g_listeners;  // libmilter's listening sockets, found after smfi_opensocket
+
+// libmilter keeps its listening descriptor private; find it among ours: a listening socket.
+// Only called right after smfi_opensocket, before any connection exists. TCP ones get
+// TCP_NODELAY, which accepted connections inherit.
+int find_listeners_and_set_nodelay() {
     int count = 0;
     DIR* dir = ::opendir("/proc/self/fd");
     if (dir == nullptr) return 0;
@@ -252,6 +260,7 @@ int set_nodelay_on_listeners() {
         if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
             continue;
         }
+        g_listeners.push_back(fd);
         len = sizeof(domain);
         if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) continue;
         if (domain != AF_INET && domain != AF_INET6) continue;
@@ -274,7 +283,7 @@ Result<int> open_milter_socket(const std::string& spec, int backlog, unsigned de
     if (smfi_opensocket(true) != MI_SUCCESS) {
         return make_error(Errc::io, "cannot open milter socket " + spec);
     }
-    return set_nodelay_on_listeners();
+    return find_listeners_and_set_nodelay();
 }
 
 int run_milter() {
@@ -282,7 +291,38 @@ int run_milter() {
 }
 
 void stop_milter() {
-    smfi_stop();
+    // smfi_stop() sets libmilter's stop flag at once, then waits for the listener's lock, which
+    // the listener holds while it polls (up to 5 s, e2e-notes item 13). Shutting the listening
+    // socket down meanwhile ends that poll, so the stop takes milliseconds. Connections in
+    // progress are not affected.
+    std::thread stopper([] { smfi_stop(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int fd : g_listeners) ::shutdown(fd, SHUT_RDWR);
+    stopper.join();
 }
 
 }  // namespace dmarc::milter
+
+// libmilter's signal thread sigwait()s for SIGHUP, SIGTERM and SIGINT and stops the milter on
+// SIGHUP, which would race with our own signal thread (main.cpp), where SIGHUP means reload
+// (OpenDMARC 1.4.2 dies on SIGHUP for this reason); on SIGTERM it stops only at its next poll
+// timeout, 5 s later. libmilter is the only caller of sigwait() in this program, so this
+// definition, which the dynamic linker prefers to libc's, gives it none of our signals: that
+// thread then waits forever, and main.cpp alone decides (stop_milter() is immediate).
+extern "C" int sigwait(const sigset_t* set, int* sig) {
+    sigset_t narrowed = *set;
+    sigdelset(&narrowed, SIGHUP);
+    sigdelset(&narrowed, SIGUSR1);
+    sigdelset(&narrowed, SIGUSR2);
+    sigdelset(&narrowed, SIGTERM);
+    sigdelset(&narrowed, SIGINT);
+    int r = 0;
+    do {
+        r = sigwaitinfo(&narrowed, nullptr);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return errno;
+    *sig = r;
+    return 0;
+}
+
+namespace dmarc::milter {}  // namespace dmarc::milter

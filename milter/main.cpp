@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
     });
     daemon.ready();
     while (true) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0) continue;
+        int sig = sigwaitinfo(&signals, nullptr);  // not sigwait(): see callbacks.cpp
+        if (sig < 0) continue;
         if (sig == SIGHUP || sig == SIGUSR1) {
             runtime.reload();
             logger.log(LogLevel::info, runtime.stats_line());
