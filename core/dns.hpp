@@ -52,7 +52,7 @@ struct DnsResponse {
 
 // Thread-safe implementations only: the milter calls it from many threads at once.
 class DnsResolver {
-public:
+  public:
     virtual ~DnsResolver() = default;
     // name: a domain name without trailing dot, in A-label form. A PTR query takes the
     // in-addr.arpa / ip6.arpa name (IpAddress::to_reverse_name).

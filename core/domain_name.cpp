@@ -56,6 +56,11 @@ Result<std::string> to_a_label_domain(std::string_view name, LabelRule rule) {
     }
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (is_ascii(name)) return check_labels(text::lower(name), rule);
+    // libidn2 takes a C string: an embedded NUL would silently cut the name short.
+    for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) return make_error(Errc::syntax, "control byte in domain name");
+    }
 
     std::string input(name);
     char* output = nullptr;

@@ -20,8 +20,7 @@ enum class LabelRule {
 // name, an empty label, a label over 63 bytes, a name over 253 bytes, and (LabelRule::hostname)
 // any character outside LDH or a label that starts or ends with '-'. Single-label names are
 // accepted: whether they make sense is the caller's decision.
-Result<std::string> to_a_label_domain(std::string_view name,
-                                      LabelRule rule = LabelRule::hostname);
+Result<std::string> to_a_label_domain(std::string_view name, LabelRule rule = LabelRule::hostname);
 
 // Labels of an already-normalised name, left to right ("a.b.c" -> {"a","b","c"}).
 std::vector<std::string_view> split_labels(std::string_view name);

@@ -86,6 +86,9 @@ std::optional<HistoryRecord> HistoryReader::close_record() {
         ++dropped_;
         return std::nullopt;
     }
+    // OpenDMARC always writes at least one spf line (-1: not evaluated); a record read without
+    // one means the same, and reads back identically after writing.
+    if (record.spf.empty()) record.spf.push_back(ares::kNotEvaluated);
     return record;
 }
 

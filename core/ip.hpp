@@ -12,7 +12,7 @@
 namespace dmarc {
 
 class IpAddress {
-public:
+  public:
     enum class Family : std::uint8_t { v4, v6 };
 
     IpAddress() = default;
@@ -44,7 +44,7 @@ public:
 
     friend bool operator==(const IpAddress&, const IpAddress&) = default;
 
-private:
+  private:
     Family family_ = Family::v4;
     std::array<std::uint8_t, 16> bytes_{};
 };

@@ -48,6 +48,11 @@ inline constexpr std::size_t kMaxTxtRecordsPerName = 32;
 
 // ---- Policy discovery (RFC 9989 §4.10) ------------------------------------------------------
 inline constexpr std::size_t kMaxTreeWalkQueries = 8;
+// Labels kept when a tree walk shortens a long name (RFC 9989 §4.10 step 4: "until 7 remain").
+inline constexpr std::size_t kTreeWalkShortcutLabels = 7;
+// The public suffix list is a local file, not mail, but the fuzz target and a wrong path can
+// hand us anything: the 2026 list is 330 KB, so 16 MiB is far past any real one.
+inline constexpr std::size_t kMaxPublicSuffixListBytes = 16 * 1024 * 1024;
 
 // ---- Authentication-Results (RFC 8601) ------------------------------------------------------
 // Results in one A-R field. OpenDMARC #441 overflowed the stack at 28; real fields hold < 10.
@@ -56,8 +61,17 @@ inline constexpr std::size_t kMaxAuthResResults = 64;
 inline constexpr std::size_t kMaxAuthResProperties = 32;
 // A-R fields per message the milter reads (each hop adds one; 1,000 is hostile).
 inline constexpr std::size_t kMaxAuthResFields = 100;
+// Items the parser skipped in one field (malformed resinfos, properties without a ptype,
+// legacy text after the authserv-id). Real producers skip < 15 (Fastmail's x-* properties);
+// past this the field is garbage and counts as hostile, not as a source of results.
+inline constexpr std::size_t kMaxAuthResSkipped = 64;
+// Digits in authres-version and method-version (§2.2 "1*DIGIT"; only "1" exists): enough for
+// any unsigned value, so the number cannot overflow.
+inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 
 // ---- Received-SPF (RFC 7208 §9.1) -----------------------------------------------------------
+// key=value pairs in one field (§9.1 defines 7 keys; unknown keys are kept). Pairs the parser
+// could not read count too.
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
@@ -96,5 +110,14 @@ inline constexpr std::size_t kMaxHistoryLineBytes = 65536;
 inline constexpr std::size_t kMaxHistoryDkimLines = 64;
 // Problems listed per file before the reader only counts them.
 inline constexpr std::size_t kMaxHistoryIssues = 10000;
+
+// ---- DNS answers (RFC 1035 §3.3, §4.1.3; io/dns) --------------------------------------------
+// Resource records of one answer RRset we decode. A 64 KB TCP answer can carry about 4,000 A
+// records; no mail domain publishes more than a few dozen. Over it: temperror, not a partial set.
+inline constexpr std::size_t kMaxDnsAnswerRecords = 1024;
+// A domain name in wire form, length octets included (RFC 1035 §3.1).
+inline constexpr std::size_t kMaxDnsWireNameBytes = 255;
+// Entries in the Nameservers option (unbound itself uses at most a handful per zone).
+inline constexpr std::size_t kMaxNameservers = 16;
 
 }  // namespace dmarc::limits

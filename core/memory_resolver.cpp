@@ -109,8 +109,8 @@ Result<MemoryResolver> MemoryResolver::parse(std::string_view zone_text) {
         if (type == "txt") {
             if (args.empty()) return where("TXT needs a value");
             std::string value;
-            bool any_quoted = std::any_of(args.begin(), args.end(),
-                                          [](const Token& t) { return t.quoted; });
+            bool any_quoted =
+                std::any_of(args.begin(), args.end(), [](const Token& t) { return t.quoted; });
             if (any_quoted) {
                 for (const auto& t : args) value += t.text;
             } else {
@@ -228,8 +228,8 @@ DnsResponse MemoryResolver::answer(const std::string& name, RrType type, int dep
         }
         if (n == nullptr) return DnsResponse::make(DnsStatus::nxdomain);
     }
-    if (n->fail_all || std::find(n->fail_types.begin(), n->fail_types.end(), type) !=
-                           n->fail_types.end()) {
+    if (n->fail_all ||
+        std::find(n->fail_types.begin(), n->fail_types.end(), type) != n->fail_types.end()) {
         auto r = DnsResponse::make(DnsStatus::temperror);
         r.why = "injected failure";
         return r;
@@ -238,7 +238,9 @@ DnsResponse MemoryResolver::answer(const std::string& name, RrType type, int dep
     DnsResponse r = DnsResponse::make(DnsStatus::answer);
     r.ttl = 300;
     switch (type) {
-        case RrType::txt: r.txt = n->txt; break;
+        case RrType::txt:
+            r.txt = n->txt;
+            break;
         case RrType::a:
             for (const auto& ip : n->addresses) {
                 if (ip.is_v4()) r.addresses.push_back(ip);
@@ -249,8 +251,12 @@ DnsResponse MemoryResolver::answer(const std::string& name, RrType type, int dep
                 if (!ip.is_v4()) r.addresses.push_back(ip);
             }
             break;
-        case RrType::mx: r.mx = n->mx; break;
-        case RrType::ptr: r.names = n->ptr; break;
+        case RrType::mx:
+            r.mx = n->mx;
+            break;
+        case RrType::ptr:
+            r.names = n->ptr;
+            break;
     }
     if (r.txt.empty() && r.addresses.empty() && r.mx.empty() && r.names.empty()) {
         r.status = DnsStatus::nodata;

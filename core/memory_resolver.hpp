@@ -19,7 +19,7 @@
 namespace dmarc {
 
 class MemoryResolver final : public DnsResolver {
-public:
+  public:
     // Zone text, one record per line ('#' starts a comment outside quotes):
     //   example.com.        TXT    "v=spf1 " "-all"     several strings are concatenated
     //   example.com         A      192.0.2.1
@@ -54,7 +54,7 @@ public:
     std::size_t query_count() const;
     void clear_queries();
 
-private:
+  private:
     struct Node {
         std::vector<std::string> txt;
         std::vector<IpAddress> addresses;

@@ -13,8 +13,8 @@ namespace {
 template <class E, std::size_t N>
 using Table = std::array<std::pair<E, std::string_view>, N>;
 
-constexpr Table<Policy, 3> kPolicy{{
-    {Policy::none, "none"}, {Policy::quarantine, "quarantine"}, {Policy::reject, "reject"}}};
+constexpr Table<Policy, 3> kPolicy{
+    {{Policy::none, "none"}, {Policy::quarantine, "quarantine"}, {Policy::reject, "reject"}}};
 constexpr Table<AlignMode, 2> kAlign{{{AlignMode::relaxed, "r"}, {AlignMode::strict, "s"}}};
 constexpr Table<DmarcResult, 5> kDmarc{{{DmarcResult::none, "none"},
                                         {DmarcResult::pass, "pass"},
@@ -41,13 +41,14 @@ constexpr Table<Disposition, 4> kDisposition{{{Disposition::none, "none"},
                                               {Disposition::quarantine, "quarantine"},
                                               {Disposition::reject, "reject"},
                                               {Disposition::pass, "pass"}}};
-constexpr Table<OverrideReason, 7> kReason{{{OverrideReason::forwarded, "forwarded"},
-                                            {OverrideReason::sampled_out, "sampled_out"},
-                                            {OverrideReason::trusted_forwarder, "trusted_forwarder"},
-                                            {OverrideReason::mailing_list, "mailing_list"},
-                                            {OverrideReason::local_policy, "local_policy"},
-                                            {OverrideReason::policy_test_mode, "policy_test_mode"},
-                                            {OverrideReason::other, "other"}}};
+constexpr Table<OverrideReason, 7> kReason{
+    {{OverrideReason::forwarded, "forwarded"},
+     {OverrideReason::sampled_out, "sampled_out"},
+     {OverrideReason::trusted_forwarder, "trusted_forwarder"},
+     {OverrideReason::mailing_list, "mailing_list"},
+     {OverrideReason::local_policy, "local_policy"},
+     {OverrideReason::policy_test_mode, "policy_test_mode"},
+     {OverrideReason::other, "other"}}};
 constexpr Table<DiscoveryMethod, 2> kDiscovery{
     {{DiscoveryMethod::psl, "psl"}, {DiscoveryMethod::treewalk, "treewalk"}}};
 constexpr Table<SpfScope, 2> kScope{{{SpfScope::mfrom, "mfrom"}, {SpfScope::helo, "helo"}}};
@@ -70,18 +71,40 @@ std::optional<E> value_of(const Table<E, N>& table, std::string_view text) noexc
 
 }  // namespace
 
-std::string_view to_string(Policy v) noexcept { return name_of(kPolicy, v); }
-std::string_view to_string(AlignMode v) noexcept { return name_of(kAlign, v); }
-std::string_view to_string(DmarcResult v) noexcept { return name_of(kDmarc, v); }
-std::string_view to_string(SpfResult v) noexcept { return name_of(kSpf, v); }
-std::string_view to_string(DkimResult v) noexcept { return name_of(kDkim, v); }
-std::string_view to_string(ArcResult v) noexcept { return name_of(kArc, v); }
-std::string_view to_string(Disposition v) noexcept { return name_of(kDisposition, v); }
-std::string_view to_string(OverrideReason v) noexcept { return name_of(kReason, v); }
-std::string_view to_string(DiscoveryMethod v) noexcept { return name_of(kDiscovery, v); }
-std::string_view to_string(SpfScope v) noexcept { return name_of(kScope, v); }
+std::string_view to_string(Policy v) noexcept {
+    return name_of(kPolicy, v);
+}
+std::string_view to_string(AlignMode v) noexcept {
+    return name_of(kAlign, v);
+}
+std::string_view to_string(DmarcResult v) noexcept {
+    return name_of(kDmarc, v);
+}
+std::string_view to_string(SpfResult v) noexcept {
+    return name_of(kSpf, v);
+}
+std::string_view to_string(DkimResult v) noexcept {
+    return name_of(kDkim, v);
+}
+std::string_view to_string(ArcResult v) noexcept {
+    return name_of(kArc, v);
+}
+std::string_view to_string(Disposition v) noexcept {
+    return name_of(kDisposition, v);
+}
+std::string_view to_string(OverrideReason v) noexcept {
+    return name_of(kReason, v);
+}
+std::string_view to_string(DiscoveryMethod v) noexcept {
+    return name_of(kDiscovery, v);
+}
+std::string_view to_string(SpfScope v) noexcept {
+    return name_of(kScope, v);
+}
 
-std::optional<Policy> parse_policy(std::string_view t) noexcept { return value_of(kPolicy, t); }
+std::optional<Policy> parse_policy(std::string_view t) noexcept {
+    return value_of(kPolicy, t);
+}
 std::optional<AlignMode> parse_align_mode(std::string_view t) noexcept {
     return value_of(kAlign, t);
 }
@@ -95,7 +118,9 @@ std::optional<SpfResult> parse_spf_result(std::string_view t) noexcept {
 std::optional<DkimResult> parse_dkim_result(std::string_view t) noexcept {
     return value_of(kDkim, t);
 }
-std::optional<ArcResult> parse_arc_result(std::string_view t) noexcept { return value_of(kArc, t); }
+std::optional<ArcResult> parse_arc_result(std::string_view t) noexcept {
+    return value_of(kArc, t);
+}
 std::optional<Disposition> parse_disposition(std::string_view t) noexcept {
     return value_of(kDisposition, t);
 }
@@ -105,6 +130,8 @@ std::optional<OverrideReason> parse_override_reason(std::string_view t) noexcept
 std::optional<DiscoveryMethod> parse_discovery_method(std::string_view t) noexcept {
     return value_of(kDiscovery, t);
 }
-std::optional<SpfScope> parse_spf_scope(std::string_view t) noexcept { return value_of(kScope, t); }
+std::optional<SpfScope> parse_spf_scope(std::string_view t) noexcept {
+    return value_of(kScope, t);
+}
 
 }  // namespace dmarc

@@ -20,6 +20,9 @@ TEST(DomainName, RejectsWhatIsNotAHostname) {
         EXPECT_FALSE(to_a_label_domain(bad).has_value()) << bad;
     }
     EXPECT_EQ(*to_a_label_domain("_dmarc.example.com", LabelRule::dns), "_dmarc.example.com");
+    // A NUL after a U-label must not cut the name short inside libidn2.
+    using namespace std::string_literals;
+    EXPECT_FALSE(to_a_label_domain("bücher.example\0.attacker.example"s).has_value());
     std::string long_label(64, 'a');
     EXPECT_EQ(to_a_label_domain(long_label + ".example").error().code, Errc::limit);
     std::string long_name;

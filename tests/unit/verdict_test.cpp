@@ -1,0 +1,333 @@
+// The end-of-message decision over the demo zone and messages (demo/): every kind of policy,
+// forged Authentication-Results (RFC 8601 §5), several authors (CVE-2019-16378), np for a
+// non-existent subdomain (RFC 9989 §4.7), t=y (RFC 9989 §4.7), DNS SERVFAIL (RFC 7489 §6.6.2),
+// a mailing list, and the configuration switches that turn requests into actions.
+#include "core/verdict.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/memory_resolver.hpp"
+
+namespace dmarc {
+namespace {
+
+const std::string kDemo = DMARC_TEST_DATA "/../../demo";
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct Scenario {
+    std::vector<HeaderField> headers;
+    Envelope envelope;
+};
+
+std::map<std::string, Scenario> load_scenarios() {
+    std::map<std::string, Scenario> out;
+    std::istringstream lines(slurp(kDemo + "/scenarios.txt"));
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream fields(line);
+        std::string file, ip, helo, mail_from;
+        fields >> file >> ip >> helo >> mail_from;
+        Scenario s;
+        s.headers = parse_header_block(slurp(kDemo + "/messages/" + file));
+        s.envelope.client_ip = IpAddress::parse(ip);
+        s.envelope.helo = helo;
+        s.envelope.mail_from = mail_from;
+        s.envelope.queue_id = "Q" + file.substr(0, 2);
+        s.envelope.mta_hostname = "mx.demo.example";
+        out[file.substr(0, 2)] = s;
+    }
+    return out;
+}
+
+class Verdicts : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto z = MemoryResolver::parse(slurp(kDemo + "/zone.txt"));
+        ASSERT_TRUE(z.has_value()) << z.error().message;
+        zone_ = *z;
+        auto loaded = config::parse_milter_config(
+            "AuthservID mx.demo.example\nRejectFailures true\nHoldQuarantinedMessages true\n"
+            "SPFSelfValidate true\n");
+        ASSERT_TRUE(loaded.ok());
+        config_ = loaded.config;
+        scenarios_ = load_scenarios();
+        ASSERT_EQ(scenarios_.size(), 12u);
+    }
+
+    MessageVerdict run(const std::string& id) {
+        const auto& s = scenarios_.at(id);
+        VerdictContext ctx{config_, zone_};
+        ctx.now = 1764000000;
+        return decide(ctx, s.envelope, s.headers);
+    }
+
+    static std::string our_field(const MessageVerdict& v) {
+        for (const auto& c : v.header_changes) {
+            if (c.kind == HeaderChange::Kind::insert_first && c.name == "Authentication-Results") {
+                return c.value;
+            }
+        }
+        return "";
+    }
+
+    MemoryResolver zone_;
+    config::MilterConfig config_;
+    std::map<std::string, Scenario> scenarios_;
+};
+
+// RFC 7489 §3.1: an aligned DKIM pass (and an aligned SPF pass) is a DMARC pass.
+TEST_F(Verdicts, LegitimateMailPasses) {
+    auto v = run("01");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::pass);
+    EXPECT_EQ(v.action, MilterAction::accept);
+    EXPECT_TRUE(v.evaluation.dkim_aligned);
+    EXPECT_TRUE(v.evaluation.spf_aligned);
+    EXPECT_EQ(v.spf_source, SpfSource::self);
+    EXPECT_EQ(our_field(v),
+              "mx.demo.example; spf=pass smtp.mailfrom=alerts@bank.example; dmarc=pass (p=reject "
+              "dis=none) header.from=bank.example policy.dmarc=reject");
+    EXPECT_EQ(v.log_line, "Q01: bank.example pass");
+}
+
+// RFC 7489 §6.6.2 / issue 4: a spoof of a p=reject domain is refused with 550 5.7.1.
+TEST_F(Verdicts, SpoofOfRejectDomainIsRejected) {
+    auto v = run("02");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    EXPECT_EQ(v.reply_code, "550");
+    EXPECT_EQ(v.reply_xcode, "5.7.1");
+    EXPECT_EQ(v.reply_text, "rejected by DMARC policy for bank.example");
+    EXPECT_EQ(v.applied_disposition, Disposition::reject);
+    EXPECT_EQ(v.log_line, "Q02: bank.example fail");
+}
+
+// RFC 8601 §5, OpenDMARC §8.2 #19: a field claiming our authserv-id that arrived with the
+// message is removed and not believed.
+TEST_F(Verdicts, ForgedResultsWithOurIdAreRemovedAndIgnored) {
+    auto v = run("03");
+    EXPECT_EQ(v.forged_results_removed, 1u);
+    ASSERT_FALSE(v.header_changes.empty());
+    EXPECT_EQ(v.header_changes[0].kind, HeaderChange::Kind::remove);
+    EXPECT_EQ(v.header_changes[0].occurrence, 1u);
+    EXPECT_TRUE(v.dkim.empty());
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_EQ(v.action, MilterAction::reject);
+}
+
+TEST_F(Verdicts, SpfThroughIncludeAligns) {
+    auto v = run("04");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::pass);
+    ASSERT_TRUE(v.spf.has_value());
+    EXPECT_EQ(v.spf->result, SpfResult::pass);
+    EXPECT_TRUE(v.evaluation.spf_aligned);
+}
+
+// adkim=s (RFC 7489 §3.1.1): d=mailer.shop.example is not aligned with shop.example.
+TEST_F(Verdicts, StrictDkimAlignmentQuarantines) {
+    auto v = run("05");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_FALSE(v.evaluation.dkim_aligned);
+    EXPECT_EQ(v.action, MilterAction::quarantine);
+    EXPECT_EQ(v.quarantine_reason, "quarantined by DMARC policy for shop.example");
+}
+
+// p=none (RFC 9989 §5.4: MUST NOT change handling): delivered with our header.
+TEST_F(Verdicts, PolicyNoneFailureIsDeliveredMarked) {
+    auto v = run("06");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_EQ(v.action, MilterAction::accept);
+    EXPECT_NE(our_field(v).find("dmarc=fail (p=none dis=none) header.from=news.example"),
+              std::string::npos);
+}
+
+// RFC 9989 §4.7 np: helpdesk.corp.example does not exist (NXDOMAIN).
+TEST_F(Verdicts, NonExistentSubdomainGetsNp) {
+    auto v = run("07");
+    EXPECT_EQ(v.evaluation.applied_policy_tag, PolicyTag::np);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    EXPECT_EQ(v.reply_text, "rejected by DMARC policy for corp.example");
+}
+
+TEST_F(Verdicts, ExistingSubdomainGetsSp) {
+    auto v = run("08");
+    EXPECT_EQ(v.evaluation.applied_policy_tag, PolicyTag::sp);
+    EXPECT_EQ(v.action, MilterAction::quarantine);
+}
+
+// RFC 9989 §4.7 t=y: one level down, reported as policy_test_mode.
+TEST_F(Verdicts, TestModeAppliesOneLevelDown) {
+    auto v = run("09");
+    EXPECT_EQ(v.action, MilterAction::quarantine);
+    EXPECT_NE(std::find(v.applied_overrides.begin(), v.applied_overrides.end(),
+                        OverrideReason::policy_test_mode),
+              v.applied_overrides.end());
+}
+
+// CVE-2019-16378: a DKIM pass for one author must not make the other pass.
+TEST_F(Verdicts, Cve_2019_16378_TwoAuthorsStrictestWins) {
+    auto v = run("10");
+    EXPECT_EQ(v.author_domains.size(), 2u);
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    EXPECT_EQ(v.reply_text, "rejected by DMARC policy for bank.example");
+}
+
+// OpenDMARC §8.2 #10: SERVFAIL is temperror, accepted by default, 451 on request.
+TEST_F(Verdicts, DnsFailureIsTemperror) {
+    auto v = run("11");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::temperror);
+    EXPECT_EQ(v.action, MilterAction::accept);
+    EXPECT_NE(our_field(v).find("dmarc=temperror"), std::string::npos);
+    config_.tempfail_on_dns_error = true;
+    v = run("11");
+    EXPECT_EQ(v.action, MilterAction::tempfail);
+    EXPECT_EQ(v.reply_code, "451");
+}
+
+TEST_F(Verdicts, MailingListBreaksAlignmentButPNoneDelivers) {
+    auto v = run("12");
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    EXPECT_EQ(v.dkim.size(), 2u);
+    EXPECT_EQ(v.action, MilterAction::accept);
+}
+
+// Without RejectFailures / HoldQuarantinedMessages, the request is recorded, not enacted, and
+// the report reason says why (RFC 7489 App. C local_policy).
+TEST_F(Verdicts, EnforcementIsALocalDecision) {
+    config_.reject_failures = false;
+    config_.hold_quarantined_messages = false;
+    auto v = run("02");
+    EXPECT_EQ(v.action, MilterAction::accept);
+    EXPECT_EQ(v.applied_disposition, Disposition::none);
+    EXPECT_NE(std::find(v.applied_overrides.begin(), v.applied_overrides.end(),
+                        OverrideReason::local_policy),
+              v.applied_overrides.end());
+    EXPECT_NE(our_field(v).find("(p=reject dis=none)"), std::string::npos);
+    // HoldQuarantinedMessages alone holds (OpenDMARC §8.2 #25: it needed RejectFailures).
+    config_.hold_quarantined_messages = true;
+    EXPECT_EQ(run("05").action, MilterAction::quarantine);
+}
+
+TEST_F(Verdicts, RejectStringAndCopyFailuresTo) {
+    config_.reject_string = "DMARC: %s says no";
+    config_.copy_failures_to = "dmarc-copies@demo.example";
+    auto v = run("02");
+    EXPECT_EQ(v.reply_text, "DMARC: bank.example says no");
+    EXPECT_EQ(v.add_recipient, "dmarc-copies@demo.example");
+    EXPECT_TRUE(run("06").add_recipient.empty());  // p=none: nothing to copy
+}
+
+TEST_F(Verdicts, FromFieldProblems) {
+    Scenario s = scenarios_.at("02");
+    auto with_from = [&](std::vector<HeaderField> extra_or_replacement, bool replace) {
+        Scenario t = s;
+        if (replace) {
+            t.headers.erase(std::remove_if(t.headers.begin(), t.headers.end(),
+                                           [](const HeaderField& f) { return f.name == "From"; }),
+                            t.headers.end());
+        }
+        for (auto& f : extra_or_replacement) t.headers.push_back(f);
+        VerdictContext ctx{config_, zone_};
+        return decide(ctx, t.envelope, t.headers);
+    };
+    // No From: not evaluated (or rejected with RequiredFrom).
+    auto v = with_from({}, true);
+    EXPECT_FALSE(v.evaluated);
+    EXPECT_EQ(v.action, MilterAction::accept);
+    // Two From fields (RFC 5322 §3.6 allows one): both domains are evaluated.
+    v = with_from({{"From", "a@news.example"}}, false);
+    EXPECT_EQ(v.author_domains.size(), 2u);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    // "From :" (obs-from) is a From field too.
+    v = with_from({{"From ", "a@news.example"}}, true);
+    EXPECT_EQ(v.author_domains, std::vector<std::string>{"news.example"});
+    // OpenDMARC §8.2 #3: "user@victim>" is not a From we can evaluate: permerror, never none.
+    v = with_from({{"From", "user@bank.example>"}}, true);
+    EXPECT_EQ(v.evaluation.result, DmarcResult::permerror);
+    config_.required_from = true;
+    v = with_from({{"From", "user@bank.example>"}}, true);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    v = with_from({}, true);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    config_.required_from = false;
+    config_.reject_multi_value_from = true;
+    v = with_from({{"From", "a@bank.example, b@news.example"}}, true);
+    EXPECT_EQ(v.action, MilterAction::reject);
+}
+
+TEST_F(Verdicts, RequiredHeadersCountsFields) {
+    config_.required_headers = true;
+    auto v = run("01");  // the demo messages have one From and one Date
+    EXPECT_EQ(v.action, MilterAction::accept);
+    Scenario s = scenarios_.at("01");
+    s.headers.push_back({"Subject", "second subject"});
+    VerdictContext ctx{config_, zone_};
+    v = decide(ctx, s.envelope, s.headers);
+    EXPECT_EQ(v.action, MilterAction::reject);
+    EXPECT_NE(v.reply_text.find("Subject"), std::string::npos);
+}
+
+// IgnoreMailFrom matches subdomains too (opendmarc.md §1.2 notes OpenDMARC does not).
+TEST_F(Verdicts, IgnoreMailFromCoversSubdomains) {
+    config_.ignore_mail_from = {"corp.example"};
+    EXPECT_FALSE(run("07").evaluated);
+    EXPECT_TRUE(run("02").evaluated);
+}
+
+// CVE-2019-20790: a trusted upstream SPF pass for the HELO identity does not count for a
+// non-null MAIL FROM; OpenDMARC §8.2 #1: smtp.mailfrom as an address matches.
+TEST_F(Verdicts, UpstreamSpfResultsAreMatchedToTheEnvelope) {
+    config_.spf_self_validate = false;
+    Scenario s = scenarios_.at("02");
+    s.envelope.mail_from = "bounce@bank.example";
+    auto decide_with = [&](const std::string& ar) {
+        Scenario t = s;
+        t.headers.insert(t.headers.begin(), {"Authentication-Results", ar});
+        VerdictContext ctx{config_, zone_};
+        return decide(ctx, t.envelope, t.headers);
+    };
+    auto v = decide_with("mx.demo.example; spf=pass smtp.helo=bank.example");
+    EXPECT_FALSE(v.spf.has_value());
+    EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
+    v = decide_with("mx.demo.example; spf=pass smtp.mailfrom=bounce@bank.example");
+    ASSERT_TRUE(v.spf.has_value());
+    EXPECT_EQ(v.spf_source, SpfSource::authentication_results);
+    EXPECT_EQ(v.evaluation.result, DmarcResult::pass);
+    // An untrusted authserv-id is ignored.
+    v = decide_with("elsewhere.example; spf=pass smtp.mailfrom=bounce@bank.example");
+    EXPECT_FALSE(v.spf.has_value());
+}
+
+TEST_F(Verdicts, HistoryRecordMatchesOpenDmarcShape) {
+    auto v = run("02");
+    ASSERT_TRUE(should_record(v, config_));
+    auto r = to_history_record(v, scenarios_.at("02").envelope, 1764000000);
+    EXPECT_EQ(r.job, "Q02");
+    EXPECT_EQ(r.from, "bank.example");
+    EXPECT_EQ(r.mfrom, "attacker.example");
+    EXPECT_EQ(r.pdomain, "bank.example");
+    EXPECT_EQ(r.policy, history_policy::kReject);
+    EXPECT_EQ(r.action, history_action::kReject);
+    EXPECT_EQ(r.p, 'r');
+    EXPECT_EQ(r.align_spf, 5);
+    auto text = to_history_text(r);
+    auto back = parse_history_text(text);
+    EXPECT_TRUE(back.issues.empty());
+    ASSERT_EQ(back.records.size(), 1u);
+    // twice.example-style "no policy" is not recorded unless RecordAllMessages.
+    EXPECT_FALSE(should_record(MessageVerdict{}, config_));
+}
+
+}  // namespace
+}  // namespace dmarc
