@@ -278,10 +278,12 @@ Status Session::on_eom(Actions& actions) noexcept {
                                       limits::kMaxMilterHeaderBytes));
         } else {
             const Snapshot& snap = *snapshot_;
-            VerdictContext context{snap.config,     *snap.dns,
-                                   snap.psl.get(),  services_.pct_sample(),
-                                   services_.now(), [this] { return services_.now_ms(); },
-                                   "dmarc-milter"};
+            VerdictContext context(snap.config, *snap.dns);
+            context.psl = snap.psl.get();
+            context.pct_sample = services_.pct_sample();
+            context.now = services_.now();
+            context.now_ms = [this] { return services_.now_ms(); };
+            context.software = "dmarc-milter";
             MessageVerdict verdict = decide(context, envelope_, headers_);
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);

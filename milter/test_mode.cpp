@@ -42,29 +42,6 @@ class TestServices final : public Services {
     std::optional<unsigned> pct_;
 };
 
-// Header fields as an MTA passes them to a milter: the value without the space after the
-// colon, continuation lines kept (joined with "\n").
-std::vector<std::pair<std::string, std::string>> header_fields(std::string_view text) {
-    std::vector<std::pair<std::string, std::string>> out;
-    while (!text.empty()) {
-        auto eol = text.find('\n');
-        std::string_view line = text.substr(0, eol);
-        text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;
-        if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
-            out.back().second.append("\n").append(line);
-            continue;
-        }
-        auto colon = line.find(':');
-        std::string_view name = line.substr(0, colon);
-        std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
-        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        out.emplace_back(std::string(name), std::string(value));
-    }
-    return out;
-}
-
 std::string env_or(const std::optional<std::string>& option, const char* variable,
                    std::string fallback) {
     if (option) return *option;
@@ -108,7 +85,7 @@ int run_test_mode(const Options& o, Runtime& runtime, std::ostream& out) {
         }
         if (s == Status::proceed || s == Status::no_reply) {
             for (const auto& r : o.test_rcpt_to) session.on_envrcpt({"<" + r + ">"});
-            for (const auto& [n, v] : header_fields(*text)) session.on_header(n, v);
+            for (const auto& f : parse_header_block(*text)) session.on_header(f.name, f.value);
             s = session.on_eom(actions);
         }
         session.on_close();
