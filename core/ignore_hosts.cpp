@@ -101,6 +101,12 @@ Result<IgnoreHostList> IgnoreHostList::parse(std::string_view text, std::vector<
                 issue(line_no, "not an IP address or network: " + std::string(entry));
                 continue;
             }
+            // "::ffff:192.0.2.0/120" names IPv4 clients (RFC 4291 §2.5.5.2), which matches()
+            // sees unmapped: store it as the IPv4 network it is.
+            if (!network->address.is_v4() && network->address.unmapped().is_v4() &&
+                network->prefix_len >= 96) {
+                network = IpNetwork{network->address.unmapped(), network->prefix_len - 96};
+            }
             list.networks_.push_back({*network, negated});
             continue;
         }

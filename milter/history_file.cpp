@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace dmarc::milter {
 namespace {
@@ -39,8 +40,10 @@ void HistoryFile::reopen_if_rotated() {
     if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) return;
     int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0 || ::fstat(fd, &st) != 0) {
-        warning_ = "cannot reopen rotated HistoryFile " + path_ + ": " + std::strerror(errno) +
-                   "; still writing to the old file";
+        std::string warning = "cannot reopen rotated HistoryFile " + path_ + ": " +
+                              std::strerror(errno) + "; still writing to the old file";
+        // Said once per distinct problem, not once per message.
+        if (warning != last_warning_) warning_ = last_warning_ = std::move(warning);
         if (fd >= 0) ::close(fd);
         return;
     }

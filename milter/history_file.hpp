@@ -41,6 +41,7 @@ class HistoryFile {
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     std::string warning_;
+    std::string last_warning_;
 };
 
 }  // namespace dmarc::milter

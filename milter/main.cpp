@@ -6,6 +6,7 @@
 #include <sysexits.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -154,5 +155,7 @@ int main(int argc, char** argv) {
     runtime.flush_history();
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);
-    return milter_status == 0 ? EX_OK : EX_SOFTWARE;
+    // libmilter's connection threads are detached and may still sit in a read; leave without
+    // running destructors under them (history is written with write(2), nothing is buffered).
+    std::_Exit(milter_status == 0 ? EX_OK : EX_SOFTWARE);
 }

@@ -58,6 +58,8 @@ TEST(IgnoreHosts, MatchTable) {
         {"RFC 4291 prefix, outside", "2001:db8::/32\n", "2001:db9::5", "x", false},
         {"bracketed IPv6", "[2001:db8::1]\n", "2001:db8::1", "x", true},
         {"IPv4 entry vs IPv6 client", "192.0.2.0/24\n", "2001:db8::1", "x", false},
+        {"RFC 4291 §2.5.5.2 mapped entry", "::ffff:192.0.2.0/120\n", "192.0.2.9", "x", true},
+        {"mapped entry, mapped client", "::ffff:192.0.2.1\n", "::ffff:192.0.2.1", "x", true},
         {"more specific exclusion wins", "192.0.2.0/24\n!192.0.2.7\n", "192.0.2.7", "x", false},
         {"exclusion elsewhere", "192.0.2.0/24\n!192.0.2.7\n", "192.0.2.8", "x", true},
         {"more specific inclusion wins", "!10.0.0.0/8\n10.1.0.0/16\n", "10.1.2.3", "x", true},
