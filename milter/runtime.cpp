@@ -122,6 +122,7 @@ Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::Mi
         auto dns = make_resolver(config);
         if (!dns) return tl::unexpected(dns.error());
         snap->dns = std::move(*dns);
+        snap->test_resolver = dynamic_cast<MemoryResolver*>(snap->dns.get());
     }
     snap->generation = ++generation_;
     return std::shared_ptr<const Snapshot>(std::move(snap));

@@ -292,6 +292,9 @@ Status Session::on_eom(Actions& actions) noexcept {
                 services_.record(verdict, envelope_, context.now);
             }
             last_verdict_ = std::move(verdict);
+            if (snap.test_resolver != nullptr && snap.test_resolver->query_count() > 10000) {
+                snap.test_resolver->clear_queries();
+            }
         }
     } catch (const std::exception& e) {
         services_.count_internal_error();

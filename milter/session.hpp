@@ -16,6 +16,7 @@
 #include "core/dns.hpp"
 #include "core/ignore_hosts.hpp"
 #include "core/ip.hpp"
+#include "core/memory_resolver.hpp"
 #include "core/org_domain.hpp"
 #include "core/verdict.hpp"
 #include "milter/actions.hpp"
@@ -29,6 +30,9 @@ struct Snapshot {
     IgnoreHostList ignore_hosts = IgnoreHostList::defaults();
     std::shared_ptr<const PublicSuffixList> psl;  // null: none configured
     std::shared_ptr<DnsResolver> dns;             // thread-safe (io/dns, MemoryResolver)
+    // TestDNSData: the same object as dns. Its query log (kept for tests) is cleared now and
+    // then so a long benchmark does not grow it without bound.
+    MemoryResolver* test_resolver = nullptr;
     std::uint64_t generation = 0;
 };
 

@@ -380,6 +380,24 @@ TEST_F(SessionTest, OversizedHeaderBlockIsAcceptedUnevaluated) {
     EXPECT_NE(services.lines.back().find("accepting unevaluated"), std::string::npos);
 }
 
+// Postfix hands folded fields to milters with bare LF line breaks (its queue files have no CR);
+// RFC 5322 §2.2.3 unfolding must still see the DKIM result and the From address.
+TEST_F(SessionTest, FoldedFieldsWithBareLineFeeds) {
+    Session session(services);
+    Flow flow;
+    flow.headers = {{"Authentication-Results",
+                     "mx.test;\n\tdkim=pass (2048-bit key)\n header.d=bank.example header.s=s1"},
+                    {"Received", "from mx.bank.example by mx.test"},
+                    {"From", "Example Bank\n <alerts@bank.example>"},
+                    {"Date", "Mon, 23 Nov 2026 09:12:00 +0000"}};
+    EXPECT_EQ(run(session, flow), Status::accept);
+    ASSERT_EQ(actions.calls.size(), 1u);
+    EXPECT_NE(
+        actions.calls[0].value.find("dmarc=pass (p=reject dis=none) header.from=bank.example"),
+        std::string::npos)
+        << actions.calls[0].value;
+}
+
 // Abort between messages: the next message starts clean.
 TEST_F(SessionTest, AbortDiscardsTheMessage) {
     Session session(services);
