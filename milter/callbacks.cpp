@@ -290,14 +290,36 @@ int run_milter() {
     return smfi_main();
 }
 
+namespace {
+
+// Connects to one of our listening sockets and hangs up, which wakes libmilter's listener.
+void poke_listener(int fd) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+    if (addr.ss_family == AF_INET) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (addr.ss_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+    }
+    int s = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return;
+    (void)::connect(s, reinterpret_cast<sockaddr*>(&addr), len);
+    ::close(s);
+}
+
+}  // namespace
+
 void stop_milter() {
     // smfi_stop() sets libmilter's stop flag at once, then waits for the listener's lock, which
-    // the listener holds while it polls (up to 5 s, e2e-notes item 13). Shutting the listening
-    // socket down meanwhile ends that poll, so the stop takes milliseconds. Connections in
-    // progress are not affected.
+    // the listener holds while it polls (up to 5 s, e2e-notes item 13). A connection to our own
+    // socket ends that poll; the listener then sees the flag and returns normally, so sessions
+    // in progress carry on (shutting the socket down instead makes libmilter abort them all).
     std::thread stopper([] { smfi_stop(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    for (int fd : g_listeners) ::shutdown(fd, SHUT_RDWR);
+    for (int fd : g_listeners) poke_listener(fd);
     stopper.join();
 }
 

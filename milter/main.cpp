@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
         if (!stopping) pthread_kill(main_thread, SIGUSR2);  // it ended on its own: wake main
     });
     daemon.ready();
+    bool sig_was_term = false;  // SIGTERM/SIGINT (drain) rather than libmilter ending by itself
     while (true) {
         int sig = sigwaitinfo(&signals, nullptr);  // not sigwait(): see callbacks.cpp
         if (sig < 0) continue;
@@ -140,18 +141,19 @@ int main(int argc, char** argv) {
             continue;
         }
         if (sig == SIGUSR2 && stopping) continue;
+        sig_was_term = sig != SIGUSR2;
         logger.log(LogLevel::notice, sig == SIGUSR2 ? "libmilter stopped; shutting down"
                                                     : "signal received; shutting down");
         break;
     }
 
-    // 8. Stop: no new connections, let messages in flight finish, flush history.
+    // 8. Stop: defer new connections, let messages in flight finish, stop libmilter, flush.
     stopping = true;
-    stop_milter();
-    milter_thread.join();
-    if (!runtime.wait_idle(kDrainTimeout)) {
+    if (sig_was_term && !runtime.drain(kDrainTimeout)) {
         logger.log(LogLevel::warning, "messages still in flight after 30 s; exiting anyway");
     }
+    stop_milter();
+    milter_thread.join();
     runtime.flush_history();
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -190,9 +191,15 @@ bool Runtime::reload() {
     return true;
 }
 
-bool Runtime::wait_idle(std::chrono::milliseconds timeout) {
+bool Runtime::drain(std::chrono::milliseconds timeout) {
+    draining_ = true;
+    // With no-reply steps the MTA does not wait for us, so a MAIL FROM sent just before the
+    // signal may still sit unread in a socket buffer: give those a moment to register.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::unique_lock lock(idle_mutex_);
-    return idle_cv_.wait_for(lock, timeout, [&] { return in_flight_ == 0; });
+    std::uint64_t last = last_sequence_;
+    return idle_cv_.wait_for(lock, timeout,
+                             [&] { return in_flight_.empty() || *in_flight_.begin() > last; });
 }
 
 void Runtime::flush_history() noexcept {
@@ -264,16 +271,22 @@ std::uint8_t Runtime::pct_sample() noexcept {
     return static_cast<std::uint8_t>(std::uniform_int_distribution<int>(0, 99)(engine));
 }
 
-void Runtime::message_started() noexcept {
+std::uint64_t Runtime::message_started() noexcept {
     ++counters_.messages;
     std::lock_guard lock(idle_mutex_);
-    ++in_flight_;
+    std::uint64_t sequence = ++last_sequence_;
+    try {
+        in_flight_.insert(sequence);
+    } catch (...) {
+        // Out of memory: this message is simply not waited for at shutdown.
+    }
+    return sequence;
 }
 
-void Runtime::message_finished() noexcept {
+void Runtime::message_finished(std::uint64_t sequence) noexcept {
     std::lock_guard lock(idle_mutex_);
-    if (in_flight_ > 0) --in_flight_;
-    if (in_flight_ == 0) idle_cv_.notify_all();
+    in_flight_.erase(sequence);
+    idle_cv_.notify_all();
 }
 
 }  // namespace dmarc::milter

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,10 @@ class Runtime final : public Services {
     // Applied to every configuration read from the file (command-line -p, -P, -u, -f, -l).
     std::function<void(config::MilterConfig&)> overrides;
 
-    // Waits until no message is between MAIL FROM and end-of-message, or until timeout.
-    bool wait_idle(std::chrono::milliseconds timeout);
+    // SIGTERM: from now on new connections are deferred; then waits until every message that
+    // had started (MAIL FROM seen) is finished, or until timeout. libmilter cannot be stopped
+    // first: its worker pool stops serving idle sessions once smfi_stop() is called.
+    bool drain(std::chrono::milliseconds timeout);
     void flush_history() noexcept;
     std::string stats_line() const;
     const Counters& counters() const { return counters_; }
@@ -88,8 +91,9 @@ class Runtime final : public Services {
     std::int64_t now() noexcept override;
     std::uint64_t now_ms() noexcept override;
     std::uint8_t pct_sample() noexcept override;
-    void message_started() noexcept override;
-    void message_finished() noexcept override;
+    std::uint64_t message_started() noexcept override;
+    void message_finished(std::uint64_t sequence) noexcept override;
+    bool draining() noexcept override { return draining_.load(); }
     void count_internal_error() noexcept override { ++counters_.internal_errors; }
 
   private:
@@ -102,7 +106,9 @@ class Runtime final : public Services {
     Counters counters_;
     std::mutex idle_mutex_;
     std::condition_variable idle_cv_;
-    std::size_t in_flight_ = 0;
+    std::set<std::uint64_t> in_flight_;  // sequence numbers of messages in progress
+    std::uint64_t last_sequence_ = 0;
+    std::atomic<bool> draining_{false};
 };
 
 }  // namespace dmarc::milter

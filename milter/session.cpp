@@ -111,6 +111,12 @@ Status Session::on_connect(std::string_view host_name, const std::optional<IpAdd
         client_ip_ = client_ip;
         client_name_ = std::string(host_name);
         if (auto j = actions.macro("j")) mta_hostname_ = *j;
+        if (services_.draining()) {
+            // Shutting down: a 4xx now beats a connection cut mid-message later.
+            services_.log(LogLevel::info,
+                          "shutting down; connection from " + client_name_ + " deferred");
+            return Status::tempfail;
+        }
         if (snapshot_->ignore_hosts.matches(client_ip_, client_name_)) {
             services_.log(LogLevel::info,
                           fmt::format("ignoring connection from {} [{}]", client_name_,
@@ -147,7 +153,7 @@ void Session::reset_message() noexcept {
 void Session::end_message() noexcept {
     if (in_message_) {
         in_message_ = false;
-        services_.message_finished();
+        services_.message_finished(message_sequence_);
     }
     headers_.clear();
     headers_.shrink_to_fit();
@@ -161,7 +167,7 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
         // until end-of-message (a reload mid-message never mixes two configurations).
         snapshot_ = services_.snapshot();
         in_message_ = true;
-        services_.message_started();
+        message_sequence_ = services_.message_started();
         envelope_.mail_from = args.empty() ? std::string() : strip_angle_brackets(args.front());
         auto auth = actions.macro("{auth_authen}");
         envelope_.authenticated = auth.has_value() && !auth->empty();

@@ -52,9 +52,12 @@ class Services {
     virtual std::int64_t now() noexcept = 0;         // epoch seconds
     virtual std::uint64_t now_ms() noexcept = 0;     // monotonic milliseconds
     virtual std::uint8_t pct_sample() noexcept = 0;  // uniform 0..99
-    // Messages between MAIL FROM and end-of-message/abort (SIGTERM waits for them).
-    virtual void message_started() noexcept {}
-    virtual void message_finished() noexcept {}
+    // Messages between MAIL FROM and end-of-message/abort, by sequence number: SIGTERM waits
+    // for the ones that had started when it arrived.
+    virtual std::uint64_t message_started() noexcept { return 0; }
+    virtual void message_finished(std::uint64_t /*sequence*/) noexcept {}
+    // SIGTERM received: new connections are answered with a temporary failure.
+    virtual bool draining() noexcept { return false; }
     virtual void count_internal_error() noexcept {}
 };
 
@@ -114,6 +117,7 @@ class Session {
     std::string mta_hostname_;
     // Message.
     bool in_message_ = false;
+    std::uint64_t message_sequence_ = 0;
     Envelope envelope_;
     std::vector<HeaderField> headers_;
     std::size_t header_bytes_ = 0;

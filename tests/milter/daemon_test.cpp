@@ -429,6 +429,40 @@ TEST_F(DaemonTest, ReloadOnSighupIsAtomic) {
     EXPECT_EQ(milter.stop(), 0);
 }
 
+// SIGTERM: no new connections, but a message in flight is finished and answered first.
+TEST_F(DaemonTest, SigtermFinishesMessagesInFlight) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto m = demo_message(demo_scenarios().at(1));  // the bank spoof: rejected
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    ASSERT_TRUE(client->macros('C', m.connect_macros));
+    ASSERT_TRUE(client->connect(m.client_host, m.client_ip, 25));
+    ASSERT_TRUE(client->helo(m.helo));
+    ASSERT_TRUE(client->mail(m.mail_from));
+    ASSERT_TRUE(client->rcpt(m.rcpt_to.front()));  // libmilter aborts headers without a RCPT
+    for (const auto& [n, v] : m.headers) ASSERT_TRUE(client->header(n, v));
+    milter.signal(SIGTERM);
+    ASSERT_TRUE(milter.wait_for_log("shutting down")) << milter.log();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(milter.alive());  // waiting for this message
+    {
+        // A new connection meanwhile is deferred (4xx), not evaluated or cut.
+        auto late = mc::Client::open(unix_socket(), 2s);
+        ASSERT_TRUE(late && late->negotiate());
+        auto c = late->connect(m.client_host, m.client_ip, 25);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->code, 't');
+    }
+    ASSERT_TRUE(client->macros('E', m.eom_macros));
+    auto r = client->end_of_message();
+    ASSERT_TRUE(r) << r.error().message << "\n" << milter.log();
+    EXPECT_EQ(r->code, 'y');
+    EXPECT_EQ(milter.stop(), 0) << milter.log();
+    EXPECT_NE(read_file(dir.path() / "history.txt").find("job Q02"), std::string::npos);
+}
+
 // libmilter's own signal thread stops the milter on SIGHUP; ours must take every SIGHUP.
 TEST_F(DaemonTest, SurvivesASighupStorm) {
     write_file(config(), base_config(dir.path()));

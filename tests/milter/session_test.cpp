@@ -44,7 +44,8 @@ class FakeServices final : public Services {
     std::shared_ptr<const Snapshot> current;
     std::vector<std::string> lines;
     std::vector<MessageVerdict> recorded;
-    int started = 0, finished = 0, internal_errors = 0;
+    std::uint64_t started = 0;
+    int finished = 0, internal_errors = 0;
     std::uint8_t sample = 0;
 
     std::shared_ptr<const Snapshot> snapshot() override { return current; }
@@ -55,8 +56,10 @@ class FakeServices final : public Services {
     std::int64_t now() noexcept override { return 1'790'000'000; }
     std::uint64_t now_ms() noexcept override { return 1000; }
     std::uint8_t pct_sample() noexcept override { return sample; }
-    void message_started() noexcept override { ++started; }
-    void message_finished() noexcept override { ++finished; }
+    std::uint64_t message_started() noexcept override { return ++started; }
+    void message_finished(std::uint64_t) noexcept override { ++finished; }
+    bool draining() noexcept override { return drain; }
+    bool drain = false;
     void count_internal_error() noexcept override { ++internal_errors; }
 };
 
@@ -396,6 +399,14 @@ TEST_F(SessionTest, FoldedFieldsWithBareLineFeeds) {
         actions.calls[0].value.find("dmarc=pass (p=reject dis=none) header.from=bank.example"),
         std::string::npos)
         << actions.calls[0].value;
+}
+
+// Shutting down (SIGTERM): new connections get a temporary failure, not a cut connection.
+TEST_F(SessionTest, DrainingDefersNewConnections) {
+    services.drain = true;
+    Session session(services);
+    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
+    EXPECT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::tempfail);
 }
 
 // Abort between messages: the next message starts clean.
