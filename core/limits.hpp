@@ -92,6 +92,17 @@ inline constexpr std::size_t kSpfMaxMacroOutputBytes = 8192;
 inline constexpr std::size_t kMaxConfigLineBytes = 4096;
 inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
 
+// ---- Milter (dmarc-milter) -----------------------------------------------------------------
+// IgnoreHosts entries: a site list is tens of lines; a million is a wrong file.
+inline constexpr std::size_t kMaxIgnoreHostsEntries = 100000;
+inline constexpr std::size_t kMaxIgnoreHostsFileBytes = 8 * 1024 * 1024;
+// Header bytes the milter keeps per message for the end-of-message decision. Postfix's
+// header_size_limit (102400) bounds the whole header block it passes, so 1 MiB is only reached
+// by a misconfigured MTA; past it the message is accepted unevaluated and logged.
+inline constexpr std::size_t kMaxMilterHeaderBytes = 1024 * 1024;
+// Envelope recipients kept per message (Postfix's smtpd_recipient_limit default is 1000).
+inline constexpr std::size_t kMaxMilterRecipients = 1000;
+
 // ---- OpenDMARC history text (opendmarc.md §3) --------------------------------------------------
 // OpenDMARC's longest lines are arc_policy JSON of a few hundred bytes.
 inline constexpr std::size_t kMaxHistoryLineBytes = 65536;

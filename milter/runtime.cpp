@@ -1,0 +1,292 @@
+// Snapshots, reload and Services for dmarc-milter (see runtime.hpp).
+#include "milter/runtime.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/history_text.hpp"
+#include "core/limits.hpp"
+#include "core/memory_resolver.hpp"
+#include "core/text.hpp"
+#include "io/file.hpp"
+#if __has_include("io/dns.hpp")
+#include "io/dns.hpp"
+#define DMARC_MILTER_HAVE_UNBOUND 1
+#endif
+
+namespace dmarc::milter {
+namespace {
+
+bool same_dns_settings(const config::MilterConfig& a, const config::MilterConfig& b) {
+    return a.test_dns_data == b.test_dns_data && a.dns_timeout_s == b.dns_timeout_s &&
+           a.nameservers == b.nameservers && a.trust_anchor_file == b.trust_anchor_file;
+}
+
+Result<std::shared_ptr<DnsResolver>> make_resolver(const config::MilterConfig& config) {
+    if (!config.test_dns_data.empty()) {
+        auto text = io::load_file(config.test_dns_data, limits::kMaxConfigFileBytes * 16);
+        if (!text) return tl::unexpected(text.error());
+        auto zone = MemoryResolver::parse(*text);
+        if (!zone) {
+            return make_error(zone.error().code,
+                              "TestDNSData " + config.test_dns_data + ": " + zone.error().message);
+        }
+        return std::shared_ptr<DnsResolver>(std::make_shared<MemoryResolver>(std::move(*zone)));
+    }
+#ifdef DMARC_MILTER_HAVE_UNBOUND
+    io::DnsOptions options;
+    options.timeout = std::chrono::seconds(config.dns_timeout_s);
+    options.nameservers = config.nameservers;
+    options.trust_anchor_file = config.trust_anchor_file;
+    auto resolver = io::make_unbound_resolver(options);
+    if (!resolver) return tl::unexpected(resolver.error());
+    return std::shared_ptr<DnsResolver>(std::move(*resolver));
+#else
+    return make_error(Errc::invalid_value,
+                      "this build has no DNS resolver (io/dns); set TestDNSData");
+#endif
+}
+
+}  // namespace
+
+Result<void> HistoryFileSink::record(const MessageVerdict& verdict, const Envelope& envelope,
+                                     std::int64_t received) noexcept {
+    try {
+        return file_->append(to_history_text(to_history_record(verdict, envelope, received)));
+    } catch (const std::exception& e) {
+        return make_error(Errc::internal, e.what());
+    }
+}
+
+Result<config::LoadResult> load_config_file(const std::string& path) {
+    auto text = io::load_file(path, limits::kMaxConfigFileBytes);
+    if (!text) return tl::unexpected(text.error());
+    return config::parse_milter_config(*text);
+}
+
+Runtime::Runtime(Logger& logger, std::string config_path)
+    : logger_(logger), config_path_(std::move(config_path)) {}
+
+Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::MilterConfig& config,
+                                                                const Snapshot* previous) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->config = config;
+    if (!config.ignore_hosts.empty()) {
+        auto text = io::load_file(config.ignore_hosts, limits::kMaxIgnoreHostsFileBytes);
+        if (!text) return tl::unexpected(text.error());
+        std::vector<IgnoreHostList::Issue> issues;
+        auto list = IgnoreHostList::parse(*text, &issues);
+        if (!list) {
+            return make_error(list.error().code,
+                              "IgnoreHosts " + config.ignore_hosts + ": " + list.error().message);
+        }
+        for (const auto& i : issues) {
+            log(LogLevel::warning,
+                fmt::format("IgnoreHosts {} line {}: {}", config.ignore_hosts, i.line, i.message));
+        }
+        snap->ignore_hosts = std::move(*list);
+    }
+    if (!config.domain_whitelist_file.empty()) {
+        auto text = io::load_file(config.domain_whitelist_file, limits::kMaxConfigFileBytes);
+        if (!text) return tl::unexpected(text.error());
+        std::string_view rest = *text;
+        while (!rest.empty()) {
+            auto eol = rest.find('\n');
+            auto line = text::trim(rest.substr(0, eol));
+            rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+            if (line.empty() || line.front() == '#') continue;
+            snap->config.domain_whitelist.push_back(text::lower(line));
+        }
+    }
+    if (!config.public_suffix_list.empty()) {
+        // Read again on every reload, even under the same path: that is how a new list arrives.
+        auto text = io::load_file(config.public_suffix_list, limits::kMaxPublicSuffixListBytes);
+        if (!text) return tl::unexpected(text.error());
+        auto psl = PublicSuffixList::parse(*text);
+        if (!psl) {
+            return make_error(psl.error().code, "PublicSuffixList " + config.public_suffix_list +
+                                                    ": " + psl.error().message);
+        }
+        snap->psl = std::make_shared<const PublicSuffixList>(std::move(*psl));
+    } else if (config.policy_discovery == config::PolicyDiscovery::psl) {
+        return make_error(Errc::invalid_value, "PolicyDiscovery psl needs PublicSuffixList");
+    }
+    if (previous && previous->dns && same_dns_settings(previous->config, config) &&
+        config.test_dns_data.empty()) {
+        snap->dns = previous->dns;
+    } else {
+        auto dns = make_resolver(config);
+        if (!dns) return tl::unexpected(dns.error());
+        snap->dns = std::move(*dns);
+        snap->test_resolver = dynamic_cast<MemoryResolver*>(snap->dns.get());
+    }
+    snap->generation = ++generation_;
+    return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+void Runtime::install(std::shared_ptr<const Snapshot> snapshot) {
+    current_.store(std::move(snapshot));
+}
+
+void Runtime::open_history(const config::MilterConfig& config) {
+    std::lock_guard lock(history_mutex_);
+    std::vector<std::shared_ptr<HistorySink>> sinks;
+    if (!config.history_file.empty()) {
+        std::shared_ptr<HistorySink> kept;
+        for (const auto& s : sinks_) {
+            auto* f = dynamic_cast<HistoryFileSink*>(s.get());
+            if (f && f->file().path() == config.history_file) kept = s;
+        }
+        if (kept) {
+            sinks.push_back(kept);
+        } else if (auto file = HistoryFile::open(config.history_file)) {
+            sinks.push_back(std::make_shared<HistoryFileSink>(std::move(*file)));
+        } else {
+            // OpenDMARC tempfails every message here (§8.2 #23); we log, count and go on.
+            logger_.log(LogLevel::error, file.error().message + "; history is not written");
+        }
+    }
+    // HistoryDatabase: the spool sink (io/spool SpoolWriter) is added here once merged.
+    for (const auto& old : sinks_) {
+        if (std::find(sinks.begin(), sinks.end(), old) == sinks.end()) old->flush();
+    }
+    sinks_ = std::move(sinks);
+}
+
+bool Runtime::reload() {
+    ++counters_.reloads;
+    auto loaded = load_config_file(config_path_);
+    if (!loaded) {
+        ++counters_.reload_failures;
+        log(LogLevel::error,
+            "reload: " + loaded.error().message + "; keeping the old configuration");
+        return false;
+    }
+    for (const auto& d : loaded->diagnostics) {
+        log(d.level == config::Diagnostic::Level::error ? LogLevel::error : LogLevel::warning,
+            "reload: " + config_path_ + ": " + config::to_string(d));
+    }
+    if (!loaded->ok()) {
+        ++counters_.reload_failures;
+        log(LogLevel::error, "reload: configuration has errors; keeping the old configuration");
+        return false;
+    }
+    if (overrides) overrides(loaded->config);
+    auto previous = current_.load();
+    auto snap = build_snapshot(loaded->config, previous.get());
+    if (!snap) {
+        ++counters_.reload_failures;
+        log(LogLevel::error, "reload: " + snap.error().message + "; keeping the old configuration");
+        return false;
+    }
+    open_history((*snap)->config);
+    install(*snap);
+    log(LogLevel::notice, fmt::format("configuration reloaded from {} (generation {})",
+                                      config_path_, (*snap)->generation));
+    return true;
+}
+
+bool Runtime::drain(std::chrono::milliseconds timeout) {
+    draining_ = true;
+    // With no-reply steps the MTA does not wait for us, so a MAIL FROM sent just before the
+    // signal may still sit unread in a socket buffer: give those a moment to register.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::unique_lock lock(idle_mutex_);
+    std::uint64_t last = last_sequence_;
+    return idle_cv_.wait_for(lock, timeout,
+                             [&] { return in_flight_.empty() || *in_flight_.begin() > last; });
+}
+
+void Runtime::flush_history() noexcept {
+    std::lock_guard lock(history_mutex_);
+    for (const auto& s : sinks_) s->flush();
+}
+
+std::string Runtime::stats_line() const {
+    return fmt::format(
+        "stats: messages={} history_written={} history_failures={} internal_errors={} "
+        "reloads={} reload_failures={}",
+        counters_.messages.load(), counters_.history_written.load(),
+        counters_.history_failures.load(), counters_.internal_errors.load(),
+        counters_.reloads.load(), counters_.reload_failures.load());
+}
+
+std::shared_ptr<const Snapshot> Runtime::snapshot() {
+    return current_.load();
+}
+
+void Runtime::log(LogLevel level, std::string_view line) noexcept {
+    logger_.log(level, line);
+}
+
+void Runtime::record(const MessageVerdict& verdict, const Envelope& envelope,
+                     std::int64_t received) noexcept {
+    std::vector<std::shared_ptr<HistorySink>> sinks;
+    {
+        std::lock_guard lock(history_mutex_);
+        sinks = sinks_;
+    }
+    for (const auto& sink : sinks) {
+        auto r = sink->record(verdict, envelope, received);
+        if (r) {
+            ++counters_.history_written;
+        } else {
+            // Logged for the first failure and then every 1000th, with the running count.
+            auto n = ++counters_.history_failures;
+            if (n == 1 || n % 1000 == 0) {
+                log(LogLevel::error,
+                    fmt::format("{}: {}: {} (history records lost so far: {})", envelope.queue_id,
+                                sink->describe(), r.error().message, n));
+            }
+        }
+        if (auto* f = dynamic_cast<HistoryFileSink*>(sink.get())) {
+            if (auto w = f->file().take_warning(); !w.empty()) log(LogLevel::warning, w);
+        }
+    }
+}
+
+std::int64_t Runtime::now() noexcept {
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::uint64_t Runtime::now_ms() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+std::uint8_t Runtime::pct_sample() noexcept {
+    thread_local std::mt19937 engine{[] {
+        try {
+            return std::random_device{}();
+        } catch (...) {
+            return static_cast<unsigned>(std::time(nullptr));
+        }
+    }()};
+    return static_cast<std::uint8_t>(std::uniform_int_distribution<int>(0, 99)(engine));
+}
+
+std::uint64_t Runtime::message_started() noexcept {
+    ++counters_.messages;
+    std::lock_guard lock(idle_mutex_);
+    std::uint64_t sequence = ++last_sequence_;
+    try {
+        in_flight_.insert(sequence);
+    } catch (...) {
+        // Out of memory: this message is simply not waited for at shutdown.
+    }
+    return sequence;
+}
+
+void Runtime::message_finished(std::uint64_t sequence) noexcept {
+    std::lock_guard lock(idle_mutex_);
+    in_flight_.erase(sequence);
+    idle_cv_.notify_all();
+}
+
+}  // namespace dmarc::milter

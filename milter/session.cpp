@@ -1,0 +1,330 @@
+// Per-connection milter logic (see session.hpp).
+#include "milter/session.hpp"
+
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "core/limits.hpp"
+#include "core/text.hpp"
+#include "milter/protocol_bits.hpp"
+
+namespace dmarc::milter {
+namespace {
+
+std::string strip_angle_brackets(std::string_view address) {
+    address = text::trim(address);
+    if (address.size() >= 2 && address.front() == '<' && address.back() == '>') {
+        address = address.substr(1, address.size() - 2);
+    }
+    return std::string(address);
+}
+
+}  // namespace
+
+std::string_view to_string(Status s) noexcept {
+    switch (s) {
+        case Status::proceed:
+            return "continue";
+        case Status::accept:
+            return "accept";
+        case Status::reject:
+            return "reject";
+        case Status::tempfail:
+            return "tempfail";
+        case Status::no_reply:
+            return "noreply";
+    }
+    return "unknown";
+}
+
+std::string sanitize_reply_text(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '%') {
+            out += "%%";
+        } else if (u < 0x20 || u == 0x7f) {
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+Negotiation negotiate(const config::MilterConfig& config, std::uint32_t offered_actions,
+                      std::uint32_t offered_steps) {
+    Negotiation n;
+    if ((offered_actions & bits::kAddHeaders) == 0) {
+        n.ok = false;
+        n.problem = "the MTA does not allow adding header fields";
+        return n;
+    }
+    n.actions = bits::kAddHeaders;
+    // Optional abilities: without them the milter still decides, it just cannot act that way
+    // (the verdict ignores forged results even when it cannot remove them).
+    for (std::uint32_t a : {bits::kChangeHeaders, bits::kQuarantine}) {
+        if (offered_actions & a) n.actions |= a;
+    }
+    if (!config.copy_failures_to.empty() && (offered_actions & bits::kAddRecipient)) {
+        n.actions |= bits::kAddRecipient;
+    }
+    if (offered_actions & bits::kSetSymList) n.actions |= bits::kSetSymList;
+
+    std::uint32_t wanted = bits::kNoBody | bits::kNoEoh | bits::kNoUnknown | bits::kNoData |
+                           bits::kNoReplyHelo | bits::kNoReplyRcpt | bits::kNoReplyHeader;
+    if (!config.ignore_authenticated_clients) wanted |= bits::kNoReplyMail;
+    n.steps = wanted & offered_steps;
+    return n;
+}
+
+Status Session::no_reply_or(std::uint32_t nr_flag, Status otherwise) const {
+    return (steps_ & nr_flag) != 0 ? Status::no_reply : otherwise;
+}
+
+Status Session::on_negotiate(std::uint32_t offered_actions, std::uint32_t offered_steps,
+                             Negotiation& out) noexcept {
+    try {
+        snapshot_ = services_.snapshot();
+        out = negotiate(snapshot_->config, offered_actions, offered_steps);
+        if (!out.ok) {
+            services_.log(LogLevel::error, "refusing the MTA: " + out.problem);
+            return Status::reject;
+        }
+        steps_ = out.steps;
+        actions_ = out.actions;
+        negotiated_ = true;
+        return Status::proceed;
+    } catch (...) {
+        services_.count_internal_error();
+        out = Negotiation{};
+        return Status::proceed;  // libmilter then uses the defaults: every step, replies
+    }
+}
+
+Status Session::on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
+                           Actions& actions) noexcept {
+    try {
+        if (!snapshot_) snapshot_ = services_.snapshot();
+        client_ip_ = client_ip;
+        client_name_ = std::string(host_name);
+        if (auto j = actions.macro("j")) mta_hostname_ = *j;
+        if (services_.draining()) {
+            // Shutting down: a 4xx now beats a connection cut mid-message later.
+            services_.log(LogLevel::info,
+                          "shutting down; connection from " + client_name_ + " deferred");
+            return Status::tempfail;
+        }
+        if (snapshot_->ignore_hosts.matches(client_ip_, client_name_)) {
+            services_.log(LogLevel::info,
+                          fmt::format("ignoring connection from {} [{}]", client_name_,
+                                      client_ip_ ? client_ip_->to_string() : "local"));
+            return Status::accept;
+        }
+        return Status::proceed;
+    } catch (...) {
+        services_.count_internal_error();
+        services_.log(LogLevel::error, "internal error at connect; accepting the connection");
+        return Status::accept;
+    }
+}
+
+Status Session::on_helo(std::string_view helo) noexcept {
+    try {
+        helo_ = std::string(text::trim(helo));
+    } catch (...) {
+        failed_ = true;
+        services_.count_internal_error();
+    }
+    return no_reply_or(bits::kNoReplyHelo, Status::proceed);
+}
+
+void Session::reset_message() noexcept {
+    envelope_ = Envelope{};
+    headers_.clear();
+    header_bytes_ = 0;
+    recipients_seen_ = 0;
+    headers_overflowed_ = false;
+    failed_ = false;
+}
+
+void Session::end_message() noexcept {
+    if (in_message_) {
+        in_message_ = false;
+        services_.message_finished(message_sequence_);
+    }
+    headers_.clear();
+    headers_.shrink_to_fit();
+}
+
+Status Session::on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept {
+    try {
+        end_message();
+        reset_message();
+        // A new message takes the newest configuration; the one it starts with stays its own
+        // until end-of-message (a reload mid-message never mixes two configurations).
+        snapshot_ = services_.snapshot();
+        in_message_ = true;
+        message_sequence_ = services_.message_started();
+        envelope_.mail_from = args.empty() ? std::string() : strip_angle_brackets(args.front());
+        auto auth = actions.macro("{auth_authen}");
+        envelope_.authenticated = auth.has_value() && !auth->empty();
+        if (envelope_.authenticated && snapshot_->config.ignore_authenticated_clients &&
+            (steps_ & bits::kNoReplyMail) == 0) {
+            services_.log(LogLevel::info,
+                          fmt::format("ignoring authenticated client {} [{}]", client_name_,
+                                      client_ip_ ? client_ip_->to_string() : "local"));
+            end_message();
+            return Status::accept;
+        }
+    } catch (...) {
+        failed_ = true;
+        services_.count_internal_error();
+    }
+    return no_reply_or(bits::kNoReplyMail, Status::proceed);
+}
+
+Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
+    try {
+        ++recipients_seen_;
+        if (!args.empty() && envelope_.rcpt_to.size() < limits::kMaxMilterRecipients) {
+            envelope_.rcpt_to.push_back(strip_angle_brackets(args.front()));
+        }
+    } catch (...) {
+        failed_ = true;
+        services_.count_internal_error();
+    }
+    return no_reply_or(bits::kNoReplyRcpt, Status::proceed);
+}
+
+Status Session::on_header(std::string_view name, std::string_view value) noexcept {
+    try {
+        std::size_t bytes = name.size() + value.size();
+        if (headers_overflowed_ || header_bytes_ + bytes > limits::kMaxMilterHeaderBytes) {
+            headers_overflowed_ = true;
+        } else {
+            header_bytes_ += bytes;
+            headers_.push_back(HeaderField{std::string(name), std::string(value)});
+        }
+    } catch (...) {
+        failed_ = true;
+        services_.count_internal_error();
+    }
+    return no_reply_or(bits::kNoReplyHeader, Status::proceed);
+}
+
+Status Session::apply(const MessageVerdict& v, Actions& actions) {
+    switch (v.action) {
+        case MilterAction::reject:
+            actions.set_reply(v.reply_code.empty() ? "550" : v.reply_code,
+                              v.reply_xcode.empty() ? "5.7.1" : v.reply_xcode,
+                              sanitize_reply_text(v.reply_text));
+            return Status::reject;
+        case MilterAction::tempfail:
+            actions.set_reply(v.reply_code.empty() ? "451" : v.reply_code,
+                              v.reply_xcode.empty() ? "4.7.1" : v.reply_xcode,
+                              sanitize_reply_text(v.reply_text));
+            return Status::tempfail;
+        case MilterAction::accept:
+        case MilterAction::quarantine:
+            break;
+    }
+    // Header changes in the verdict's order: removals (highest occurrence first, so the
+    // numbers stay valid), then our fields, each inserted at the top.
+    for (const auto& change : v.header_changes) {
+        bool ok = true;
+        if (change.kind == HeaderChange::Kind::remove) {
+            if ((actions_ & bits::kChangeHeaders) == 0) continue;
+            ok = actions.remove_header(change.name, change.occurrence);
+        } else {
+            ok = actions.insert_header(0, change.name, change.value);
+        }
+        if (!ok) {
+            services_.log(LogLevel::warning, fmt::format("{}: could not change header field {}",
+                                                         envelope_.queue_id, change.name));
+        }
+    }
+    if (!v.add_recipient.empty() && (actions_ & bits::kAddRecipient) != 0) {
+        if (!actions.add_recipient(v.add_recipient)) {
+            services_.log(LogLevel::warning, fmt::format("{}: could not add recipient {}",
+                                                         envelope_.queue_id, v.add_recipient));
+        }
+    }
+    if (v.action == MilterAction::quarantine) {
+        if ((actions_ & bits::kQuarantine) == 0 || !actions.quarantine(v.quarantine_reason)) {
+            services_.log(LogLevel::warning,
+                          fmt::format("{}: the MTA refused quarantine", envelope_.queue_id));
+        }
+    }
+    return Status::accept;
+}
+
+Status Session::on_eom(Actions& actions) noexcept {
+    Status status = Status::accept;
+    try {
+        if (!snapshot_) snapshot_ = services_.snapshot();
+        envelope_.client_ip = client_ip_;
+        envelope_.client_name = client_name_;
+        envelope_.helo = helo_;
+        // Postfix assigns the queue id late: read it now, not at MAIL FROM (OpenDMARC §2.1).
+        if (auto i = actions.macro("i"); i && !i->empty()) envelope_.queue_id = *i;
+        if (mta_hostname_.empty()) {
+            if (auto j = actions.macro("j")) mta_hostname_ = *j;
+        }
+        envelope_.mta_hostname = mta_hostname_;
+        std::string qid = envelope_.queue_id.empty() ? "(unknown-jobid)" : envelope_.queue_id;
+        if (failed_) {
+            services_.log(LogLevel::error,
+                          qid + ": internal error while receiving the message; accepting");
+        } else if (headers_overflowed_) {
+            services_.log(LogLevel::warning,
+                          fmt::format("{}: header block over {} bytes; accepting unevaluated", qid,
+                                      limits::kMaxMilterHeaderBytes));
+        } else {
+            const Snapshot& snap = *snapshot_;
+            VerdictContext context(snap.config, *snap.dns);
+            context.psl = snap.psl.get();
+            context.pct_sample = services_.pct_sample();
+            context.now = services_.now();
+            context.now_ms = [this] { return services_.now_ms(); };
+            context.software = "dmarc-milter";
+            MessageVerdict verdict = decide(context, envelope_, headers_);
+            status = apply(verdict, actions);
+            services_.log(LogLevel::info, verdict.log_line);
+            services_.log(LogLevel::info, verdict.detail_line);
+            if (should_record(verdict, snap.config)) {
+                services_.record(verdict, envelope_, context.now);
+            }
+            last_verdict_ = std::move(verdict);
+            if (snap.test_resolver != nullptr && snap.test_resolver->query_count() > 10000) {
+                snap.test_resolver->clear_queries();
+            }
+        }
+    } catch (const std::exception& e) {
+        services_.count_internal_error();
+        services_.log(LogLevel::error, fmt::format("{}: internal error: {}; accepting",
+                                                   envelope_.queue_id, e.what()));
+        status = Status::accept;
+    } catch (...) {
+        services_.count_internal_error();
+        services_.log(LogLevel::error, "internal error at end-of-message; accepting");
+        status = Status::accept;
+    }
+    end_message();
+    reset_message();
+    return status;
+}
+
+Status Session::on_abort() noexcept {
+    end_message();
+    reset_message();
+    return Status::proceed;
+}
+
+void Session::on_close() noexcept {
+    end_message();
+}
+
+}  // namespace dmarc::milter

@@ -1,0 +1,134 @@
+// One milter connection as a state machine over plain values: what each protocol step means for
+// DMARC (RFC 7489 §6.6: the decision needs the From field, the envelope and upstream results,
+// so everything is gathered until end-of-message, where core's decide() runs). callbacks.cpp
+// maps libmilter's callbacks onto these methods and their Status back onto SMFIS_* codes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/dns.hpp"
+#include "core/ignore_hosts.hpp"
+#include "core/ip.hpp"
+#include "core/memory_resolver.hpp"
+#include "core/org_domain.hpp"
+#include "core/verdict.hpp"
+#include "milter/actions.hpp"
+
+namespace dmarc::milter {
+
+// Everything a message is decided with, immutable once built. A reload builds a new one and
+// swaps it in; a message keeps the snapshot it started with.
+struct Snapshot {
+    config::MilterConfig config;
+    IgnoreHostList ignore_hosts = IgnoreHostList::defaults();
+    std::shared_ptr<const PublicSuffixList> psl;  // null: none configured
+    std::shared_ptr<DnsResolver> dns;             // thread-safe (io/dns, MemoryResolver)
+    // TestDNSData: the same object as dns. Its query log (kept for tests) is cleared now and
+    // then so a long benchmark does not grow it without bound.
+    MemoryResolver* test_resolver = nullptr;
+    std::uint64_t generation = 0;
+};
+
+enum class LogLevel : std::uint8_t { error, warning, notice, info, debug };
+
+// What sessions need from the process: the current snapshot, logging, history, the clock and
+// the pct sample. Implemented by Runtime (runtime.hpp) and by fakes in tests.
+class Services {
+  public:
+    virtual ~Services() = default;
+    virtual std::shared_ptr<const Snapshot> snapshot() = 0;
+    virtual void log(LogLevel level, std::string_view line) noexcept = 0;
+    // Hands a decided message to history (HistoryFile text, later the spool). Never blocks on
+    // a failing disk and never fails the message.
+    virtual void record(const MessageVerdict& verdict, const Envelope& envelope,
+                        std::int64_t received) noexcept = 0;
+    virtual std::int64_t now() noexcept = 0;         // epoch seconds
+    virtual std::uint64_t now_ms() noexcept = 0;     // monotonic milliseconds
+    virtual std::uint8_t pct_sample() noexcept = 0;  // uniform 0..99
+    // Messages between MAIL FROM and end-of-message/abort, by sequence number: SIGTERM waits
+    // for the ones that had started when it arrived.
+    virtual std::uint64_t message_started() noexcept { return 0; }
+    virtual void message_finished(std::uint64_t /*sequence*/) noexcept {}
+    // SIGTERM received: new connections are answered with a temporary failure.
+    virtual bool draining() noexcept { return false; }
+    virtual void count_internal_error() noexcept {}
+};
+
+// The reply a step gives the MTA.
+enum class Status : std::uint8_t { proceed, accept, reject, tempfail, no_reply };
+std::string_view to_string(Status status) noexcept;
+
+// Negotiation (milter protocol version 6). Bits are libmilter's SMFIF_* / SMFIP_* values.
+struct Negotiation {
+    bool ok = true;             // false: the MTA lacks an action we need; refuse the connection
+    std::uint32_t actions = 0;  // SMFIF_*
+    std::uint32_t steps = 0;    // SMFIP_NO* steps switched off and SMFIP_NR_* no-reply steps
+    std::string problem;
+};
+// Asks only for the steps the decision needs (connect, helo, mail, rcpt, headers, eom) and for
+// no reply wherever the milter never has anything to say (helo, rcpt, headers; mail unless
+// IgnoreAuthenticatedClients may accept there), so the MTA does not wait for us: every round
+// trip costs Postfix CPU (e2e-notes). Only bits the MTA offered are asked for.
+Negotiation negotiate(const config::MilterConfig& config, std::uint32_t offered_actions,
+                      std::uint32_t offered_steps);
+
+class Session {
+  public:
+    explicit Session(Services& services) : services_(services) {}
+
+    Status on_negotiate(std::uint32_t offered_actions, std::uint32_t offered_steps,
+                        Negotiation& out) noexcept;
+    // client_ip nullopt: not a network connection (local submission, "unspec" family).
+    Status on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
+                      Actions& actions) noexcept;
+    Status on_helo(std::string_view helo) noexcept;
+    Status on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept;
+    Status on_envrcpt(const std::vector<std::string>& args) noexcept;
+    Status on_header(std::string_view name, std::string_view value) noexcept;
+    Status on_eom(Actions& actions) noexcept;
+    Status on_abort() noexcept;
+    void on_close() noexcept;
+
+    // The last verdict (tests, -t mode).
+    const std::optional<MessageVerdict>& last_verdict() const { return last_verdict_; }
+
+  private:
+    Status no_reply_or(std::uint32_t nr_flag, Status otherwise) const;
+    void reset_message() noexcept;
+    void end_message() noexcept;
+    Status apply(const MessageVerdict& verdict, Actions& actions);
+
+    Services& services_;
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::uint32_t steps_ = 0;  // as negotiated
+    std::uint32_t actions_ = 0;
+    bool negotiated_ = false;
+    // Connection.
+    std::optional<IpAddress> client_ip_;
+    std::string client_name_;
+    std::string helo_;
+    std::string mta_hostname_;
+    // Message.
+    bool in_message_ = false;
+    std::uint64_t message_sequence_ = 0;
+    Envelope envelope_;
+    std::vector<HeaderField> headers_;
+    std::size_t header_bytes_ = 0;
+    std::size_t recipients_seen_ = 0;
+    bool headers_overflowed_ = false;
+    bool failed_ = false;  // an internal error in a no-reply step: accept at end-of-message
+    std::optional<MessageVerdict> last_verdict_;
+};
+
+// The text for smfi_setreply: libmilter treats '%' as a format character and refuses CR/LF, so
+// a configured RejectString must not reach it raw.
+std::string sanitize_reply_text(std::string_view text);
+
+}  // namespace dmarc::milter

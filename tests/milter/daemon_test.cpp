@@ -1,0 +1,582 @@
+// The real dmarc-milter binary on a unix socket and on loopback TCP, driven over the milter
+// protocol by tests/support/milter_client: the demo scenarios (demo/scenarios.txt with the demo
+// zone as TestDNSData) give the SMTP outcome of each RFC 7489 §6.6 case; reload on SIGHUP
+// (atomic: a broken file keeps the old configuration), SIGTERM, -n, history on a full disk
+// (OpenDMARC §8.2 #23), IgnoreAuthenticatedClients via {auth_authen}, and no Nagle stall.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/history_text.hpp"
+#include "tests/support/milter_client.hpp"
+
+namespace dmarc::milter {
+namespace {
+
+namespace fs = std::filesystem;
+namespace mc = milter_client;
+using namespace std::chrono_literals;
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+}
+
+struct RunResult {
+    int exit_code = -1;
+    std::string output;
+};
+
+// Runs the binary to completion (for -n), stdout and stderr together.
+RunResult run_binary(const std::vector<std::string>& args) {
+    std::string command = DMARC_MILTER_BIN;
+    for (const auto& a : args) command += " '" + a + "'";
+    command += " 2>&1";
+    RunResult r;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) r.output.append(buffer, n);
+    int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "dmarc-milter-test-XXXXXX").string();
+        path_ = ::mkdtemp(pattern.data());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+  private:
+    fs::path path_;
+};
+
+// dmarc-milter -f in a child process; stderr goes to a log file in the temp dir.
+class MilterProcess {
+  public:
+    MilterProcess(const fs::path& config, const std::string& socket, const fs::path& log)
+        : socket_(socket), log_(log) {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(fd, STDERR_FILENO);
+            ::dup2(fd, STDOUT_FILENO);
+            ::execl(DMARC_MILTER_BIN, DMARC_MILTER_BIN, "-f", "-c", config.c_str(), "-p",
+                    socket.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+    }
+    ~MilterProcess() {
+        if (pid_ > 0 && !exited_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    // Waits until the socket accepts connections.
+    bool wait_ready(std::chrono::milliseconds limit = 10s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (auto c = mc::Client::open(socket_, 1s)) return true;
+            if (!alive()) return false;
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    }
+    bool alive() {
+        if (exited_) return false;
+        int status = 0;
+        pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) {
+            exited_ = true;
+            exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return false;
+        }
+        return true;
+    }
+    void signal(int sig) { ::kill(pid_, sig); }
+    // SIGTERM and wait; the exit code, or -1 on timeout.
+    int stop(std::chrono::milliseconds limit = 15s) {
+        signal(SIGTERM);
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (!alive()) return exit_code_;
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
+    std::string log() const { return read_file(log_); }
+    bool wait_for_log(const std::string& needle, std::chrono::milliseconds limit = 10s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (log().find(needle) != std::string::npos) return true;
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    }
+
+  private:
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int exit_code_ = -1;
+    std::string socket_;
+    fs::path log_;
+};
+
+struct Scenario {
+    std::string file, client_ip, helo, mail_from;
+};
+
+std::vector<Scenario> demo_scenarios() {
+    std::vector<Scenario> out;
+    std::istringstream in(read_file(fs::path(DMARC_SOURCE_DIR) / "demo/scenarios.txt"));
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        Scenario s;
+        std::istringstream fields(line);
+        fields >> s.file >> s.client_ip >> s.helo >> s.mail_from;
+        out.push_back(s);
+    }
+    return out;
+}
+
+mc::Message demo_message(const Scenario& s) {
+    mc::Message m;
+    auto [headers, body] =
+        mc::split_message(read_file(fs::path(DMARC_SOURCE_DIR) / "demo/messages" / s.file));
+    m.headers = std::move(headers);
+    m.body = std::move(body);
+    m.client_host = s.helo;
+    m.client_ip = s.client_ip;
+    m.helo = s.helo;
+    m.mail_from = s.mail_from;
+    m.rcpt_to = {"ana@demo.example"};
+    m.connect_macros = {{"j", "mx.demo.example"}};
+    m.eom_macros = {{"i", "Q" + s.file.substr(0, 2)}};
+    return m;
+}
+
+// What the demo expects: the SMTP outcome, and for accepted mail the dmarc= result in our A-R.
+struct Expected {
+    char outcome;        // 'a' accepted, 'r' rejected, 'q' held (quarantine)
+    std::string detail;  // reject: reply text; otherwise "dmarc=..." in our header
+};
+
+const std::map<std::string, Expected>& demo_expectations() {
+    static const std::map<std::string, Expected> kExpected{
+        {"01", {'a', "dmarc=pass"}},
+        {"02", {'r', "550 5.7.1 rejected by DMARC policy for bank.example"}},
+        {"03", {'r', "550 5.7.1 rejected by DMARC policy for bank.example"}},  // forged A-R
+        {"04", {'a', "dmarc=pass"}},  // SPF pass through the ESP's include
+        {"05", {'q', "dmarc=fail (p=quarantine dis=quarantine)"}},  // d= not strictly aligned
+        {"06", {'a', "dmarc=fail (p=none dis=none)"}},
+        {"07", {'r', "550 5.7.1 rejected by DMARC policy for corp.example"}},  // np=reject
+        {"08", {'q', "dmarc=fail (p=quarantine dis=quarantine)"}},             // sp=quarantine
+        {"09", {'q', "dmarc=fail (p=reject dis=quarantine)"}},  // t=y: one level down
+        {"10", {'r', "550 5.7.1 rejected by DMARC policy for bank.example"}},  // CVE-2019-16378
+        {"11", {'a', "dmarc=temperror"}},  // SERVFAIL is not "no policy"
+        {"12", {'a', "dmarc=fail (p=none dis=none)"}},
+    };
+    return kExpected;
+}
+
+std::string base_config(const fs::path& dir) {
+    return "AuthservID mx.demo.example\n"
+           "TestDNSData " +
+           (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
+           "\n"
+           "RejectFailures true\n"
+           "HoldQuarantinedMessages true\n"
+           "SPFSelfValidate true\n"
+           "HistoryFile " +
+           (dir / "history.txt").string() + "\n";
+}
+
+void check_demo_response(const Scenario& s, const mc::Response& r) {
+    const Expected& e = demo_expectations().at(s.file.substr(0, 2));
+    SCOPED_TRACE(s.file);
+    switch (e.outcome) {
+        case 'r':
+            EXPECT_EQ(r.code, 'y');
+            EXPECT_EQ(r.reply, e.detail);
+            EXPECT_TRUE(r.headers_inserted().empty());
+            break;
+        case 'q':
+        case 'a': {
+            EXPECT_EQ(r.code, 'a');
+            EXPECT_EQ(r.quarantine_reason().has_value(), e.outcome == 'q');
+            auto inserted = r.headers_inserted();
+            ASSERT_EQ(inserted.size(), 1u);
+            EXPECT_EQ(inserted[0]->code, 'i');
+            EXPECT_EQ(inserted[0]->index, 0u);  // our field goes first
+            EXPECT_EQ(inserted[0]->name, "Authentication-Results");
+            EXPECT_TRUE(inserted[0]->value.starts_with("mx.demo.example;")) << inserted[0]->value;
+            EXPECT_NE(inserted[0]->value.find(e.detail), std::string::npos) << inserted[0]->value;
+            break;
+        }
+    }
+}
+
+class DaemonTest : public ::testing::Test {
+  protected:
+    TempDir dir;
+    fs::path config() const { return dir.path() / "dmarc-milter.conf"; }
+    std::string unix_socket() const { return "local:" + (dir.path() / "milter.sock").string(); }
+};
+
+TEST_F(DaemonTest, DemoScenariosOverUnixSocket) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto scenarios = demo_scenarios();
+    ASSERT_EQ(scenarios.size(), 12u);
+    for (const auto& s : scenarios) {
+        auto client = mc::Client::open(unix_socket());
+        ASSERT_TRUE(client) << client.error().message;
+        auto n = client->negotiate();
+        ASSERT_TRUE(n) << n.error().message;
+        auto r = client->send_message(demo_message(s));
+        ASSERT_TRUE(r) << s.file << ": " << r.error().message << "\n" << milter.log();
+        check_demo_response(s, *r);
+    }
+    EXPECT_EQ(milter.stop(), 0) << milter.log();
+    std::string log = milter.log();
+    // One OpenDMARC-shaped line per message: "<queue-id>: <from-domain> <result>".
+    EXPECT_NE(log.find("Q02: bank.example fail\n"), std::string::npos) << log;
+    EXPECT_NE(log.find("Q01: bank.example pass\n"), std::string::npos);
+    EXPECT_NE(log.find("Q11: flaky.example temperror\n"), std::string::npos);
+    EXPECT_NE(log.find("stats: messages=12"), std::string::npos) << log;
+    // History: one OpenDMARC record per evaluated message with a policy (not 11: no record).
+    auto history = parse_history_text(read_file(dir.path() / "history.txt"));
+    EXPECT_TRUE(history.issues.empty());
+    std::vector<std::string> jobs;
+    for (const auto& rec : history.records) jobs.push_back(rec.job);
+    EXPECT_EQ(std::count(jobs.begin(), jobs.end(), "Q02"), 1);
+    EXPECT_EQ(std::count(jobs.begin(), jobs.end(), "Q05"), 1);
+    EXPECT_EQ(std::count(jobs.begin(), jobs.end(), "Q11"), 0);
+    EXPECT_EQ(history.records.size(), 11u);
+    for (const auto& rec : history.records) {
+        if (rec.job == "Q02") {
+            EXPECT_EQ(rec.action, history_action::kReject);
+            EXPECT_EQ(rec.ipaddr, "203.0.113.99");
+            EXPECT_EQ(rec.from, "bank.example");
+            EXPECT_EQ(rec.policy, history_policy::kReject);
+        }
+    }
+}
+
+// RFC 8601 §5, OpenDMARC §8.2 #19: the A-R with our id that came with message 03 (below our
+// MTA's Received field) is removed by occurrence before ours goes to the top. With
+// RejectFailures off the message is accepted, so the header changes are visible.
+TEST_F(DaemonTest, ForgedResultsAreRemovedOverTheProtocol) {
+    write_file(config(), base_config(dir.path()) + "RejectFailures false\n");
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    auto r = client->send_message(demo_message(demo_scenarios().at(2)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->code, 'a');
+    ASSERT_EQ(r->modifications.size(), 2u);
+    EXPECT_EQ(r->modifications[0].code, 'm');
+    EXPECT_EQ(r->modifications[0].index, 1u);
+    EXPECT_EQ(r->modifications[0].name, "Authentication-Results");
+    EXPECT_EQ(r->modifications[0].value, "");  // empty value: delete
+    EXPECT_EQ(r->modifications[1].code, 'i');
+    EXPECT_EQ(r->modifications[1].index, 0u);
+    EXPECT_NE(r->modifications[1].value.find("dmarc=fail (p=reject dis=none)"), std::string::npos)
+        << r->modifications[1].value;
+}
+
+// Several messages on one connection (Postfix reuses a milter connection per SMTP session).
+TEST_F(DaemonTest, ManyMessagesOnOneConnection) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    bool first = true;
+    for (const auto& s : demo_scenarios()) {
+        auto m = demo_message(s);
+        auto r = client->send_message(m, first);
+        first = false;
+        ASSERT_TRUE(r) << s.file << ": " << r.error().message;
+        // The connect step already ran; the client (as the MTA) keeps the first message's
+        // connection data, so only compare outcomes that do not depend on the client address.
+        if (s.file.starts_with("02") || s.file.starts_with("10")) {
+            EXPECT_EQ(r->code, 'y') << s.file;
+        }
+    }
+}
+
+// Negotiation as Postfix sees it: only the steps we use, no replies where we say nothing.
+TEST_F(DaemonTest, NegotiatesNoReplyFlagsAndSymbolLists) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client);
+    auto n = client->negotiate();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->version, 6u);
+    EXPECT_EQ(n->actions & mc::proto::kAddHeaders, mc::proto::kAddHeaders);
+    EXPECT_EQ(n->actions & mc::proto::kChangeBody, 0u);
+    for (std::uint32_t f :
+         {mc::proto::kNoBody, mc::proto::kNoEoh, mc::proto::kNoReplyHelo, mc::proto::kNoReplyRcpt,
+          mc::proto::kNoReplyHeader, mc::proto::kNoReplyMail}) {
+        EXPECT_TRUE(n->no_reply(f)) << std::hex << f;
+    }
+    EXPECT_FALSE(n->no_reply(mc::proto::kNoReplyConnect));
+    EXPECT_EQ(n->symbol_lists.size(), 3u);
+}
+
+// IgnoreAuthenticatedClients: {auth_authen} at MAIL FROM -> accepted there.
+TEST_F(DaemonTest, AuthenticatedClientAcceptedAtMailFrom) {
+    write_file(config(), base_config(dir.path()) + "IgnoreAuthenticatedClients true\n");
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto s = demo_scenarios().at(1);  // the bank spoof
+    auto m = demo_message(s);
+    m.mail_macros = {{"{auth_authen}", "ana"}};
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    EXPECT_FALSE(client->negotiated().no_reply(mc::proto::kNoReplyMail));
+    auto r = client->send_message(m);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->code, 'a');
+    EXPECT_TRUE(r->modifications.empty());
+    // Without {auth_authen} the same message is rejected.
+    auto client2 = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client2 && client2->negotiate());
+    m.mail_macros.clear();
+    auto r2 = client2->send_message(m);
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->code, 'y');
+}
+
+// SIGHUP reloads atomically; a broken file keeps the old configuration; SIGUSR1 too.
+TEST_F(DaemonTest, ReloadOnSighupIsAtomic) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto spoof = demo_message(demo_scenarios().at(1));
+    auto send = [&] {
+        auto client = mc::Client::open(unix_socket());
+        EXPECT_TRUE(client && client->negotiate());
+        auto r = client->send_message(spoof);
+        EXPECT_TRUE(r);
+        return r ? r->code : 0;
+    };
+    EXPECT_EQ(send(), 'y');
+
+    // A broken file: reload refused, still rejecting.
+    write_file(config(), base_config(dir.path()) + "RejectFailures perhaps\n");
+    milter.signal(SIGHUP);
+    ASSERT_TRUE(milter.wait_for_log("keeping the old configuration")) << milter.log();
+    EXPECT_EQ(send(), 'y');
+
+    // A good file: now only the header.
+    write_file(config(), base_config(dir.path()) + "RejectFailures false\n");
+    milter.signal(SIGUSR1);
+    ASSERT_TRUE(milter.wait_for_log("configuration reloaded")) << milter.log();
+    EXPECT_EQ(send(), 'a');
+
+    // IgnoreHosts is re-read too: the spoofing client is now ignored.
+    write_file(dir.path() / "ignore", "203.0.113.0/24\n");
+    write_file(config(),
+               base_config(dir.path()) + "IgnoreHosts " + (dir.path() / "ignore").string() + "\n");
+    milter.signal(SIGHUP);
+    ASSERT_TRUE(milter.wait_for_log("(generation 3)")) << milter.log();
+    {
+        auto client = mc::Client::open(unix_socket());
+        ASSERT_TRUE(client && client->negotiate());
+        ASSERT_TRUE(client->macros('C', spoof.connect_macros));
+        auto r = client->connect(spoof.client_host, spoof.client_ip, 25);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->code, 'a');
+    }
+    EXPECT_EQ(milter.stop(), 0);
+}
+
+// SIGTERM: no new connections, but a message in flight is finished and answered first.
+TEST_F(DaemonTest, SigtermFinishesMessagesInFlight) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto m = demo_message(demo_scenarios().at(1));  // the bank spoof: rejected
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    ASSERT_TRUE(client->macros('C', m.connect_macros));
+    ASSERT_TRUE(client->connect(m.client_host, m.client_ip, 25));
+    ASSERT_TRUE(client->helo(m.helo));
+    ASSERT_TRUE(client->mail(m.mail_from));
+    ASSERT_TRUE(client->rcpt(m.rcpt_to.front()));  // libmilter aborts headers without a RCPT
+    for (const auto& [n, v] : m.headers) ASSERT_TRUE(client->header(n, v));
+    milter.signal(SIGTERM);
+    ASSERT_TRUE(milter.wait_for_log("shutting down")) << milter.log();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(milter.alive());  // waiting for this message
+    {
+        // A new connection meanwhile is deferred (4xx), not evaluated or cut.
+        auto late = mc::Client::open(unix_socket(), 2s);
+        ASSERT_TRUE(late && late->negotiate());
+        auto c = late->connect(m.client_host, m.client_ip, 25);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->code, 't');
+    }
+    ASSERT_TRUE(client->macros('E', m.eom_macros));
+    auto r = client->end_of_message();
+    ASSERT_TRUE(r) << r.error().message << "\n" << milter.log();
+    EXPECT_EQ(r->code, 'y');
+    EXPECT_EQ(milter.stop(), 0) << milter.log();
+    EXPECT_NE(read_file(dir.path() / "history.txt").find("job Q02"), std::string::npos);
+}
+
+// libmilter's own signal thread stops the milter on SIGHUP; ours must take every SIGHUP.
+TEST_F(DaemonTest, SurvivesASighupStorm) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    for (int i = 0; i < 50; ++i) {
+        milter.signal(i % 2 ? SIGHUP : SIGUSR1);
+        std::this_thread::sleep_for(2ms);
+    }
+    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(milter.alive()) << milter.log();
+    auto client = mc::Client::open(unix_socket());
+    ASSERT_TRUE(client && client->negotiate());
+    auto r = client->send_message(demo_message(demo_scenarios().at(1)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->code, 'y');
+    EXPECT_EQ(milter.stop(), 0);
+}
+
+// OpenDMARC §8.2 #23: a HistoryFile that cannot be written never tempfails mail; the loss is
+// logged and counted. /dev/full fails every write with ENOSPC (a full disk).
+TEST_F(DaemonTest, Opendmarc_8_2_23_HistoryFailureNeverTempfails) {
+    write_file(config(), "AuthservID mx.demo.example\nTestDNSData " +
+                             (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
+                             "\nRejectFailures true\nHistoryFile /dev/full\n");
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto scenarios = demo_scenarios();
+    for (std::size_t i : {0u, 1u, 5u}) {
+        auto client = mc::Client::open(unix_socket());
+        ASSERT_TRUE(client && client->negotiate());
+        auto r = client->send_message(demo_message(scenarios[i]));
+        ASSERT_TRUE(r);
+        EXPECT_NE(r->code, 't');
+        EXPECT_EQ(r->code, i == 1 ? 'y' : 'a');
+    }
+    EXPECT_EQ(milter.stop(), 0);
+    EXPECT_NE(milter.log().find("history records lost so far: 1"), std::string::npos)
+        << milter.log();
+    EXPECT_NE(milter.log().find("history_failures=3"), std::string::npos) << milter.log();
+}
+
+// TCP on loopback, with the client not acknowledging early (as Postfix): the end-of-message
+// header insert and the final reply must not wait on a delayed ACK (e2e-notes item 6).
+TEST_F(DaemonTest, TcpEndOfMessageHasNoNagleStall) {
+    write_file(config(), base_config(dir.path()));
+    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+    int port = ntohs(addr.sin_port);
+    ::close(probe);
+    std::string spec = "inet:" + std::to_string(port) + "@127.0.0.1";
+    MilterProcess milter(config(), spec, dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    EXPECT_NE(milter.log().find("(TCP_NODELAY)"), std::string::npos) << milter.log();
+    auto client = mc::Client::open(spec);
+    ASSERT_TRUE(client && client->negotiate());
+    auto m = demo_message(demo_scenarios().at(5));  // news: accepted with our header
+    std::vector<double> ms;
+    bool first = true;
+    for (int i = 0; i < 30; ++i) {
+        auto start = std::chrono::steady_clock::now();
+        auto r = client->send_message(m, first);
+        first = false;
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->code, 'a');
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+    }
+    std::sort(ms.begin(), ms.end());
+    EXPECT_LT(ms[ms.size() / 2], 20.0) << "median " << ms[ms.size() / 2] << " ms";
+}
+
+TEST_F(DaemonTest, CheckConfigPrintsOkOrDiagnosticsWithLines) {
+    write_file(config(), base_config(dir.path()));
+    auto ok = run_binary({"-n", "-c", config().string()});
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("configuration OK"), std::string::npos) << ok.output;
+
+    write_file(config(), "AuthservID mx.test\nRejectFailures perhaps\n");
+    auto bad = run_binary({"-n", "-c", config().string()});
+    EXPECT_EQ(bad.exit_code, 78) << bad.output;
+    EXPECT_NE(bad.output.find("line 2"), std::string::npos) << bad.output;
+    EXPECT_EQ(bad.output.find("configuration OK"), std::string::npos);
+
+    // A file the configuration names is checked too.
+    write_file(config(), "IgnoreHosts " + (dir.path() / "missing").string() + "\n");
+    auto missing = run_binary({"-n", "-c", config().string()});
+    EXPECT_EQ(missing.exit_code, 78) << missing.output;
+
+    auto usage = run_binary({"--help"});
+    EXPECT_EQ(usage.exit_code, 0);
+    EXPECT_NE(usage.output.find("SYNOPSIS"), std::string::npos);
+    EXPECT_EQ(run_binary({"-Z"}).exit_code, 64);
+}
+
+// -t: the offline test mode prints the same decision the daemon makes.
+TEST_F(DaemonTest, TestModePrintsTheVerdict) {
+    write_file(config(), base_config(dir.path()));
+    auto r = run_binary(
+        {"-c", config().string(), "-t",
+         (fs::path(DMARC_SOURCE_DIR) / "demo/messages/02-bank-spoofed.eml").string(), "--client-ip",
+         "203.0.113.99", "--mail-from", "bounce@attacker.example", "--queue-id", "T1"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("action: reject"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("setreply 550 5.7.1 rejected by DMARC policy for bank.example"),
+              std::string::npos);
+    EXPECT_NE(r.output.find("log: T1: bank.example fail"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmarc::milter
