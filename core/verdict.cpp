@@ -642,4 +642,63 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
     return r;
 }
 
+SpoolRow to_spool_row(const MessageVerdict& v, const Envelope& env, std::int64_t received) {
+    const Evaluation& e = v.evaluation;
+    SpoolRow row;
+    row.time = received;
+    row.queue_id = env.queue_id;
+    row.reporter_host = env.mta_hostname;
+    row.client_ip = env.client_ip ? env.client_ip->to_string() : std::string();
+    row.helo = env.helo;
+    row.rfc5321_mail_from = env.mail_from;
+    row.rfc5321_rcpt_to = env.rcpt_to;
+    row.rfc5322_from_domain = !e.rfc5322_from_domain.empty() ? e.rfc5322_from_domain
+                              : v.author_domains.empty()     ? std::string()
+                                                             : v.author_domains.front();
+    row.policy_domain = e.policy_domain;
+    if (e.published) {
+        const DmarcRecord& rec = *e.published;
+        PublishedPolicy pp;
+        pp.p = rec.p;
+        pp.sp = rec.sp;
+        pp.np = rec.np;
+        pp.adkim = rec.adkim;
+        pp.aspf = rec.aspf;
+        pp.pct = rec.pct;
+        pp.testing = rec.testing;
+        std::string fo;
+        auto add = [&](bool on, const char* token) {
+            if (!on) return;
+            if (!fo.empty()) fo += ':';
+            fo += token;
+        };
+        add(rec.fo.all_fail, "0");
+        add(rec.fo.any_fail, "1");
+        add(rec.fo.dkim, "d");
+        add(rec.fo.spf, "s");
+        pp.fo = fo.empty() ? "0" : fo;
+        for (const auto& u : rec.rua) {
+            pp.rua.push_back(u.max_size ? fmt::format("{}!{}", u.uri, *u.max_size) : u.uri);
+        }
+        row.record = std::move(pp);
+        row.discovery_method = e.discovery_method;
+    }
+    if (v.spf) {
+        row.spf_result = v.spf->result;
+        row.spf_domain = v.spf->domain;
+        row.spf_scope = v.spf->scope;
+    }
+    for (const auto& d : v.dkim) row.dkim.push_back({d.dkim_d, d.selector, d.result});
+    row.arc = v.arc_pass ? ArcResult::pass : ArcResult::none;
+    row.dkim_aligned = e.dkim_aligned;
+    row.spf_aligned = e.spf_aligned;
+    row.dmarc_result = e.result;
+    row.policy_applied = e.applied_policy;
+    row.disposition = v.applied_disposition;
+    row.override_reasons = v.applied_overrides;
+    row.action = v.action;
+    row.is_report = v.is_dmarc_report;
+    return row;
+}
+
 }  // namespace dmarc

@@ -18,6 +18,7 @@
 #include "core/ip.hpp"
 #include "core/org_domain.hpp"
 #include "core/policy.hpp"
+#include "core/spool_row.hpp"
 #include "core/types.hpp"
 
 namespace dmarc {
@@ -101,5 +102,10 @@ std::vector<HeaderField> parse_header_block(std::string_view message);
 bool should_record(const MessageVerdict& verdict, const config::MilterConfig& config);
 HistoryRecord to_history_record(const MessageVerdict& verdict, const Envelope& envelope,
                                 std::int64_t received);
+
+// The spool row for an evaluated message (issue 4: every evaluated message is recorded, with
+// or without a policy; the reporter decides what goes into which report).
+SpoolRow to_spool_row(const MessageVerdict& verdict, const Envelope& envelope,
+                      std::int64_t received);
 
 }  // namespace dmarc

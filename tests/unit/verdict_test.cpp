@@ -339,5 +339,45 @@ TEST_F(Verdicts, HistoryRecordMatchesOpenDmarcShape) {
     EXPECT_FALSE(should_record(MessageVerdict{}, config_));
 }
 
+// Issue 4 item 4: every evaluated message becomes one spool row with the whole evaluation.
+TEST_F(Verdicts, SpoolRowHoldsTheWholeEvaluation) {
+    auto env = scenarios_.at("07").envelope;
+    env.rcpt_to = {"ana@demo.example"};
+    auto v = run("07");
+    auto row = to_spool_row(v, env, 1764000123);
+    EXPECT_EQ(row.time, 1764000123);
+    EXPECT_EQ(row.queue_id, "Q07");
+    EXPECT_EQ(row.reporter_host, "mx.demo.example");
+    EXPECT_EQ(row.client_ip, "203.0.113.99");
+    EXPECT_EQ(row.rfc5321_mail_from, "it@helpdesk.corp.example");
+    EXPECT_EQ(row.rfc5321_rcpt_to, std::vector<std::string>{"ana@demo.example"});
+    EXPECT_EQ(row.rfc5322_from_domain, "helpdesk.corp.example");
+    EXPECT_EQ(row.policy_domain, "corp.example");
+    EXPECT_EQ(row.discovery_method, DiscoveryMethod::treewalk);
+    ASSERT_TRUE(row.record.has_value());
+    EXPECT_EQ(row.record->p, Policy::reject);
+    EXPECT_EQ(row.record->np, Policy::reject);
+    EXPECT_EQ(row.record->rua, std::vector<std::string>{"mailto:dmarc@corp.example"});
+    EXPECT_EQ(row.spf_result, SpfResult::none);
+    EXPECT_EQ(row.dmarc_result, DmarcResult::fail);
+    EXPECT_EQ(row.policy_applied, Policy::reject);
+    EXPECT_EQ(row.disposition, Disposition::reject);
+    EXPECT_EQ(row.action, MilterAction::reject);
+    EXPECT_FALSE(row.is_report);
+    // A message from a domain without a policy is still a row (no record, result none).
+    auto none = to_spool_row(run("06"), scenarios_.at("06").envelope, 1);
+    EXPECT_TRUE(none.record.has_value());
+    Scenario s = scenarios_.at("01");
+    for (auto& f : s.headers) {
+        if (f.name == "From") f.value = "someone@nopolicy.example";
+        if (f.name == "Subject") f.value = "Report Domain: bank.example Submitter: x Report-ID: 1";
+    }
+    VerdictContext ctx(config_, zone_);
+    auto row2 = to_spool_row(decide(ctx, s.envelope, s.headers), s.envelope, 1);
+    EXPECT_FALSE(row2.record.has_value());
+    EXPECT_EQ(row2.dmarc_result, DmarcResult::none);
+    EXPECT_TRUE(row2.is_report);
+}
+
 }  // namespace
 }  // namespace dmarc
