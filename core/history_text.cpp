@@ -122,7 +122,7 @@ std::optional<HistoryRecord> HistoryReader::feed_line(std::string_view line) {
         return done;
     }
     if (!current_) {
-        issue("'" + clean(key.substr(0, 64)) + "' line before the first job line; ignored");
+        issue(fmt::format("'{}' line before the first job line; ignored", clean(key.substr(0, 64))));
         return std::nullopt;
     }
     HistoryRecord& r = *current_;

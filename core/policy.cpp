@@ -113,6 +113,8 @@ void AuthorEvaluator::decide_policy(Evaluation& e, const PolicyDiscovery& d,
         // RFC 9989 §4.10.1 / RFC 7489 §6.6.3 step 6: no valid p (or an invalid sp/np) but a
         // valid rua: "act as if a record containing p=none was retrieved".
         e.applied_policy = Policy::none;
+        e.applied_policy_tag = PolicyTag::p;
+        existence_unknown = false;  // nothing left for existence to decide
     }
 }
 

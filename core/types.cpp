@@ -52,6 +52,11 @@ constexpr Table<OverrideReason, 7> kReason{
 constexpr Table<DiscoveryMethod, 2> kDiscovery{
     {{DiscoveryMethod::psl, "psl"}, {DiscoveryMethod::treewalk, "treewalk"}}};
 constexpr Table<SpfScope, 2> kScope{{{SpfScope::mfrom, "mfrom"}, {SpfScope::helo, "helo"}}};
+constexpr Table<MilterAction, 5> kAction{{{MilterAction::accept, "accept"},
+                                          {MilterAction::reject, "reject"},
+                                          {MilterAction::quarantine, "quarantine"},
+                                          {MilterAction::tempfail, "tempfail"},
+                                          {MilterAction::discard, "discard"}}};
 
 template <class E, std::size_t N>
 std::string_view name_of(const Table<E, N>& table, E value) noexcept {
@@ -132,6 +137,13 @@ std::optional<DiscoveryMethod> parse_discovery_method(std::string_view t) noexce
 }
 std::optional<SpfScope> parse_spf_scope(std::string_view t) noexcept {
     return value_of(kScope, t);
+}
+
+std::string_view to_string(MilterAction v) noexcept {
+    return name_of(kAction, v);
+}
+std::optional<MilterAction> parse_milter_action(std::string_view t) noexcept {
+    return value_of(kAction, t);
 }
 
 }  // namespace dmarc

@@ -42,6 +42,10 @@ enum class OverrideReason : std::uint8_t {
     other,
 };
 
+// What the milter told the MTA (OpenDMARC's history `action`, opendmarc.md §3; discard is never
+// chosen by us but appears in imported history).
+enum class MilterAction : std::uint8_t { accept, reject, quarantine, tempfail, discard };
+
 // How the policy record was found (RFC 9990 discovery_method).
 enum class DiscoveryMethod : std::uint8_t { psl, treewalk };
 
@@ -58,6 +62,7 @@ std::string_view to_string(Disposition value) noexcept;
 std::string_view to_string(OverrideReason value) noexcept;
 std::string_view to_string(DiscoveryMethod value) noexcept;
 std::string_view to_string(SpfScope value) noexcept;
+std::string_view to_string(MilterAction value) noexcept;
 
 std::optional<Policy> parse_policy(std::string_view text) noexcept;
 std::optional<AlignMode> parse_align_mode(std::string_view text) noexcept;
@@ -69,5 +74,6 @@ std::optional<Disposition> parse_disposition(std::string_view text) noexcept;
 std::optional<OverrideReason> parse_override_reason(std::string_view text) noexcept;
 std::optional<DiscoveryMethod> parse_discovery_method(std::string_view text) noexcept;
 std::optional<SpfScope> parse_spf_scope(std::string_view text) noexcept;
+std::optional<MilterAction> parse_milter_action(std::string_view text) noexcept;
 
 }  // namespace dmarc

@@ -211,7 +211,11 @@ std::optional<SpfAuthResult> read_received_spf(const Envelope& env,
 
 void finish_lines(MessageVerdict& v, const Envelope& env) {
     std::string qid = env.queue_id.empty() ? "(unknown-jobid)" : env.queue_id;
-    std::string domain = v.author_domains.empty() ? "-" : v.author_domains.front();
+    // The author whose result decided (the strictest one when the From field has several).
+    std::string domain = !v.evaluation.rfc5322_from_domain.empty()
+                             ? v.evaluation.rfc5322_from_domain
+                         : v.author_domains.empty() ? "-"
+                                                    : v.author_domains.front();
     if (!v.evaluated) {
         v.log_line = fmt::format("{}: {}", qid, v.note);
         v.detail_line = fmt::format("{}: action={}", qid, to_string(v.action));
@@ -271,20 +275,6 @@ std::string format_reject_text(std::string_view pattern, std::string_view policy
 }
 
 }  // namespace
-
-std::string_view to_string(MilterAction a) noexcept {
-    switch (a) {
-        case MilterAction::accept:
-            return "accept";
-        case MilterAction::reject:
-            return "reject";
-        case MilterAction::quarantine:
-            return "quarantine";
-        case MilterAction::tempfail:
-            return "tempfail";
-    }
-    return "unknown";
-}
 
 std::string_view to_string(SpfSource s) noexcept {
     switch (s) {
@@ -442,7 +432,9 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
     // records both with the reason they differ.
     v.applied_disposition = Disposition::none;
     v.applied_overrides = e.overrides;
-    std::string pdomain = e.policy_domain.empty() ? v.author_domains.front() : e.policy_domain;
+    const std::string& author =
+        e.rfc5322_from_domain.empty() ? v.author_domains.front() : e.rfc5322_from_domain;
+    std::string pdomain = e.policy_domain.empty() ? author : e.policy_domain;
     if (e.result == DmarcResult::fail) {
         bool whitelisted_arc =
             trusted.arc_pass && !trusted.arc_chain.empty() &&
@@ -478,8 +470,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         v.action = MilterAction::tempfail;
         v.reply_code = "451";
         v.reply_xcode = "4.7.1";
-        v.reply_text = "DMARC policy for " + v.author_domains.front() +
-                       " could not be retrieved; try again later";
+        v.reply_text = "DMARC policy for " + author + " could not be retrieved; try again later";
     }
 
     // Our Authentication-Results field, first in the header (RFC 8601 §5 ordering).
@@ -492,7 +483,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         dmarc.comments.push_back(fmt::format("p={} dis={}", to_string(*e.applied_policy),
                                              to_string(disposition_policy(v.applied_disposition))));
     }
-    dmarc.properties.push_back({"header", "from", v.author_domains.front()});
+    dmarc.properties.push_back({"header", "from", author});
     if (e.applied_policy) {
         dmarc.properties.push_back({"policy", "dmarc", std::string(to_string(*e.applied_policy))});
     }
@@ -601,7 +592,9 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
     r.reporter = env.mta_hostname;
     r.received = received;
     r.ipaddr = env.client_ip ? env.client_ip->to_string() : "127.0.0.1";
-    r.from = v.author_domains.empty() ? "" : v.author_domains.front();
+    r.from = !v.evaluation.rfc5322_from_domain.empty() ? v.evaluation.rfc5322_from_domain
+             : v.author_domains.empty()                ? ""
+                                                       : v.author_domains.front();
     r.mfrom = address_domain(env.mail_from);
     for (const auto& d : v.dkim) r.dkim.push_back({d.dkim_d, d.selector, ares_of_dkim(d.result)});
     r.spf.push_back(v.spf ? ares_of_spf(v.spf->result) : ares::kNotEvaluated);
@@ -638,6 +631,9 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
             break;
         case MilterAction::tempfail:
             r.action = history_action::kTempfail;
+            break;
+        case MilterAction::discard:
+            r.action = history_action::kDiscard;
             break;
         case MilterAction::accept:
             r.action = history_action::kAccept;

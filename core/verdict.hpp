@@ -50,9 +50,6 @@ struct VerdictContext {
     std::string software = "dmarc-milter";  // for SoftwareHeader
 };
 
-enum class MilterAction : std::uint8_t { accept, reject, quarantine, tempfail };
-std::string_view to_string(MilterAction action) noexcept;
-
 struct HeaderChange {
     enum class Kind : std::uint8_t { insert_first, remove } kind = Kind::insert_first;
     std::string name;

@@ -72,7 +72,12 @@ int main(int argc, char** argv) {
             case dmarc::MilterAction::quarantine:
                 what = "held: " + v.quarantine_reason;
                 break;
-            case dmarc::MilterAction::accept: what = "delivered"; break;
+            case dmarc::MilterAction::discard:
+                what = "discarded";
+                break;
+            case dmarc::MilterAction::accept:
+                what = "delivered";
+                break;
         }
         std::printf("\n\033[1m%s\033[0m  (from %s, MAIL FROM <%s>)\n", file.c_str(), ip.c_str(),
                     mail_from.c_str());

@@ -338,6 +338,63 @@ _dmarc.two.example.co.uk  TXT "v=DMARC1; p=none; sp=none"
     EXPECT_EQ(d.organizational_domain, "");
 }
 
+// CVE-2019-16378 end to end: both author domains are discovered and evaluated; the DKIM pass
+// of one never passes the other (RFC 9989 §5.3.1, §11.5).
+TEST(Discovery, Cve_2019_16378_MultiDomainThroughDns) {
+    auto dns = zone(R"(
+_dmarc.example.com    TXT "v=DMARC1; p=reject"
+_dmarc.thedomain.com  TXT "v=DMARC1; p=none"
+)");
+    auto in = from({"example.com", "thedomain.com"}, EvaluationMode::rfc9989);
+    in.dkim = {{"thedomain.com", "s", DkimResult::pass, ""}};
+    Evaluation e = evaluate_message(in, dns, nullptr);
+    EXPECT_EQ(e.result, DmarcResult::fail) << e.trace;
+    EXPECT_EQ(e.rfc5322_from_domain, "example.com");
+    EXPECT_EQ(e.disposition, Disposition::reject);
+    ASSERT_EQ(e.per_author.size(), 2u);
+    EXPECT_EQ(e.per_author[1].result, DmarcResult::pass);
+}
+
+// RFC 9989 §4.10.2 / §5.3.6 with a hostile signer: a d= outside the author's Organizational
+// Domain is never walked, so its failing DNS cannot turn a fail into temperror (which a
+// fail-open receiver would deliver).
+TEST(Discovery, AttackerDnsCannotForceTemperror) {
+    auto dns = zone(R"(
+_dmarc.victim.example    TXT "v=DMARC1; p=reject"
+_dmarc.attacker.example  SERVFAIL
+)");
+    auto in = from({"victim.example"}, EvaluationMode::rfc9989);
+    in.dkim = {{"attacker.example", "s", DkimResult::pass, ""},
+               {"attacker.example", "t", DkimResult::temperror, ""}};
+    Evaluation e = evaluate_message(in, dns, nullptr);
+    EXPECT_EQ(e.result, DmarcResult::fail) << e.trace;
+    EXPECT_EQ(e.disposition, Disposition::reject);
+    for (const auto& q : dns.queries()) EXPECT_EQ(q.find("attacker"), std::string::npos) << q;
+}
+
+// The path kept for the history and the dashboard: every _dmarc name, in order, with what was
+// found there (RFC 9989 §4.10).
+TEST(Discovery, PathIsKeptForHistory) {
+    auto dns = zone(R"(
+_dmarc.example.com  TXT "v=DMARC1; p=quarantine"
+_dmarc.com          TXT "v=DMARC1; p=reject; psd=y"
+_dmarc.mail.example.com TXT "v=spf1 -all"
+)");
+    Evaluation e =
+        evaluate_message(from({"a.mail.example.com"}, EvaluationMode::rfc9989), dns, nullptr);
+    std::vector<std::string> lines;
+    for (const auto& step : e.dns_path) lines.push_back(step.describe());
+    EXPECT_EQ(lines, (std::vector<std::string>{
+                         "_dmarc.a.mail.example.com: no record (nxdomain)",
+                         "_dmarc.mail.example.com: no record (answer)",
+                         "_dmarc.example.com: record",
+                         "_dmarc.com: record (psd=y)",
+                     }));
+    EXPECT_EQ(e.policy_domain, "example.com");  // one label below the PSD
+    EXPECT_EQ(e.organizational_domain, "example.com");
+    EXPECT_EQ(e.applied_policy, Policy::quarantine);
+}
+
 // ---- policy-discovery.json ------------------------------------------------------------------
 
 // Loads a scenario zone: owner -> type -> RRs (a TXT RR is a list of character-strings).

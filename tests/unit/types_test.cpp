@@ -29,14 +29,17 @@ TEST(Types, EveryTokenRoundTrips) {
     expect_round_trip({DkimResult::none, DkimResult::pass, DkimResult::fail, DkimResult::policy,
                        DkimResult::neutral, DkimResult::temperror, DkimResult::permerror},
                       parse_dkim_result);
-    expect_round_trip({Disposition::none, Disposition::quarantine, Disposition::reject,
-                       Disposition::pass},
-                      parse_disposition);
-    expect_round_trip({OverrideReason::forwarded, OverrideReason::sampled_out,
-                       OverrideReason::trusted_forwarder, OverrideReason::mailing_list,
-                       OverrideReason::local_policy, OverrideReason::policy_test_mode,
-                       OverrideReason::other},
-                      parse_override_reason);
+    expect_round_trip(
+        {Disposition::none, Disposition::quarantine, Disposition::reject, Disposition::pass},
+        parse_disposition);
+    expect_round_trip(
+        {OverrideReason::forwarded, OverrideReason::sampled_out, OverrideReason::trusted_forwarder,
+         OverrideReason::mailing_list, OverrideReason::local_policy,
+         OverrideReason::policy_test_mode, OverrideReason::other},
+        parse_override_reason);
+    expect_round_trip({MilterAction::accept, MilterAction::reject, MilterAction::quarantine,
+                       MilterAction::tempfail, MilterAction::discard},
+                      parse_milter_action);
 }
 
 // RFC 8601 §2.7 result keywords are case-insensitive; RFC 5451 wrote "hardfail".

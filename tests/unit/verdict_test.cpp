@@ -181,6 +181,16 @@ TEST_F(Verdicts, Cve_2019_16378_TwoAuthorsStrictestWins) {
     EXPECT_EQ(v.evaluation.result, DmarcResult::fail);
     EXPECT_EQ(v.action, MilterAction::reject);
     EXPECT_EQ(v.reply_text, "rejected by DMARC policy for bank.example");
+    // The header and the log name the author whose result decided, whatever its position.
+    Scenario s = scenarios_.at("10");
+    for (auto& f : s.headers) {
+        if (f.name == "From")
+            f.value = "News <letter@news.example>, Support <support@bank.example>";
+    }
+    VerdictContext ctx(config_, zone_);
+    v = decide(ctx, s.envelope, s.headers);
+    EXPECT_EQ(v.log_line, "Q10: bank.example fail");
+    EXPECT_NE(our_field(v).find("header.from=bank.example"), std::string::npos);
 }
 
 // OpenDMARC §8.2 #10: SERVFAIL is temperror, accepted by default, 451 on request.
