@@ -229,7 +229,7 @@ Status Session::apply(const MessageVerdict& v, Actions& actions) {
             return Status::tempfail;
         case MilterAction::accept:
         case MilterAction::quarantine:
-        case MilterAction::discard:  // never decided here; only in imported history
+        case MilterAction::discard:  // never decided (types.hpp); handled as accept
             break;
     }
     // Header changes in the verdict's order: removals (highest occurrence first, so the
