@@ -18,7 +18,7 @@ enum class ArchiveKind { gzip, zip, plain };
 // 1f 8b: gzip; "PK\x03\x04": zip; anything else: plain.
 ArchiveKind sniff_archive(std::string_view data) noexcept;
 
-// A single gzip member, best compression, header mtime 0 and no file name: the same input gives
+// A single gzip member, zlib's default level, header mtime 0 and no file name: the same input gives
 // the same bytes (a resend of a report is byte-identical).
 Result<std::string> gzip_compress(std::string_view data);
 
