@@ -75,10 +75,10 @@ inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
-inline constexpr std::size_t kSpfMaxDnsTerms = 10;      // include a mx ptr exists redirect
-inline constexpr std::size_t kSpfMaxMxNames = 10;       // A/AAAA lookups per mx term
-inline constexpr std::size_t kSpfMaxPtrNames = 10;      // names checked per ptr / %{p}
-inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA answers
+inline constexpr std::size_t kSpfMaxDnsTerms = 10;         // include a mx ptr exists redirect
+inline constexpr std::size_t kSpfMaxMxNames = 10;          // A/AAAA lookups per mx term
+inline constexpr std::size_t kSpfMaxPtrNames = 10;         // names checked per ptr / %{p}
+inline constexpr std::size_t kSpfMaxVoidLookups = 2;       // NXDOMAIN or NODATA answers
 inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
@@ -119,5 +119,18 @@ inline constexpr std::size_t kMaxDnsAnswerRecords = 1024;
 inline constexpr std::size_t kMaxDnsWireNameBytes = 255;
 // Entries in the Nameservers option (unbound itself uses at most a handful per zone).
 inline constexpr std::size_t kMaxNameservers = 16;
+
+// ---- Aggregate reports (RFC 7489 §7.2, RFC 9990; report_xml, io/archive) ------------------------
+// One report's XML. The largest real daily reports (big mailbox providers, one policy domain)
+// are a few MB; pugixml's DOM takes a few times the input, so 32 MiB bounds memory to ~200 MiB.
+inline constexpr std::size_t kMaxReportXmlBytes = 32 * 1024 * 1024;
+// Decompressed bytes taken from one gzip or zip attachment (zip-bomb bound): the XML bound.
+inline constexpr std::size_t kMaxDecompressedBytes = kMaxReportXmlBytes;
+// Entries examined in one zip archive (a report zip holds one file).
+inline constexpr std::size_t kMaxZipEntries = 16;
+// <record> elements in one report and DKIM entries in one record read back (RFC 9990 §2.1 caps
+// the DKIM entries a generator SHOULD write at 100).
+inline constexpr std::size_t kMaxReportRecords = 1000000;
+inline constexpr std::size_t kMaxReportDkimPerRecord = 1000;
 
 }  // namespace dmarc::limits
