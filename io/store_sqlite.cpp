@@ -1,0 +1,489 @@
+// SQLite Store: schema/sqlite/store_*.sql. SQL text for queries lives here; DDL only in schema/.
+#include "io/store_sqlite.hpp"
+
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/domain_name.hpp"
+#include "core/ip.hpp"
+#include "core/text.hpp"
+#include "io/sqlite.hpp"
+
+namespace dmarc::io {
+namespace {
+
+using sqlite::Db;
+using sqlite::Statement;
+
+template <class T>
+tl::unexpected<Error> fail(const Result<T>& r) {
+    return tl::unexpected(r.error());
+}
+
+std::string normalise_domain(std::string_view raw) {
+    auto a_label = to_a_label_domain(raw);
+    // Names that are not host names (garbage in old history files) are kept, lower-cased, so
+    // that nothing is silently lost; the collector reports them.
+    return a_label ? std::move(*a_label) : text::lower(raw);
+}
+
+std::string normalise_ip(std::string_view raw) {
+    auto ip = IpAddress::parse(raw);
+    return ip ? ip->to_string() : std::string(raw);
+}
+
+std::string_view envelope_domain(std::string_view mail_from) {
+    auto at = mail_from.rfind('@');
+    return at == std::string_view::npos ? mail_from : mail_from.substr(at + 1);
+}
+
+std::string join_reasons(const std::vector<OverrideReason>& reasons) {
+    std::string out;
+    for (auto r : reasons) {
+        if (!out.empty()) out += ',';
+        out += to_string(r);
+    }
+    return out;
+}
+
+std::string join_rua(const std::vector<std::string>& rua) {
+    std::string out;
+    for (const auto& uri : rua) {
+        if (!out.empty()) out += ',';
+        out += uri;
+    }
+    return out;
+}
+
+template <class E>
+std::string_view token_or_empty(const std::optional<E>& value) {
+    return value ? to_string(*value) : std::string_view{};
+}
+
+template <class E>
+std::optional<std::string_view> token(const std::optional<E>& value) {
+    if (!value) return std::nullopt;
+    return to_string(*value);
+}
+
+// An interned-name table: domains, reporters, ip_addresses.
+class Interner {
+  public:
+    Interner(std::string table, std::string column)
+        : table_(std::move(table)), column_(std::move(column)) {}
+
+    Result<void> prepare(Db& db) {
+        auto select = db.prepare("SELECT id FROM " + table_ + " WHERE " + column_ + " = ?1");
+        if (!select) return fail(select);
+        auto insert = db.prepare("INSERT INTO " + table_ + "(" + column_ + ") VALUES (?1)");
+        if (!insert) return fail(insert);
+        select_ = std::move(*select);
+        insert_ = std::move(*insert);
+        return {};
+    }
+
+    // raw is the text as imported; normalise gives the stored name.
+    template <class Normalise>
+    Result<std::int64_t> id(Db& db, std::string_view raw, Normalise&& normalise) {
+        if (auto it = by_raw_.find(std::string(raw)); it != by_raw_.end()) return it->second;
+        std::string name = normalise(raw);
+        std::int64_t id = 0;
+        if (auto it = by_name_.find(name); it != by_name_.end()) {
+            id = it->second;
+        } else {
+            select_.bind(1, name);
+            auto row = select_.step();
+            if (!row) return fail(row);
+            if (*row) {
+                id = select_.column_int64(0);
+                select_.reset();
+            } else {
+                insert_.bind(1, name);
+                if (auto r = insert_.run(); !r) return fail(r);
+                id = db.last_insert_rowid();
+            }
+            by_name_.emplace(name, id);
+        }
+        by_raw_.emplace(std::string(raw), id);
+        return id;
+    }
+
+    void clear() {
+        by_raw_.clear();
+        by_name_.clear();
+    }
+
+  private:
+    std::string table_, column_;
+    Statement select_, insert_;
+    std::unordered_map<std::string, std::int64_t> by_raw_, by_name_;
+};
+
+constexpr std::string_view kInsertMessage =
+    "INSERT INTO messages(reporter_id, job_id, received, ip_id, helo, mail_from, env_domain_id, "
+    "rcpt_to, header_from_domain_id, policy_domain_id, policy_record_id, discovery_method, "
+    "spf_result, spf_domain_id, spf_scope, dkim_count, arc_result, arc_policy, dkim_aligned, "
+    "spf_aligned, dmarc_result, policy_applied, disposition, override_reasons, action, is_report, "
+    "origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+    "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) "
+    "ON CONFLICT (reporter_id, job_id, received) DO NOTHING";
+
+constexpr std::string_view kDigestQuery = R"sql(
+SELECT r.name, m.job_id, m.received, ip.addr, m.helo, m.mail_from, ed.name, m.rcpt_to, hf.name,
+       pd.name, pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing, pr.fo, pr.rua,
+       m.discovery_method, m.spf_result, sd.name, m.spf_scope, m.dkim_count, m.arc_result,
+       m.arc_policy, m.dkim_aligned, m.spf_aligned, m.dmarc_result, m.policy_applied,
+       m.disposition, m.override_reasons, m.action, m.is_report, m.origin,
+       (SELECT group_concat(x, ',') FROM (
+            SELECT d.name || ' ' || k.selector || ' ' || k.result AS x
+            FROM dkim_results k JOIN domains d ON d.id = k.domain_id
+            WHERE k.message_id = m.id ORDER BY k.seq))
+FROM messages m
+JOIN reporters r ON r.id = m.reporter_id
+JOIN ip_addresses ip ON ip.id = m.ip_id
+JOIN domains hf ON hf.id = m.header_from_domain_id
+LEFT JOIN domains ed ON ed.id = m.env_domain_id
+LEFT JOIN domains pd ON pd.id = m.policy_domain_id
+LEFT JOIN domains sd ON sd.id = m.spf_domain_id
+LEFT JOIN policy_records pr ON pr.id = m.policy_record_id
+ORDER BY r.name, m.job_id, m.received
+)sql";
+
+class SqliteStore final : public Store {
+  public:
+    explicit SqliteStore(Db db)
+        : db_(std::move(db)),
+          domains_("domains", "name"),
+          reporters_("reporters", "name"),
+          ips_("ip_addresses", "addr") {}
+
+    Result<void> prepare() {
+        for (Interner* interner : {&domains_, &reporters_, &ips_}) {
+            if (auto r = interner->prepare(db_); !r) return r;
+        }
+        auto prepare_into = [&](Statement& into, std::string_view sql) -> Result<void> {
+            auto stmt = db_.prepare(sql);
+            if (!stmt) return fail(stmt);
+            into = std::move(*stmt);
+            return {};
+        };
+        if (auto r = prepare_into(insert_message_, kInsertMessage); !r) return r;
+        if (auto r = prepare_into(insert_dkim_,
+                                  "INSERT INTO dkim_results(message_id, seq, domain_id, selector, "
+                                  "result) VALUES (?1, ?2, ?3, ?4, ?5)");
+            !r) {
+            return r;
+        }
+        if (auto r = prepare_into(
+                select_record_,
+                "SELECT id FROM policy_records WHERE domain_id=?1 AND p=?2 AND sp=?3 AND np=?4 "
+                "AND adkim=?5 AND aspf=?6 AND pct=?7 AND testing=?8 AND fo=?9 AND rua=?10");
+            !r) {
+            return r;
+        }
+        if (auto r = prepare_into(insert_record_,
+                                  "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, "
+                                  "pct, testing, fo, rua, first_seen, last_seen) VALUES (?1, ?2, "
+                                  "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+            !r) {
+            return r;
+        }
+        if (auto r = prepare_into(update_record_seen_,
+                                  "UPDATE policy_records SET first_seen=min(first_seen, ?2), "
+                                  "last_seen=max(last_seen, ?3) WHERE id=?1");
+            !r) {
+            return r;
+        }
+        if (auto r = prepare_into(set_watermark_,
+                                  "INSERT INTO import_sources(source, watermark) VALUES (?1, ?2) "
+                                  "ON CONFLICT (source) DO UPDATE SET watermark=max(watermark, "
+                                  "excluded.watermark)");
+            !r) {
+            return r;
+        }
+        return prepare_into(get_watermark_, "SELECT watermark FROM import_sources WHERE source=?1");
+    }
+
+    Result<ImportResult> import(std::span<const ImportItem> items,
+                                const std::optional<Watermark>& watermark) override {
+        auto result = import_in_transaction(items, watermark);
+        if (!result) {
+            // Ids interned in the rolled-back transaction no longer exist.
+            for (Interner* interner : {&domains_, &reporters_, &ips_}) interner->clear();
+            records_.clear();
+        }
+        return result;
+    }
+
+    Result<std::optional<std::int64_t>> watermark(std::string_view source) override {
+        get_watermark_.bind(1, source);
+        auto row = get_watermark_.step();
+        if (!row) return fail(row);
+        if (!*row) return std::optional<std::int64_t>{};
+        std::int64_t value = get_watermark_.column_int64(0);
+        get_watermark_.reset();
+        return std::optional<std::int64_t>{value};
+    }
+
+    Result<ExpireResult> expire(std::int64_t before) override {
+        auto tx = sqlite::Transaction::begin(db_);
+        if (!tx) return fail(tx);
+        ExpireResult out;
+        // Still needed by a report not yet built: unreported, not a report itself, and under a
+        // record that asks for aggregate reports.
+        constexpr std::string_view kNeeded =
+            "m.report_id IS NULL AND m.is_report = 0 AND m.policy_record_id IS NOT NULL AND "
+            "(SELECT rua FROM policy_records pr WHERE pr.id = m.policy_record_id) <> ''";
+        auto kept = scalar(
+            "SELECT count(*) FROM messages m WHERE m.received < ?1 AND " + std::string(kNeeded),
+            before);
+        if (!kept) return fail(kept);
+        out.messages_kept_unreported = *kept;
+        auto del = db_.prepare("DELETE FROM messages AS m WHERE m.received < ?1 AND NOT (" +
+                               std::string(kNeeded) + ")");
+        if (!del) return fail(del);
+        del->bind(1, before);
+        if (auto r = del->run(); !r) return fail(r);
+        out.messages_deleted = db_.changes();
+        auto del_reports = db_.prepare(
+            "DELETE FROM reports WHERE period_end < ?1 AND NOT EXISTS (SELECT 1 FROM "
+            "report_deliveries d WHERE d.report_id = reports.id AND d.status IN ('pending', "
+            "'temp_failed')) AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.report_id = "
+            "reports.id)");
+        if (!del_reports) return fail(del_reports);
+        del_reports->bind(1, before);
+        if (auto r = del_reports->run(); !r) return fail(r);
+        out.reports_deleted = db_.changes();
+        if (auto r = tx->commit(); !r) return fail(r);
+        return out;
+    }
+
+    Result<StoreCounts> counts() override {
+        StoreCounts c;
+        std::pair<const char*, std::int64_t*> tables[] = {{"messages", &c.messages},
+                                                          {"dkim_results", &c.dkim_results},
+                                                          {"domains", &c.domains},
+                                                          {"reporters", &c.reporters},
+                                                          {"ip_addresses", &c.ip_addresses},
+                                                          {"policy_records", &c.policy_records},
+                                                          {"reports", &c.reports}};
+        for (auto [table, into] : tables) {
+            auto n = scalar(std::string("SELECT count(*) FROM ") + table, std::nullopt);
+            if (!n) return fail(n);
+            *into = *n;
+        }
+        return c;
+    }
+
+    Result<std::string> content_digest() override {
+        auto stmt = db_.prepare(kDigestQuery);
+        if (!stmt) return fail(stmt);
+        // FNV-1a 64: a checksum for tests and operators, not a security boundary.
+        std::uint64_t hash = 14695981039346656037ull;
+        auto mix = [&](std::string_view bytes) {
+            for (char c : bytes) {
+                hash ^= static_cast<unsigned char>(c);
+                hash *= 1099511628211ull;
+            }
+        };
+        for (;;) {
+            auto row = stmt->step();
+            if (!row) return fail(row);
+            if (!*row) break;
+            for (int i = 0; i < stmt->column_count(); ++i) {
+                mix(stmt->is_null(i) ? std::string_view("\x01N") : stmt->column_text(i));
+                mix("\x1f");
+            }
+            mix("\x1e");
+        }
+        char out[17];
+        constexpr char kHex[] = "0123456789abcdef";
+        for (int i = 0; i < 16; ++i) out[i] = kHex[(hash >> (60 - 4 * i)) & 0xf];
+        out[16] = 0;
+        return std::string(out);
+    }
+
+  private:
+    Result<std::int64_t> scalar(const std::string& sql, std::optional<std::int64_t> param) {
+        auto stmt = db_.prepare(sql);
+        if (!stmt) return fail(stmt);
+        if (param) stmt->bind(1, *param);
+        auto row = stmt->step();
+        if (!row) return fail(row);
+        std::int64_t value = *row ? stmt->column_int64(0) : 0;
+        stmt->reset();
+        return value;
+    }
+
+    Result<std::optional<std::int64_t>> domain_id(std::string_view raw) {
+        if (raw.empty()) return std::optional<std::int64_t>{};
+        auto id = domains_.id(db_, raw, normalise_domain);
+        if (!id) return fail(id);
+        return std::optional<std::int64_t>{*id};
+    }
+
+    Result<std::optional<std::int64_t>> record_id(std::int64_t domain, const SpoolRow& row) {
+        if (!row.record) return std::optional<std::int64_t>{};
+        const auto& r = *row.record;
+        std::string key = std::to_string(domain);
+        std::string rua = join_rua(r.rua);
+        for (std::string_view part :
+             {to_string(r.p), token_or_empty(r.sp), token_or_empty(r.np), to_string(r.adkim),
+              to_string(r.aspf), std::string_view(r.testing ? "y" : "n"), std::string_view(r.fo),
+              std::string_view(rua)}) {
+            key += '\x1f';
+            key += part;
+        }
+        key += '\x1f' + std::to_string(r.pct);
+        if (auto it = records_.find(key); it != records_.end()) return {it->second};
+        select_record_.bind(1, domain)
+            .bind(2, to_string(r.p))
+            .bind(3, token_or_empty(r.sp))
+            .bind(4, token_or_empty(r.np))
+            .bind(5, to_string(r.adkim))
+            .bind(6, to_string(r.aspf))
+            .bind(7, std::int64_t{r.pct})
+            .bind(8, std::int64_t{r.testing})
+            .bind(9, r.fo)
+            .bind(10, rua);
+        auto found = select_record_.step();
+        if (!found) return fail(found);
+        std::int64_t id = 0;
+        if (*found) {
+            id = select_record_.column_int64(0);
+            select_record_.reset();
+        } else {
+            insert_record_.bind(1, domain)
+                .bind(2, to_string(r.p))
+                .bind(3, token_or_empty(r.sp))
+                .bind(4, token_or_empty(r.np))
+                .bind(5, to_string(r.adkim))
+                .bind(6, to_string(r.aspf))
+                .bind(7, std::int64_t{r.pct})
+                .bind(8, std::int64_t{r.testing})
+                .bind(9, r.fo)
+                .bind(10, rua)
+                .bind(11, row.time);
+            if (auto ins = insert_record_.run(); !ins) return fail(ins);
+            id = db_.last_insert_rowid();
+        }
+        records_.emplace(std::move(key), id);
+        return std::optional<std::int64_t>{id};
+    }
+
+    Result<ImportResult> import_in_transaction(std::span<const ImportItem> items,
+                                               const std::optional<Watermark>& watermark) {
+        auto tx = sqlite::Transaction::begin(db_);
+        if (!tx) return fail(tx);
+        ImportResult result;
+        std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>> seen;  // record
+        for (const auto& item : items) {
+            const SpoolRow& row = item.row;
+            auto reporter = reporters_.id(db_, row.reporter_host,
+                                          [](std::string_view s) { return text::lower(s); });
+            if (!reporter) return fail(reporter);
+            auto ip = ips_.id(db_, row.client_ip, normalise_ip);
+            if (!ip) return fail(ip);
+            auto env_domain = domain_id(envelope_domain(row.rfc5321_mail_from));
+            if (!env_domain) return fail(env_domain);
+            auto header_from = domains_.id(db_, row.rfc5322_from_domain, normalise_domain);
+            if (!header_from) return fail(header_from);
+            auto policy_domain = domain_id(row.policy_domain);
+            if (!policy_domain) return fail(policy_domain);
+            std::optional<std::int64_t> record;
+            if (row.record) {
+                auto id = record_id(policy_domain->value_or(*header_from), row);
+                if (!id) return fail(id);
+                record = *id;
+            }
+            auto spf_domain = domain_id(row.spf_domain);
+            if (!spf_domain) return fail(spf_domain);
+
+            Statement& s = insert_message_;
+            s.bind(1, *reporter)
+                .bind(2, row.queue_id)
+                .bind(3, row.time)
+                .bind(4, *ip)
+                .bind(5, row.helo)
+                .bind(6, row.rfc5321_mail_from)
+                .bind(7, *env_domain)
+                .bind(8, encode_list(row.rfc5321_rcpt_to))
+                .bind(9, *header_from)
+                .bind(10, *policy_domain)
+                .bind(11, record)
+                .bind(12, token(row.discovery_method))
+                .bind(13, to_string(row.spf_result))
+                .bind(14, *spf_domain)
+                .bind(15, to_string(row.spf_scope))
+                .bind(16, static_cast<std::int64_t>(row.dkim.size()))
+                .bind(17, to_string(row.arc))
+                .bind(18, item.arc_policy)
+                .bind(19, std::int64_t{row.dkim_aligned})
+                .bind(20, std::int64_t{row.spf_aligned})
+                .bind(21, to_string(row.dmarc_result))
+                .bind(22, token(row.policy_applied))
+                .bind(23, to_string(row.disposition))
+                .bind(24, join_reasons(row.override_reasons))
+                .bind(25, to_string(row.action))
+                .bind(26, std::int64_t{row.is_report})
+                .bind(27, item.origin == MessageOrigin::spool ? "spool" : "history");
+            if (auto r = s.run(); !r) return fail(r);
+            if (db_.changes() == 0) {
+                ++result.duplicates;
+                continue;
+            }
+            ++result.inserted;
+            std::int64_t message_id = db_.last_insert_rowid();
+            std::int64_t seq = 0;
+            for (const auto& sig : row.dkim) {
+                auto d = domains_.id(db_, sig.dkim_d, normalise_domain);
+                if (!d) return fail(d);
+                insert_dkim_.bind(1, message_id)
+                    .bind(2, seq++)
+                    .bind(3, *d)
+                    .bind(4, sig.dkim_s)
+                    .bind(5, to_string(sig.result));
+                if (auto r = insert_dkim_.run(); !r) return fail(r);
+            }
+            if (record) {
+                auto [it, fresh] = seen.try_emplace(*record, row.time, row.time);
+                if (!fresh) {
+                    it->second.first = std::min(it->second.first, row.time);
+                    it->second.second = std::max(it->second.second, row.time);
+                }
+            }
+        }
+        for (const auto& [id, span] : seen) {
+            update_record_seen_.bind(1, id).bind(2, span.first).bind(3, span.second);
+            if (auto r = update_record_seen_.run(); !r) return fail(r);
+        }
+        if (watermark) {
+            set_watermark_.bind(1, watermark->source).bind(2, watermark->value);
+            if (auto r = set_watermark_.run(); !r) return fail(r);
+        }
+        if (auto r = tx->commit(); !r) return fail(r);
+        return result;
+    }
+
+    Db db_;
+    Interner domains_, reporters_, ips_;
+    std::unordered_map<std::string, std::int64_t> records_;
+    Statement insert_message_, insert_dkim_, select_record_, insert_record_, update_record_seen_,
+        set_watermark_, get_watermark_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+    sqlite::OpenOptions options;
+    options.cache_kib = 256 * 1024;
+    auto db = Db::open(path, options);
+    if (!db) return fail(db);
+    if (auto v = sqlite::migrate(*db, "store"); !v) return fail(v);
+    auto store = std::make_unique<SqliteStore>(std::move(*db));
+    if (auto r = store->prepare(); !r) return fail(r);
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace dmarc::io

@@ -1,0 +1,202 @@
+// io/store: idempotent, transactional import of history rows (issue 5: "importing the same input
+// twice changes nothing", "domains lower-cased A-labels", expiry that keeps what unsent reports
+// need). Parameterised by backend so the PostgreSQL implementation runs the same suite.
+#include "io/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "io/sqlite.hpp"
+#include "sample_rows.hpp"
+#include "temp_dir.hpp"
+
+namespace dmarc::io {
+namespace {
+
+std::vector<ImportItem> sample_items(int from, int to) {
+    std::vector<ImportItem> items;
+    for (int i = from; i < to; ++i) items.push_back(ImportItem{test::sample_row(i), {}, {}});
+    return items;
+}
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+  protected:
+    std::unique_ptr<Store> open(const std::string& name = "store.db") {
+        auto store = open_store("sqlite://" + dir_.file(name));
+        EXPECT_TRUE(store) << store.error().message;
+        return store ? std::move(*store) : nullptr;
+    }
+    test::TempDir dir_;
+};
+
+TEST_P(StoreTest, ImportingTwiceChangesNothing) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto items = sample_items(0, 300);
+    auto first = store->import(items, std::nullopt);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->inserted, 300u);
+    EXPECT_EQ(first->duplicates, 0u);
+    auto counts = store->counts();
+    auto digest = store->content_digest();
+    ASSERT_TRUE(counts && digest);
+    EXPECT_EQ(counts->messages, 300);
+    EXPECT_EQ(counts->dkim_results, 300);  // sample_row(i) has i % 3 signatures
+    EXPECT_EQ(counts->reporters, 2);
+
+    auto second = store->import(items, std::nullopt);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->inserted, 0u);
+    EXPECT_EQ(second->duplicates, 300u);
+    EXPECT_EQ(*store->counts(), *counts);
+    EXPECT_EQ(*store->content_digest(), *digest);
+}
+
+TEST_P(StoreTest, DigestIsIndependentOfOrderAndBatching) {
+    auto a = open("a.db");
+    auto b = open("b.db");
+    ASSERT_TRUE(a && b);
+    auto items = sample_items(0, 200);
+    ASSERT_TRUE(a->import(items, std::nullopt));
+    std::reverse(items.begin(), items.end());
+    for (std::size_t i = 0; i < items.size(); i += 17) {
+        auto n = std::min<std::size_t>(17, items.size() - i);
+        ASSERT_TRUE(b->import(std::span(items).subspan(i, n), std::nullopt));
+    }
+    EXPECT_EQ(*a->counts(), *b->counts());
+    EXPECT_EQ(*a->content_digest(), *b->content_digest());
+    // And the digest sees content: one changed field changes it.
+    auto c = open("c.db");
+    auto changed = sample_items(0, 200);
+    changed[57].row.spf_aligned = !changed[57].row.spf_aligned;
+    ASSERT_TRUE(c->import(changed, std::nullopt));
+    EXPECT_NE(*a->content_digest(), *c->content_digest());
+}
+
+TEST_P(StoreTest, DuplicateInsideOneBatchIsStoredOnce) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto items = sample_items(5, 6);
+    items.push_back(items.front());
+    auto r = store->import(items, std::nullopt);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->inserted, 1u);
+    EXPECT_EQ(r->duplicates, 1u);
+}
+
+TEST_P(StoreTest, DomainsAreStoredAsLowerCaseALabels) {
+    // design.md §7: "domains are stored lower-case A-labels"; RFC 5890 §2.3.2.1 A-labels.
+    auto a = open("a.db");
+    auto b = open("b.db");
+    auto upper = sample_items(1, 2);
+    upper[0].row.rfc5322_from_domain =
+        "B\xc3\xbc"
+        "cher.EXAMPLE";
+    upper[0].row.dkim = {SpoolDkim{"MAIL.Example.COM", "s1", DkimResult::pass}};
+    auto lower = upper;
+    lower[0].row.rfc5322_from_domain = "xn--bcher-kva.example";
+    lower[0].row.dkim = {SpoolDkim{"mail.example.com", "s1", DkimResult::pass}};
+    ASSERT_TRUE(a->import(upper, std::nullopt));
+    ASSERT_TRUE(b->import(lower, std::nullopt));
+    EXPECT_EQ(*a->content_digest(), *b->content_digest());
+    EXPECT_EQ(a->counts()->domains, b->counts()->domains);
+}
+
+TEST_P(StoreTest, WatermarkCommitsWithTheRowsAndOnlyMovesForward) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto none = store->watermark("spool:abc");
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);
+    ASSERT_TRUE(store->import(sample_items(0, 10), Watermark{"spool:abc", 10}));
+    EXPECT_EQ(store->watermark("spool:abc")->value_or(-1), 10);
+    ASSERT_TRUE(store->import(sample_items(0, 5), Watermark{"spool:abc", 5}));
+    EXPECT_EQ(store->watermark("spool:abc")->value_or(-1), 10);
+    ASSERT_TRUE(store->import({}, Watermark{"spool:def", 3}));
+    EXPECT_EQ(store->watermark("spool:def")->value_or(-1), 3);
+}
+
+TEST_P(StoreTest, ExpireKeepsWhatUnsentReportsNeed) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto items = sample_items(0, 120);
+    ASSERT_TRUE(store->import(items, std::nullopt));
+    const std::int64_t cutoff = 1700000000 + 60;
+    std::int64_t old_needed = 0, old_other = 0;
+    for (int i = 0; i < 60; ++i) {
+        const auto& row = items[static_cast<std::size_t>(i)].row;
+        bool needed = !row.is_report && row.record && !row.record->rua.empty();
+        (needed ? old_needed : old_other) += 1;
+    }
+    auto r = store->expire(cutoff);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->messages_deleted, old_other);
+    EXPECT_EQ(r->messages_kept_unreported, old_needed);
+    EXPECT_EQ(store->counts()->messages, 120 - old_other);
+    // DKIM results of deleted messages go with them.
+    std::int64_t dkim_left = 0;
+    for (int i = 0; i < 120; ++i) {
+        const auto& row = items[static_cast<std::size_t>(i)].row;
+        bool needed = !row.is_report && row.record && !row.record->rua.empty();
+        if (i >= 60 || needed) dkim_left += static_cast<std::int64_t>(row.dkim.size());
+    }
+    EXPECT_EQ(store->counts()->dkim_results, dkim_left);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite"));
+
+TEST(StoreSqlite, PolicyRecordsSeenSpanEveryImport) {
+    test::TempDir dir;
+    auto store = open_store("sqlite://" + dir.file("s.db"));
+    ASSERT_TRUE(store);
+    auto a = sample_items(3, 4);
+    auto b = a;
+    b[0].row.queue_id = "other";
+    b[0].row.time += 1000;
+    auto c = a;
+    c[0].row.queue_id = "earlier";
+    c[0].row.time -= 500;
+    ASSERT_TRUE((*store)->import(a, std::nullopt));
+    ASSERT_TRUE((*store)->import(b, std::nullopt));
+    ASSERT_TRUE((*store)->import(c, std::nullopt));
+    EXPECT_EQ((*store)->counts()->policy_records, 1);
+    store->reset();
+    auto db = sqlite::Db::open(dir.file("s.db"));
+    ASSERT_TRUE(db);
+    auto q = db->prepare("SELECT first_seen, last_seen FROM policy_records");
+    ASSERT_TRUE(q);
+    ASSERT_TRUE(*q->step());
+    EXPECT_EQ(q->column_int64(0), a[0].row.time - 500);
+    EXPECT_EQ(q->column_int64(1), a[0].row.time + 1000);
+    q->reset();
+}
+
+TEST(StoreSqlite, DatabaseUris) {
+    test::TempDir dir;
+    EXPECT_TRUE(open_store("sqlite://" + dir.file("a.db")));
+    EXPECT_TRUE(open_store(dir.file("b.db")));
+    auto relative = open_store("sqlite://relative.db");
+    ASSERT_FALSE(relative);
+    EXPECT_NE(relative.error().message.find("sqlite:///absolute/path"), std::string::npos);
+    auto pg = open_store("postgresql://dmarc@localhost/dmarc");
+    ASSERT_FALSE(pg);
+    EXPECT_NE(pg.error().message.find("PostgreSQL"), std::string::npos);
+    EXPECT_FALSE(open_store("mysql://x/y"));
+}
+
+TEST(StoreSqlite, NewerStoreIsRefused) {
+    test::TempDir dir;
+    ASSERT_TRUE(open_store(dir.file("a.db")));
+    {
+        auto db = sqlite::Db::open(dir.file("a.db"));
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(db->exec("UPDATE schema_version SET version = version + 1"));
+    }
+    auto store = open_store(dir.file("a.db"));
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("upgrade this program"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmarc::io
