@@ -75,10 +75,10 @@ inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
-inline constexpr std::size_t kSpfMaxDnsTerms = 10;      // include a mx ptr exists redirect
-inline constexpr std::size_t kSpfMaxMxNames = 10;       // A/AAAA lookups per mx term
-inline constexpr std::size_t kSpfMaxPtrNames = 10;      // names checked per ptr / %{p}
-inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA answers
+inline constexpr std::size_t kSpfMaxDnsTerms = 10;         // include a mx ptr exists redirect
+inline constexpr std::size_t kSpfMaxMxNames = 10;          // A/AAAA lookups per mx term
+inline constexpr std::size_t kSpfMaxPtrNames = 10;         // names checked per ptr / %{p}
+inline constexpr std::size_t kSpfMaxVoidLookups = 2;       // NXDOMAIN or NODATA answers
 inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"
@@ -108,5 +108,17 @@ inline constexpr std::size_t kMaxDnsAnswerRecords = 1024;
 inline constexpr std::size_t kMaxDnsWireNameBytes = 255;
 // Entries in the Nameservers option (unbound itself uses at most a handful per zone).
 inline constexpr std::size_t kMaxNameservers = 16;
+
+// ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
+// Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is
+// nginx's large_client_header_buffers default. Over it: 431, connection closed.
+inline constexpr std::size_t kMaxHttpHeaderBytes = 8192;
+// Request body: only the login and logout forms have one (a few hundred bytes). Over it: 413.
+inline constexpr std::size_t kMaxHttpBodyBytes = 16384;
+// Time for a whole request (headers and body) to arrive, and for a kept-alive connection to send
+// its next one: a client trickling bytes slower than this is cut off (slowloris).
+inline constexpr std::uint32_t kHttpReadTimeoutMs = 10000;
+// Open connections at once; more are closed at accept (each holds buffers and a socket).
+inline constexpr std::size_t kMaxHttpConnections = 512;
 
 }  // namespace dmarc::limits
