@@ -75,10 +75,10 @@ inline constexpr std::size_t kMaxAuthResVersionDigits = 9;
 inline constexpr std::size_t kMaxReceivedSpfPairs = 32;
 
 // ---- SPF (RFC 7208 §4.6.4) --------------------------------------------------------------------
-inline constexpr std::size_t kSpfMaxDnsTerms = 10;         // include a mx ptr exists redirect
-inline constexpr std::size_t kSpfMaxMxNames = 10;          // A/AAAA lookups per mx term
-inline constexpr std::size_t kSpfMaxPtrNames = 10;         // names checked per ptr / %{p}
-inline constexpr std::size_t kSpfMaxVoidLookups = 2;       // NXDOMAIN or NODATA answers
+inline constexpr std::size_t kSpfMaxDnsTerms = 10;      // include a mx ptr exists redirect
+inline constexpr std::size_t kSpfMaxMxNames = 10;       // A/AAAA lookups per mx term
+inline constexpr std::size_t kSpfMaxPtrNames = 10;      // names checked per ptr / %{p}
+inline constexpr std::size_t kSpfMaxVoidLookups = 2;    // NXDOMAIN or NODATA answers
 inline constexpr std::size_t kSpfMaxMacroExpansion = 253;  // expanded domain-spec (a name)
 inline constexpr std::size_t kSpfMaxExplanationBytes = 1024;
 inline constexpr std::uint32_t kSpfDefaultBudgetMs = 20000;  // §4.6.4: "at least 20 seconds"

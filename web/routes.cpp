@@ -226,6 +226,7 @@ Result<FilterForm> parse_filter(const Request& request) {
     const std::int64_t now = request.now;
     if (period == "24h") {
         f.filter.from = now - 86400;
+        f.filter.to = now + 1;  // a bounded span: the store then picks hourly buckets
     } else if (period == "7d") {
         f.filter.from = now - 7 * 86400;
     } else if (period == "30d") {
