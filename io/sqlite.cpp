@@ -150,6 +150,9 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& options) {
         if (options.wal) pragmas += "PRAGMA journal_mode=WAL;";
         pragmas += "PRAGMA synchronous=" + std::string(options.synchronous) + ";";
     }
+    if (options.mmap_bytes > 0) {
+        pragmas += "PRAGMA mmap_size=" + std::to_string(options.mmap_bytes) + ";";
+    }
     if (options.cache_kib > 0)
         pragmas += "PRAGMA cache_size=-" + std::to_string(options.cache_kib) + ";";
     if (auto r = db.exec(pragmas); !r) return tl::unexpected(r.error());

@@ -73,6 +73,8 @@ struct OpenOptions {
     // Page cache per connection; 0 keeps SQLite's default (2 MiB). Bulk imports want the hot
     // index pages of a large store in memory.
     std::int64_t cache_kib = 0;
+    // Memory-mapped reads (PRAGMA mmap_size), saving a copy per page read; 0: off.
+    std::int64_t mmap_bytes = 0;
 };
 
 class Db {

@@ -1,6 +1,7 @@
 // open_store: picks the Store implementation from a Database URI (store.hpp).
 #include "io/store.hpp"
 
+#include "io/store_postgres.hpp"
 #include "io/store_sqlite.hpp"
 
 namespace dmarc::io {
@@ -19,9 +20,7 @@ Result<std::unique_ptr<Store>> open_store(std::string_view uri) {
     }
     if (uri.starts_with(kSqlite)) return open_sqlite_store(std::string(uri.substr(kSqlite.size())));
     if (uri.starts_with("postgresql:") || uri.starts_with("postgres:")) {
-        return make_error(Errc::invalid_value,
-                          std::string(uri) +
-                              ": the PostgreSQL backend is not built yet (issue 5); use sqlite://");
+        return open_postgres_store(std::string(uri));
     }
     if (uri.find("://") != std::string_view::npos) {
         return make_error(Errc::invalid_value, std::string(uri) + ": unknown database scheme");

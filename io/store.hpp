@@ -1,8 +1,9 @@
 // The store (design.md §7, issue 5): normalised per-message history from every MX host, read by
-// the reporter and the dashboard. One interface; SQLite now, PostgreSQL (libpq) behind the same
-// interface later. Imports are idempotent (UNIQUE reporter, job id, time) and transactional: a
-// batch and the watermark that covers it commit together, so a kill at any moment followed by a
-// rerun yields the store of an uninterrupted run.
+// the reporter and the dashboard. One interface, two implementations: SQLite (store_sqlite) and
+// PostgreSQL over libpq (store_postgres), run through the same test-suite. Imports are idempotent
+// (UNIQUE reporter, job id, time) and transactional: a batch and the watermark that covers it
+// commit together, so a kill at any moment followed by a rerun yields the store of an uninterrupted
+// run.
 #pragma once
 
 #include <cstdint>
@@ -69,8 +70,8 @@ class Store {
     virtual Result<std::string> content_digest() = 0;
 };
 
-// "sqlite:///absolute/path.db" or "sqlite:relative.db" (a bare path is taken as SQLite too);
-// "postgresql://..." once the libpq backend exists. Applies the store migrations.
+// "sqlite:///absolute/path.db" or "sqlite:relative.db" (a bare path is taken as SQLite too), or
+// a libpq URI "postgresql://user@host:port/db". Applies the store migrations.
 Result<std::unique_ptr<Store>> open_store(std::string_view uri);
 
 }  // namespace dmarc::io

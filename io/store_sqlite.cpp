@@ -67,6 +67,14 @@ std::optional<std::string_view> token(const std::optional<E>& value) {
     return to_string(*value);
 }
 
+// Lets the caches be searched with a string_view, without building a std::string per lookup.
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
 // An interned-name table: domains, reporters, ip_addresses.
 class Interner {
   public:
@@ -86,7 +94,7 @@ class Interner {
     // raw is the text as imported; normalise gives the stored name.
     template <class Normalise>
     Result<std::int64_t> id(Db& db, std::string_view raw, Normalise&& normalise) {
-        if (auto it = by_raw_.find(std::string(raw)); it != by_raw_.end()) return it->second;
+        if (auto it = by_raw_.find(raw); it != by_raw_.end()) return it->second;
         std::string name = normalise(raw);
         std::int64_t id = 0;
         if (auto it = by_name_.find(name); it != by_name_.end()) {
@@ -117,7 +125,7 @@ class Interner {
   private:
     std::string table_, column_;
     Statement select_, insert_;
-    std::unordered_map<std::string, std::int64_t> by_raw_, by_name_;
+    std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> by_raw_, by_name_;
 };
 
 constexpr std::string_view kInsertMessage =
@@ -468,7 +476,7 @@ class SqliteStore final : public Store {
 
     Db db_;
     Interner domains_, reporters_, ips_;
-    std::unordered_map<std::string, std::int64_t> records_;
+    std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> records_;
     Statement insert_message_, insert_dkim_, select_record_, insert_record_, update_record_seen_,
         set_watermark_, get_watermark_;
 };
@@ -478,6 +486,7 @@ class SqliteStore final : public Store {
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
     sqlite::OpenOptions options;
     options.cache_kib = 256 * 1024;
+    options.mmap_bytes = std::int64_t{1} << 30;
     auto db = Db::open(path, options);
     if (!db) return fail(db);
     if (auto v = sqlite::migrate(*db, "store"); !v) return fail(v);

@@ -20,6 +20,7 @@
 #include "core/history_text.hpp"
 #include "io/spool.hpp"
 #include "io/store.hpp"
+#include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
 #include "tests/io/temp_dir.hpp"
 
@@ -182,8 +183,8 @@ TEST_F(Collector, UsageErrors) {
     EXPECT_EQ(run({"expire"}).status, 64);
     EXPECT_EQ(run({"spool"}).status, 64);
     EXPECT_EQ(run({"frobnicate"}).status, 64);
-    auto pg = run({"--database", "postgresql://x@localhost/db"});
-    EXPECT_EQ(pg.status, 78);
+    auto pg = run({"--database", "postgresql://x@127.0.0.1:1/db"});  // nothing listens on port 1
+    EXPECT_EQ(pg.status, 75);
     EXPECT_NE(pg.err.find("PostgreSQL"), std::string::npos);
     auto missing = run({"--database", db("s.db"), "--input", dir_.file("absent.dat")});
     EXPECT_EQ(missing.status, 66);
@@ -294,6 +295,44 @@ TEST_F(Collector, SpoolImportKilledTenTimesEqualsCleanImport) {
     ASSERT_TRUE(reader);
     EXPECT_EQ(*reader->count(), 0);  // every row deleted, and only after it was stored
     EXPECT_EQ(killed, 10) << "clean run took " << clean_ms.count() << " ms";
+}
+
+TEST_F(Collector, TwoHostsSpoolsIntoOnePostgresStoreAtOnce) {
+    // Issue 5 item 4: a fleet; two collectors, two hosts' spools, one PostgreSQL store.
+    auto* server = test::PgServer::instance();
+    if (!server) GTEST_SKIP() << test::PgServer::why();
+    std::string uri = server->create_database();
+    auto first = write_spool("mx1.db", 3000);
+    std::string second = dir_.file("mx2.db");
+    {
+        io::SpoolWriterOptions options;
+        options.path = second;
+        options.queue_capacity = 4000;
+        auto writer = io::SpoolWriter::open(options);
+        ASSERT_TRUE(writer);
+        for (int i = 3000; i < 6000; ++i) {
+            auto row = test::sample_row(i);
+            row.reporter_host = "mx3.example.net";  // another host, same domains and addresses
+            (*writer)->submit(std::move(row));
+        }
+    }
+    pid_t a = spawn({"spool", "--database", uri, "--batch", "200", first}, dir_.file("a.out"),
+                    dir_.file("a.err"));
+    pid_t b = spawn({"spool", "--database", uri, "--batch", "200", second}, dir_.file("b.out"),
+                    dir_.file("b.err"));
+    ASSERT_GT(a, 0);
+    ASSERT_GT(b, 0);
+    EXPECT_EQ(wait_status(a), 0) << slurp(dir_.file("a.err"));
+    EXPECT_EQ(wait_status(b), 0) << slurp(dir_.file("b.err"));
+    EXPECT_EQ(slurp(dir_.file("a.err")), "");
+    EXPECT_EQ(slurp(dir_.file("b.err")), "");
+    auto stats = run({"stats", "--database", uri});
+    ASSERT_EQ(stats.status, 0) << stats.err;
+    EXPECT_NE(stats.out.find("messages 6000\n"), std::string::npos) << stats.out;
+    // Rerunning both changes nothing.
+    auto again = run({"spool", "--database", uri, first, second});
+    EXPECT_EQ(again.status, 0) << again.err;
+    EXPECT_EQ(run({"stats", "--database", uri}).out, stats.out);
 }
 
 }  // namespace

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <thread>
 
 #include "io/sqlite.hpp"
+#include "pg_server.hpp"
 #include "sample_rows.hpp"
 #include "temp_dir.hpp"
 
@@ -22,12 +25,29 @@ std::vector<ImportItem> sample_items(int from, int to) {
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
   protected:
+    // Each name is one store; the same name opens the same store again.
     std::unique_ptr<Store> open(const std::string& name = "store.db") {
-        auto store = open_store("sqlite://" + dir_.file(name));
+        std::string uri;
+        if (GetParam() == "postgres") {
+            auto* server = test::PgServer::instance();
+            if (!server) return nullptr;
+            auto& db = databases_[name];
+            if (db.empty()) db = server->create_database();
+            uri = db;
+        } else {
+            uri = "sqlite://" + dir_.file(name);
+        }
+        auto store = open_store(uri);
         EXPECT_TRUE(store) << store.error().message;
         return store ? std::move(*store) : nullptr;
     }
+    void SetUp() override {
+        if (GetParam() == "postgres" && !test::PgServer::instance()) {
+            GTEST_SKIP() << test::PgServer::why();
+        }
+    }
     test::TempDir dir_;
+    std::map<std::string, std::string> databases_;
 };
 
 TEST_P(StoreTest, ImportingTwiceChangesNothing) {
@@ -144,7 +164,70 @@ TEST_P(StoreTest, ExpireKeepsWhatUnsentReportsNeed) {
     EXPECT_EQ(store->counts()->dkim_results, dkim_left);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite"));
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& param_info) { return param_info.param; });
+
+TEST(StoreBackends, SameRowsGiveTheSameDigestInSqliteAndPostgres) {
+    auto* server = test::PgServer::instance();
+    if (!server) GTEST_SKIP() << test::PgServer::why();
+    test::TempDir dir;
+    auto lite = open_store("sqlite://" + dir.file("s.db"));
+    auto pg = open_store(server->create_database());
+    ASSERT_TRUE(lite && pg) << (pg ? "" : pg.error().message);
+    auto items = sample_items(0, 500);
+    ASSERT_TRUE((*lite)->import(items, std::nullopt));
+    ASSERT_TRUE((*pg)->import(items, std::nullopt));
+    EXPECT_EQ(*(*lite)->counts(), *(*pg)->counts());
+    EXPECT_EQ(*(*lite)->content_digest(), *(*pg)->content_digest());
+}
+
+TEST(StorePostgres, NewerStoreIsRefused) {
+    auto* server = test::PgServer::instance();
+    if (!server) GTEST_SKIP() << test::PgServer::why();
+    std::string uri = server->create_database();
+    ASSERT_TRUE(open_store(uri));
+    PGconn* conn = PQconnectdb(uri.c_str());
+    PQclear(PQexec(conn, "UPDATE schema_version SET version = version + 1"));
+    PQfinish(conn);
+    auto store = open_store(uri);
+    ASSERT_FALSE(store);
+    EXPECT_EQ(store.error().code, Errc::invalid_value);
+    EXPECT_NE(store.error().message.find("upgrade this program"), std::string::npos);
+}
+
+TEST(StorePostgres, TwoCollectorsAtOnceGiveNoDuplicatesAndNoErrors) {
+    // Issue 5 item 4: two importers into one PostgreSQL store at the same time, overlapping rows.
+    auto* server = test::PgServer::instance();
+    if (!server) GTEST_SKIP() << test::PgServer::why();
+    std::string uri = server->create_database();
+    ASSERT_TRUE(open_store(uri));
+    auto a = open_store(uri);
+    auto b = open_store(uri);
+    ASSERT_TRUE(a && b);
+    std::vector<ImportItem> first = sample_items(0, 3000), second = sample_items(1500, 4500);
+    Result<ImportResult> ra, rb;
+    std::thread ta([&] {
+        for (std::size_t i = 0; i < first.size(); i += 250) {
+            ra = (*a)->import(std::span(first).subspan(i, 250), std::nullopt);
+            if (!ra) return;
+        }
+    });
+    std::thread tb([&] {
+        for (std::size_t i = 0; i < second.size(); i += 250) {
+            rb = (*b)->import(std::span(second).subspan(i, 250), std::nullopt);
+            if (!rb) return;
+        }
+    });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(ra) << ra.error().message;
+    ASSERT_TRUE(rb) << rb.error().message;
+    EXPECT_EQ((*a)->counts()->messages, 4500);
+    test::TempDir dir;
+    auto lite = open_store("sqlite://" + dir.file("s.db"));
+    ASSERT_TRUE((*lite)->import(sample_items(0, 4500), std::nullopt));
+    EXPECT_EQ(*(*lite)->content_digest(), *(*a)->content_digest());
+}
 
 TEST(StoreSqlite, PolicyRecordsSeenSpanEveryImport) {
     test::TempDir dir;
@@ -179,8 +262,9 @@ TEST(StoreSqlite, DatabaseUris) {
     auto relative = open_store("sqlite://relative.db");
     ASSERT_FALSE(relative);
     EXPECT_NE(relative.error().message.find("sqlite:///absolute/path"), std::string::npos);
-    auto pg = open_store("postgresql://dmarc@localhost/dmarc");
+    auto pg = open_store("postgresql://dmarc@127.0.0.1:1/dmarc");  // nothing listens on port 1
     ASSERT_FALSE(pg);
+    EXPECT_EQ(pg.error().code, Errc::temporary);
     EXPECT_NE(pg.error().message.find("PostgreSQL"), std::string::npos);
     EXPECT_FALSE(open_store("mysql://x/y"));
 }
