@@ -314,7 +314,16 @@ Response App::handle(const Request& request) noexcept {
 Response App::login_form(const Request& request, std::string error, unsigned status) {
     // A fresh double-submit token per form: the cookie (SameSite=Strict, HttpOnly) and the
     // hidden field must match on POST, so a cross-site form cannot log a victim in.
-    std::string token = random_token();
+    // A browser may load the form twice (a favicon or prefetch that lands on /login): keep a
+    // well-formed token it already holds, so the form it shows still matches its cookie.
+    std::string token;
+    if (auto c = request.cookies.find(kLoginCookie);
+        c != request.cookies.end() && c->second.size() == 64 &&
+        c->second.find_first_not_of("0123456789abcdef") == std::string::npos) {
+        token = c->second;
+    } else {
+        token = random_token();
+    }
     Response r = html_response(login_page(token, error), status);
     r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, token, "/login", request.tls, 3600));
     return r;
@@ -409,6 +418,8 @@ Response App::route(const Request& request) {
         }
         return Response::plain(404, "not found");
     }
+
+    if (path == "/favicon.ico") return Response::plain(404, "not found");
 
     std::optional<Session> session;
     if (auto c = request.cookies.find(kSessionCookie); c != request.cookies.end()) {

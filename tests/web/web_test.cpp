@@ -191,8 +191,9 @@ class WebServerTest : public ::testing::Test {
         std::vector<io::ImportItem> items;
         const std::int64_t now = now_seconds();
         for (int i = 0; i < 40; ++i) {
-            items.push_back(row(now - 3600 * (i + 1), "GOOD" + std::to_string(i), "192.0.2.10",
-                                "good.example", true));
+            // 15 minutes off the hour, so a 24 h window never falls on a row's second.
+            items.push_back(row(now - 3600 * (i + 1) + 900, "GOOD" + std::to_string(i),
+                                "192.0.2.10", "good.example", true));
         }
         for (int i = 0; i < 20; ++i) {
             items.push_back(row(now - 1800 * (i + 1), "BAD" + std::to_string(i),
@@ -399,6 +400,11 @@ TEST_F(WebServerTest, LoginPageAndCookiesAreHardened) {
     EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos);
     EXPECT_NE(set_cookie.find("SameSite=Strict"), std::string::npos);
     EXPECT_EQ(set_cookie.find("Secure"), std::string::npos);  // plain HTTP here
+    // A second load (a favicon fetch landing on /login) keeps the token the shown form holds.
+    std::string token = cookie_value(form, kLoginCookie);
+    HttpReply again = request("GET", "/login", std::string(kLoginCookie) + "=" + token);
+    EXPECT_EQ(hidden_csrf(again.body), token);
+    EXPECT_EQ(request("GET", "/favicon.ico").status, 404);
     // No inline script or style anywhere (the CSP would block them).
     EXPECT_EQ(form.body.find("<script>"), std::string::npos);
     EXPECT_EQ(form.body.find("style="), std::string::npos);
@@ -549,13 +555,13 @@ TEST_F(WebServerTest, FiltersDriveTheKpis) {
     json ip = json::parse(request("GET", "/api/overview?ip=192.0.2.10", cookie_).body);
     EXPECT_EQ(ip["messages"], 43);  // the hostile rows reuse the first address
     EXPECT_EQ(ip["dkim_aligned"], 40);
-    // Last 24 hours: the 23 good ones from 1..23 h ago plus the 20 bad (0.5..10 h) + 4 recent.
+    // Last 24 hours: 24 good ones (0.75..23.75 h ago), the 20 bad (0.5..10 h) and 4 recent.
     json day = json::parse(request("GET", "/api/overview?period=24h", cookie_).body);
-    EXPECT_EQ(day["messages"], 23 + 20 + 4);
+    EXPECT_EQ(day["messages"], 24 + 20 + 4);
     EXPECT_EQ(day["bucket_seconds"], 3600);
     std::int64_t series_total = 0;
     for (const auto& p : day["series"]) series_total += p["messages"].get<std::int64_t>();
-    EXPECT_EQ(series_total, 47);
+    EXPECT_EQ(series_total, 48);
     // A custom period before any data.
     json empty = json::parse(
         request("GET", "/api/overview?period=custom&from=2001-01-01&to=2001-01-31", cookie_).body);
@@ -701,6 +707,55 @@ TEST_F(WebServerTest, AccessLogHasOneLinePerRequest) {
     ASSERT_GT(access_log_lines_.size(), before);
     EXPECT_NE(access_log_lines_.back().find("\"GET /healthz?probe=1\" 200"), std::string::npos)
         << access_log_lines_.back();
+}
+
+// ---- TLS ----------------------------------------------------------------------------------------
+
+std::string run_command(const std::string& command) {
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return {};
+    std::string out;
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+    return out;
+}
+
+TEST_F(WebServerTest, TlsServesWithSecureCookiesAndHsts) {
+    if (std::system("command -v openssl >/dev/null && command -v curl >/dev/null") != 0) {
+        GTEST_SKIP() << "needs the openssl and curl commands";
+    }
+    const std::string cert = (dir_ / "cert.pem").string();
+    const std::string key = (dir_ / "key.pem").string();
+    ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+                           " -keyout " +
+                           key + " -out " + cert + " >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    ServerOptions so;
+    so.port = 0;
+    so.threads = 1;
+    so.tls_certificate = cert;
+    so.tls_key = key;
+    auto tls = Server::start(
+        so, [](const Request& r) { return app_->handle(r); }, nullptr, nullptr);
+    ASSERT_TRUE(tls) << tls.error().message;
+    EXPECT_TRUE((*tls)->tls());
+    const std::string url = "https://127.0.0.1:" + std::to_string((*tls)->port());
+    std::string head = run_command("curl -sk -o /dev/null -D - " + url + "/login");
+    EXPECT_NE(head.find("HTTP/1.1 200"), std::string::npos) << head;
+    EXPECT_NE(head.find("Strict-Transport-Security: max-age="), std::string::npos) << head;
+    EXPECT_NE(head.find("SameSite=Strict; Secure"), std::string::npos) << head;
+    // Plain HTTP on the TLS port gets no answer.
+    int fd = connect_to((*tls)->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(read_all(fd, 3000).find("200 OK"), std::string::npos);
+    ::close(fd);
+    // Both files or neither.
+    so.tls_key.clear();
+    EXPECT_FALSE(Server::start(
+        so, [](const Request& r) { return app_->handle(r); }, nullptr, nullptr));
 }
 
 // ---- Routes as pure functions: the login limiter, without sockets
