@@ -94,6 +94,12 @@ std::map<std::string, std::string> parse_cookies(std::string_view header) {
 bool fill_target(Request& request, std::string_view target) {
     request.target = std::string(target);
     if (target.empty() || target.front() != '/') return false;
+    // RFC 9112 §3.2: no space or control byte in a request-target (Beast refuses them too; a
+    // route called without Beast must not see them either).
+    for (char c : target) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) return false;
+    }
     auto q = target.find('?');
     auto path = percent_decode(target.substr(0, q), false);
     if (!path) return false;

@@ -842,6 +842,9 @@ TEST(WebHttp, FormsAndTargetsParseStrictly) {
     EXPECT_EQ(r.path, "/static/app.css");
     EXPECT_FALSE(fill_target(r, "http://evil/"));
     EXPECT_FALSE(fill_target(r, "/a%00b"));
+    // fuzz_web_request: a raw NUL or space in the target.
+    EXPECT_FALSE(fill_target(r, std::string("/sS\0\0static/", 11)));
+    EXPECT_FALSE(fill_target(r, "/a b"));
     auto cookies = parse_cookies("a=1; dmarc_session=xyz;b=2");
     EXPECT_EQ(cookies["dmarc_session"], "xyz");
 }
