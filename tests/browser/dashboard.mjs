@@ -23,6 +23,9 @@ const server = spawn(webBinary, ["--store", store, "--listen", "127.0.0.1:0"], {
     stdio: ["ignore", "pipe", "pipe"],
 });
 server.stderr.on("data", () => {}); // the access log
+// The server never outlives this script, even when ctest's timeout kills it.
+process.on("exit", () => server.kill("SIGTERM"));
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(1));
 const base = await new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("dmarc-web did not start")), 15000);
