@@ -133,4 +133,16 @@ inline constexpr std::size_t kMaxZipEntries = 16;
 inline constexpr std::size_t kMaxReportRecords = 1000000;
 inline constexpr std::size_t kMaxReportDkimPerRecord = 1000;
 
+// ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
+// Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is
+// nginx's large_client_header_buffers default. Over it: 431, connection closed.
+inline constexpr std::size_t kMaxHttpHeaderBytes = 8192;
+// Request body: only the login and logout forms have one (a few hundred bytes). Over it: 413.
+inline constexpr std::size_t kMaxHttpBodyBytes = 16384;
+// Time for a whole request (headers and body) to arrive, and for a kept-alive connection to send
+// its next one: a client trickling bytes slower than this is cut off (slowloris).
+inline constexpr std::uint32_t kHttpReadTimeoutMs = 10000;
+// Open connections at once; more are closed at accept (each holds buffers and a socket).
+inline constexpr std::size_t kMaxHttpConnections = 512;
+
 }  // namespace dmarc::limits

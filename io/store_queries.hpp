@@ -1,0 +1,142 @@
+// Read-only queries over the store for dmarc-web (issue 7): KPIs, time series, per-domain and
+// per-source aggregates, message search with keyset paging, one message's evaluation trace,
+// and the web_users table (schema/sqlite/store_0002_web_users.sql). Aggregation and paging run in
+// SQL so pages stay fast on large stores. Added by the web branch beside io/store (read-only).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "io/sqlite.hpp"
+
+namespace dmarc::io {
+
+// Every field is optional: empty means "any". Times are [from, to) UTC epoch seconds.
+struct MessageFilter {
+    std::int64_t from = 0;
+    std::int64_t to = 0;        // 0: no upper bound
+    std::string header_from;    // RFC 5322 From domain (exact)
+    std::string policy_domain;  // where the record was found (exact)
+    std::string ip;             // client address, canonical text
+    std::string dmarc_result;   // pass fail none temperror permerror
+    std::string disposition;    // none quarantine reject pass
+    std::string queue_id;       // MTA job id
+};
+
+struct DayPoint {
+    std::int64_t bucket_start = 0;
+    std::int64_t messages = 0, dmarc_pass = 0;
+};
+
+struct DomainStats {
+    std::string name;
+    std::int64_t messages = 0, dmarc_pass = 0, spf_aligned = 0, dkim_aligned = 0;
+    std::int64_t sources = 0, last_seen = 0;
+    std::string policy;  // the latest record seen, "p=reject sp=... pct=100", "" when none
+};
+
+struct SourceStats {
+    std::string ip;
+    std::int64_t messages = 0, dmarc_pass = 0, domains = 0, first_seen = 0, last_seen = 0;
+    bool is_new = false;  // first seen in the store inside the selected period
+};
+
+struct Overview {
+    std::int64_t messages = 0, dmarc_pass = 0, spf_aligned = 0, dkim_aligned = 0;
+    std::int64_t disposition_none = 0, disposition_quarantine = 0, disposition_reject = 0,
+                 disposition_pass = 0;
+    std::int64_t bucket_seconds = 86400;
+    std::vector<DayPoint> series;
+    std::vector<DomainStats> domains;          // top by volume
+    std::vector<SourceStats> failing_sources;  // top by failures
+};
+
+struct MessageSummary {
+    std::int64_t id = 0, received = 0;
+    std::string job_id, reporter, ip, header_from, policy_domain, dmarc_result, disposition, action;
+    bool spf_aligned = false, dkim_aligned = false;
+};
+
+// Keyset paging: the next page starts strictly before (received, id).
+struct MessageCursor {
+    std::int64_t received = 0, id = 0;
+};
+
+struct MessagePage {
+    std::vector<MessageSummary> rows;
+    std::optional<MessageCursor> next;
+};
+
+struct DkimRow {
+    std::string dkim_d, selector, result;
+};
+
+struct MessageDetail {
+    MessageSummary summary;
+    std::string helo, mail_from, env_domain, rcpt_to, discovery_method, spf_result, spf_domain,
+        spf_scope, arc_result, arc_policy, policy_applied, override_reasons, origin;
+    bool is_report = false;
+    bool has_record = false;
+    std::string record_p, record_sp, record_np, record_adkim, record_aspf, record_fo, record_rua;
+    std::int64_t record_pct = 0;
+    bool record_testing = false;
+    std::vector<DkimRow> dkim;
+    std::optional<std::string> report_id;  // the aggregate report it went into
+};
+
+struct WebUser {
+    std::int64_t id = 0;
+    std::string name, role, password_hash;
+    bool disabled = false;
+};
+
+struct ResultCount {
+    std::string result;
+    std::int64_t messages = 0;
+};
+
+// A small pool of read-only SQLite connections (one per concurrent request at most): SQLite
+// connections are not shared between threads here (SQLITE_OPEN_NOMUTEX).
+class StoreReader {
+  public:
+    // Opens `path` read-only; refuses a store older than `min_version` of the store schema
+    // (the web_users migration) or newer than this program knows.
+    static Result<std::unique_ptr<StoreReader>> open(const std::string& path, std::size_t pool);
+
+    Result<Overview> overview(const MessageFilter& filter, std::size_t top_n);
+    Result<MessagePage> messages(const MessageFilter& filter,
+                                 const std::optional<MessageCursor>& after, std::size_t limit);
+    Result<std::optional<MessageDetail>> message(std::int64_t id);
+    Result<std::vector<DomainStats>> domains(const MessageFilter& filter, std::size_t limit);
+    Result<std::vector<SourceStats>> sources(const MessageFilter& filter, std::size_t limit);
+    Result<std::optional<WebUser>> find_user(const std::string& name);
+    Result<std::vector<ResultCount>> messages_by_result();
+    Result<void> ping();
+
+  private:
+    struct Lease;
+    Result<sqlite::Db*> acquire();
+    void release(sqlite::Db* db);
+
+    std::string path_;
+    std::mutex mutex_;
+    std::condition_variable available_;
+    std::vector<std::unique_ptr<sqlite::Db>> all_;
+    std::vector<sqlite::Db*> idle_;
+    std::size_t pool_ = 0;
+};
+
+// Adds a user (the store opened read-write and migrated). Fails if the name exists.
+Result<void> add_web_user(const std::string& store_path, const std::string& name,
+                          const std::string& role, const std::string& password_hash,
+                          std::int64_t now);
+// Replaces a user's password hash (and re-enables it). Fails if the name is unknown.
+Result<void> set_web_user_password(const std::string& store_path, const std::string& name,
+                                   const std::string& password_hash);
+
+}  // namespace dmarc::io

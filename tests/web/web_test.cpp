@@ -1,0 +1,916 @@
+// dmarc-web over real sockets (issue 7 item 5): every route's status, content type, login and
+// CSRF enforcement and security headers, driven against the real Server on a loopback port; a
+// store seeded with hostile values shows them escaped; static-asset traversal; a slow client
+// trickling headers is cut off by the read deadline; header and body limits; keep-alive.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "io/sqlite.hpp"
+#include "io/store.hpp"
+#include "io/store_queries.hpp"
+#include "web/auth.hpp"
+#include "web/html.hpp"
+#include "web/routes.hpp"
+#include "web/server.hpp"
+
+namespace dmarc::web {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr const char* kAdminPassword = "correct horse battery staple";
+constexpr const char* kHostileDomain = "<script>alert(1)</script>.evil.example";
+constexpr const char* kHostileQueueId = "<img src=x onerror=alert(2)>";
+constexpr const char* kHostileHelo = "\"><script>alert(3)</script>";
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+struct HttpReply {
+    unsigned status = 0;
+    std::multimap<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    std::string header(const std::string& name) const {
+        auto it = headers.find(name);
+        return it == headers.end() ? std::string() : it->second;
+    }
+};
+
+int connect_to(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+// Reads until the peer closes (or timeout_ms of silence).
+std::string read_all(int fd, int timeout_ms = 5000) {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) break;
+        auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+HttpReply parse_reply(const std::string& raw) {
+    HttpReply r;
+    auto end = raw.find("\r\n\r\n");
+    if (raw.size() < 12 || end == std::string::npos) return r;
+    r.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
+    std::size_t pos = raw.find("\r\n") + 2;
+    while (pos < end) {
+        auto eol = raw.find("\r\n", pos);
+        std::string line = raw.substr(pos, eol - pos);
+        auto colon = line.find(':');
+        std::string name = line.substr(0, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        r.headers.emplace(name, value);
+        pos = eol + 2;
+    }
+    r.body = raw.substr(end + 4);
+    return r;
+}
+
+class WebServerTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        ASSERT_TRUE(crypto_init());
+        dir_ = fs::temp_directory_path() / ("dmarc-web-test-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        store_path_ = (dir_ / "store.db").string();
+        seed(store_path_);
+        auto hash = hash_password(kAdminPassword);
+        ASSERT_TRUE(hash);
+        ASSERT_TRUE(io::add_web_user(store_path_, "admin", "admin", *hash, now_seconds()));
+        ASSERT_TRUE(io::add_web_user(store_path_, "viewer", "viewer", *hash, now_seconds()));
+        auto reader = io::StoreReader::open(store_path_, 4);
+        ASSERT_TRUE(reader) << reader.error().message;
+        reader_ = reader->release();
+        metrics_ = new Metrics();
+        AppOptions options;
+        options.page_size = 25;
+        app_ = new App(*reader_, *metrics_, options);
+        ServerOptions so;
+        so.port = 0;
+        so.threads = 2;
+        so.read_timeout = std::chrono::milliseconds(1500);
+        auto server = Server::start(
+            so, [](const Request& r) { return app_->handle(r); }, metrics_,
+            [](std::string_view line) { access_log_lines_.push_back(std::string(line)); });
+        ASSERT_TRUE(server) << server.error().message;
+        server_ = server->release();
+        cookie_ = login("admin", kAdminPassword);
+        ASSERT_FALSE(cookie_.empty());
+    }
+
+    static void TearDownTestSuite() {
+        delete server_;
+        delete app_;
+        delete metrics_;
+        delete reader_;
+        fs::remove_all(dir_);
+    }
+
+    static io::ImportItem row(std::int64_t time, std::string queue_id, std::string ip,
+                              std::string from, bool pass) {
+        io::ImportItem item;
+        SpoolRow& r = item.row;
+        r.time = time;
+        r.queue_id = std::move(queue_id);
+        r.reporter_host = "mx1.example.net";
+        r.client_ip = std::move(ip);
+        r.helo = "mail.sender.example";
+        r.rfc5321_mail_from = "bounce@" + from;
+        r.rfc5321_rcpt_to = {"postmaster@example.net"};
+        r.rfc5322_from_domain = from;
+        r.policy_domain = from;
+        r.discovery_method = DiscoveryMethod::treewalk;
+        PublishedPolicy p;
+        p.p = Policy::reject;
+        p.rua = {"mailto:dmarc@" + from};
+        r.record = p;
+        r.spf_result = pass ? SpfResult::pass : SpfResult::fail;
+        r.spf_domain = from;
+        r.dkim = {{from, "sel1", pass ? DkimResult::pass : DkimResult::fail}};
+        r.dkim_aligned = pass;
+        r.spf_aligned = pass;
+        r.dmarc_result = pass ? DmarcResult::pass : DmarcResult::fail;
+        r.policy_applied = Policy::reject;
+        r.disposition = pass ? Disposition::pass : Disposition::reject;
+        r.action = pass ? MilterAction::accept : MilterAction::reject;
+        return item;
+    }
+
+    // 40 passing messages from good.example, 20 failing from bad.example (two IPs), one from a
+    // 253-byte domain, then hostile rows written straight into the tables (a store is shared with
+    // other programs and older versions: the dashboard must not trust it either).
+    static void seed(const std::string& path) {
+        auto store = io::open_store(path);
+        ASSERT_TRUE(store) << store.error().message;
+        std::vector<io::ImportItem> items;
+        const std::int64_t now = now_seconds();
+        for (int i = 0; i < 40; ++i) {
+            // 15 minutes off the hour, so a 24 h window never falls on a row's second.
+            items.push_back(row(now - 3600 * (i + 1) + 900, "GOOD" + std::to_string(i),
+                                "192.0.2.10", "good.example", true));
+        }
+        for (int i = 0; i < 20; ++i) {
+            items.push_back(row(now - 1800 * (i + 1), "BAD" + std::to_string(i),
+                                i % 2 ? "198.51.100.7" : "203.0.113.9", "bad.example", false));
+        }
+        std::string long_domain;
+        for (int i = 0; i < 4; ++i)
+            long_domain += std::string(62, 'a' + static_cast<char>(i)) + ".";
+        long_domain += "example";  // 4*63 + 7 = 259 > 253: shorten the last label
+        long_domain = long_domain.substr(0, 246) + "example";
+        long_name_ = long_domain;
+        items.push_back(row(now - 100, "LONG1", "192.0.2.99", long_domain, true));
+        auto imported = (*store)->import(items, std::nullopt);
+        ASSERT_TRUE(imported) << imported.error().message;
+        ASSERT_EQ(imported->inserted, items.size());
+        store->reset();
+
+        auto db = io::sqlite::Db::open(path);
+        ASSERT_TRUE(db);
+        std::string huge(2000, 'z');
+        auto st = db->prepare("INSERT INTO domains (name) VALUES (?), (?), (?)");
+        ASSERT_TRUE(st);
+        st->bind(1, kHostileDomain).bind(2, "x\"onmouseover=\"alert(4)'").bind(3, huge);
+        ASSERT_TRUE(st->run());
+        auto msg = db->prepare(
+            "INSERT INTO messages (reporter_id, job_id, received, ip_id, helo, mail_from,"
+            " header_from_domain_id, spf_result, spf_scope, dkim_aligned, spf_aligned, "
+            "dmarc_result,"
+            " disposition, action, origin) VALUES ((SELECT min(id) FROM reporters), ?, ?,"
+            " (SELECT min(id) FROM ip_addresses), ?, 'a''b\"c@x', (SELECT id FROM domains WHERE"
+            " name = ?), 'fail', 'mfrom', 0, 0, 'fail', 'reject', 'reject', 'spool')");
+        ASSERT_TRUE(msg);
+        msg->bind(1, kHostileQueueId)
+            .bind(2, now - 60)
+            .bind(3, kHostileHelo)
+            .bind(4, kHostileDomain);
+        ASSERT_TRUE(msg->run());
+        hostile_id_ = db->last_insert_rowid();
+        msg->bind(1, "Q2").bind(2, now - 61).bind(3, "h").bind(4, "x\"onmouseover=\"alert(4)'");
+        ASSERT_TRUE(msg->run());
+        msg->bind(1, "Q3").bind(2, now - 62).bind(3, "h").bind(4, huge);
+        ASSERT_TRUE(msg->run());
+    }
+
+    static HttpReply request(
+        const std::string& method, const std::string& target, const std::string& cookie = "",
+        const std::string& body = "",
+        const std::string& content_type = "application/x-www-form-urlencoded") {
+        int fd = connect_to(server_->port());
+        EXPECT_GE(fd, 0);
+        std::string req =
+            method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+        if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
+        if (method == "POST") {
+            req += "Content-Type: " + content_type +
+                   "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+        }
+        req += "\r\n" + body;
+        send_all(fd, req);
+        std::string raw = read_all(fd);
+        ::close(fd);
+        return parse_reply(raw);
+    }
+
+    static std::string cookie_value(const HttpReply& r, const std::string& name) {
+        auto [begin, end] = r.headers.equal_range("set-cookie");
+        for (auto it = begin; it != end; ++it) {
+            if (it->second.starts_with(name + "=")) {
+                auto semi = it->second.find(';');
+                return it->second.substr(name.size() + 1, semi - name.size() - 1);
+            }
+        }
+        return {};
+    }
+
+    static std::string hidden_csrf(const std::string& body) {
+        auto pos = body.find("name=\"csrf\" value=\"");
+        if (pos == std::string::npos) return {};
+        pos += 19;
+        return body.substr(pos, body.find('"', pos) - pos);
+    }
+
+    // Returns "dmarc_session=..." or "" on failure.
+    static std::string login(const std::string& user, const std::string& password) {
+        HttpReply form = request("GET", "/login");
+        std::string token = cookie_value(form, kLoginCookie);
+        std::string csrf = hidden_csrf(form.body);
+        if (token.empty() || token != csrf) return {};
+        HttpReply r = request("POST", "/login", std::string(kLoginCookie) + "=" + token,
+                              "csrf=" + csrf + "&user=" + percent_encode(user) +
+                                  "&password=" + percent_encode(password));
+        if (r.status != 303) return {};
+        std::string session = cookie_value(r, kSessionCookie);
+        return session.empty() ? std::string() : std::string(kSessionCookie) + "=" + session;
+    }
+
+    static std::string csrf_of_session(const std::string& cookie) {
+        return hidden_csrf(request("GET", "/", cookie).body);
+    }
+
+    static inline fs::path dir_;
+    static inline std::string store_path_;
+    static inline std::string long_name_;
+    static inline std::int64_t hostile_id_ = 0;
+    static inline io::StoreReader* reader_ = nullptr;
+    static inline Metrics* metrics_ = nullptr;
+    static inline App* app_ = nullptr;
+    static inline Server* server_ = nullptr;
+    static inline std::string cookie_;
+    static inline std::vector<std::string> access_log_lines_;
+};
+
+// ---- Every route: status, content type, headers -----------------------------------------------
+
+struct RouteCase {
+    const char* target;
+    unsigned status;
+    const char* content_type;
+    const char* contains;
+};
+
+const RouteCase kAuthenticatedRoutes[] = {
+    {"/", 200, "text/html; charset=utf-8", "<h1>Overview</h1>"},
+    {"/?period=30d&result=fail", 200, "text/html; charset=utf-8", "Top failing sources"},
+    {"/messages", 200, "text/html; charset=utf-8", "<h1>Messages</h1>"},
+    {"/messages?queue_id=GOOD3", 200, "text/html; charset=utf-8", "GOOD3"},
+    {"/messages/1", 200, "text/html; charset=utf-8", "Evaluation trace"},
+    {"/messages/999999", 404, "text/html; charset=utf-8", "No such message"},
+    {"/messages/abc", 404, "text/plain; charset=utf-8", "not found"},
+    {"/domains", 200, "text/html; charset=utf-8", "good.example"},
+    {"/sources", 200, "text/html; charset=utf-8", "192.0.2.10"},
+    {"/api/me", 200, "application/json", "\"role\":\"admin\""},
+    {"/api/overview", 200, "application/json", "\"messages\""},
+    {"/api/messages", 200, "application/json", "\"next\""},
+    {"/api/messages/1", 200, "application/json", "\"dkim\""},
+    {"/api/messages/999999", 404, "application/json", "not found"},
+    {"/api/domains", 200, "application/json", "good.example"},
+    {"/api/sources", 200, "application/json", "203.0.113.9"},
+    {"/api/nothing", 404, "application/json", "not found"},
+    {"/nothing", 404, "text/plain; charset=utf-8", "not found"},
+    {"/?period=bogus", 400, "text/html; charset=utf-8", "unknown period"},
+    {"/api/overview?result=%3Cscript%3E", 400, "application/json", "unknown result"},
+    {"/healthz", 200, "text/plain; charset=utf-8", "ok"},
+    {"/metrics", 200, "text/plain; version=0.0.4; charset=utf-8",
+     "dmarc_messages{result=\"pass\"}"},
+    {"/static/app.css", 200, "text/css; charset=utf-8", "--accent"},
+    {"/static/app.js", 200, "text/javascript; charset=utf-8", "autosubmit"},
+    {"/login", 303, "text/plain; charset=utf-8", ""},  // already logged in
+};
+
+void expect_security_headers(const HttpReply& r, const std::string& what) {
+    const std::string csp = r.header("content-security-policy");
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << what;
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << what;
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << what;
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << what;
+    EXPECT_EQ(r.header("x-content-type-options"), "nosniff") << what;
+    EXPECT_EQ(r.header("x-frame-options"), "DENY") << what;
+    EXPECT_EQ(r.header("referrer-policy"), "no-referrer") << what;
+    EXPECT_FALSE(r.header("cache-control").empty()) << what;
+}
+
+TEST_F(WebServerTest, EveryRouteAnswersWithItsStatusTypeAndSecurityHeaders) {
+    for (const auto& c : kAuthenticatedRoutes) {
+        HttpReply r = request("GET", c.target, cookie_);
+        EXPECT_EQ(r.status, c.status) << c.target << "\n" << r.body.substr(0, 300);
+        EXPECT_EQ(r.header("content-type"), c.content_type) << c.target;
+        EXPECT_NE(r.body.find(c.contains), std::string::npos) << c.target;
+        expect_security_headers(r, c.target);
+        if (std::string_view(r.header("content-type")).starts_with("application/json")) {
+            EXPECT_TRUE(json::accept(r.body)) << c.target;
+        }
+    }
+}
+
+TEST_F(WebServerTest, LoginIsRequiredForEveryPageAndApi) {
+    for (const char* page :
+         {"/", "/messages", "/messages/1", "/domains", "/sources", "/?period=all", "/logout"}) {
+        HttpReply r = request("GET", page);
+        EXPECT_EQ(r.status, 303) << page;
+        EXPECT_EQ(r.header("location"), "/login") << page;
+        EXPECT_EQ(r.body.find("good.example"), std::string::npos) << page;
+        expect_security_headers(r, page);
+    }
+    for (const char* api : {"/api/me", "/api/overview", "/api/messages", "/api/messages/1",
+                            "/api/domains", "/api/sources"}) {
+        HttpReply r = request("GET", api);
+        EXPECT_EQ(r.status, 401) << api;
+        EXPECT_EQ(r.header("content-type"), "application/json") << api;
+        EXPECT_EQ(r.body.find("good.example"), std::string::npos) << api;
+    }
+    // A forged or expired session id is no session.
+    HttpReply forged =
+        request("GET", "/api/me", std::string(kSessionCookie) + "=" + std::string(64, 'a'));
+    EXPECT_EQ(forged.status, 401);
+}
+
+TEST_F(WebServerTest, LoginPageAndCookiesAreHardened) {
+    HttpReply form = request("GET", "/login");
+    EXPECT_EQ(form.status, 200);
+    EXPECT_EQ(form.header("content-type"), "text/html; charset=utf-8");
+    expect_security_headers(form, "/login");
+    std::string set_cookie = form.header("set-cookie");
+    EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos);
+    EXPECT_NE(set_cookie.find("SameSite=Strict"), std::string::npos);
+    EXPECT_EQ(set_cookie.find("Secure"), std::string::npos);  // plain HTTP here
+    // A second load (a favicon fetch landing on /login) keeps the token the shown form holds.
+    std::string token = cookie_value(form, kLoginCookie);
+    HttpReply again = request("GET", "/login", std::string(kLoginCookie) + "=" + token);
+    EXPECT_EQ(hidden_csrf(again.body), token);
+    EXPECT_EQ(request("GET", "/favicon.ico").status, 404);
+    // No inline script or style anywhere (the CSP would block them).
+    EXPECT_EQ(form.body.find("<script>"), std::string::npos);
+    EXPECT_EQ(form.body.find("style="), std::string::npos);
+}
+
+TEST_F(WebServerTest, LoginWithoutOrWithWrongCsrfTokenIsRefused) {
+    HttpReply form = request("GET", "/login");
+    std::string token = cookie_value(form, kLoginCookie);
+    std::string body = std::string("user=admin&password=") + percent_encode(kAdminPassword);
+    // No token at all, a token without its cookie, and a cookie with another token.
+    EXPECT_EQ(request("POST", "/login", "", body).status, 403);
+    EXPECT_EQ(request("POST", "/login", "", "csrf=" + token + "&" + body).status, 403);
+    EXPECT_EQ(request("POST", "/login", std::string(kLoginCookie) + "=" + token,
+                      "csrf=" + std::string(64, '0') + "&" + body)
+                  .status,
+              403);
+}
+
+TEST_F(WebServerTest, WrongPasswordIsRefusedAndUnknownUserLooksTheSame) {
+    HttpReply form = request("GET", "/login");
+    std::string token = cookie_value(form, kLoginCookie);
+    auto attempt = [&](const std::string& user, const std::string& password) {
+        return request("POST", "/login", std::string(kLoginCookie) + "=" + token,
+                       "csrf=" + token + "&user=" + user + "&password=" + percent_encode(password));
+    };
+    HttpReply wrong = attempt("admin", "not the password");
+    HttpReply unknown = attempt("nobody", "not the password");
+    EXPECT_EQ(wrong.status, 401);
+    EXPECT_EQ(unknown.status, 401);
+    EXPECT_TRUE(cookie_value(wrong, kSessionCookie).empty());
+    EXPECT_NE(wrong.body.find("Wrong user name or password."), std::string::npos);
+    EXPECT_NE(unknown.body.find("Wrong user name or password."), std::string::npos);
+    // The failures above count against 127.0.0.1: clear them for the other tests (a success
+    // resets the counter).
+    EXPECT_FALSE(login("admin", kAdminPassword).empty());
+}
+
+TEST_F(WebServerTest, StateChangingPostsNeedTheSessionCsrfToken) {
+    std::string session = login("viewer", kAdminPassword);
+    ASSERT_FALSE(session.empty());
+    std::string csrf = csrf_of_session(session);
+    ASSERT_EQ(csrf.size(), 64u);
+    // Without a token, with another token, as JSON, and without a session: refused.
+    EXPECT_EQ(request("POST", "/logout", session, "").status, 403);
+    EXPECT_EQ(request("POST", "/logout", session, "csrf=" + std::string(64, 'f')).status, 403);
+    EXPECT_EQ(request("POST", "/logout", session, "{\"csrf\":\"" + csrf + "\"}", "application/json")
+                  .status,
+              403);
+    EXPECT_EQ(request("POST", "/logout", "", "csrf=" + csrf).status, 403);
+    EXPECT_EQ(request("POST", "/api/overview", session, "").status, 403);
+    // The session survived all of that.
+    EXPECT_EQ(request("GET", "/api/me", session).status, 200);
+    // Another session's token is not this session's.
+    std::string other_csrf = csrf_of_session(cookie_);
+    EXPECT_EQ(request("POST", "/logout", session, "csrf=" + other_csrf).status, 403);
+    // The right token logs out, and the session is gone.
+    HttpReply out = request("POST", "/logout", session, "csrf=" + csrf);
+    EXPECT_EQ(out.status, 303);
+    EXPECT_EQ(out.header("location"), "/login");
+    EXPECT_EQ(request("GET", "/api/me", session).status, 401);
+}
+
+TEST_F(WebServerTest, OtherMethodsAreRefused) {
+    EXPECT_EQ(request("PUT", "/", cookie_).status, 405);
+    EXPECT_EQ(request("DELETE", "/api/messages/1", cookie_).status, 405);
+    HttpReply r = request("POST", "/healthz", cookie_);
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(r.header("allow"), "GET");
+}
+
+// ---- Hostile values from the store ------------------------------------------------------------
+
+TEST_F(WebServerTest, HostileValuesAreEscapedOnEveryPage) {
+    for (const char* page :
+         {"/?period=all", "/messages?period=all", "/domains?period=all", "/sources?period=all"}) {
+        HttpReply r = request("GET", page, cookie_);
+        ASSERT_EQ(r.status, 200) << page;
+        EXPECT_EQ(r.body.find("<script>alert"), std::string::npos) << page;
+        EXPECT_EQ(r.body.find("<img src=x"), std::string::npos) << page;
+        EXPECT_EQ(r.body.find("\"onmouseover"), std::string::npos) << page;
+        // The only <script> is the external app.js.
+        std::size_t scripts = 0;
+        for (auto pos = r.body.find("<script"); pos != std::string::npos;
+             pos = r.body.find("<script", pos + 1)) {
+            ++scripts;
+        }
+        EXPECT_EQ(scripts, 1u) << page;
+    }
+    HttpReply list = request("GET", "/messages?period=all", cookie_);
+    EXPECT_NE(list.body.find("&lt;script&gt;alert(1)&lt;/script&gt;.evil.example"),
+              std::string::npos);
+    EXPECT_NE(list.body.find("&lt;img src=x onerror=alert(2)&gt;"), std::string::npos);
+    EXPECT_NE(list.body.find("x&quot;onmouseover=&quot;alert(4)&#39;"), std::string::npos);
+    EXPECT_NE(list.body.find(std::string(2000, 'z')), std::string::npos);  // shown, not cut
+
+    HttpReply detail = request("GET", "/messages/" + std::to_string(hostile_id_), cookie_);
+    ASSERT_EQ(detail.status, 200);
+    EXPECT_NE(detail.body.find("&quot;&gt;&lt;script&gt;alert(3)&lt;/script&gt;"),
+              std::string::npos);
+    EXPECT_NE(detail.body.find("a&#39;b&quot;c@x"), std::string::npos);
+    EXPECT_EQ(detail.body.find("<script>alert"), std::string::npos);
+    // The title carries the hostile queue id too.
+    EXPECT_NE(detail.body.find("<title>Message &lt;img src=x"), std::string::npos);
+
+    // The API returns the value itself, as JSON, with nosniff: a browser never renders it.
+    HttpReply api = request("GET", "/api/messages/" + std::to_string(hostile_id_), cookie_);
+    ASSERT_EQ(api.status, 200);
+    EXPECT_EQ(api.header("content-type"), "application/json");
+    EXPECT_EQ(api.header("x-content-type-options"), "nosniff");
+    json j = json::parse(api.body);
+    EXPECT_EQ(j["header_from"], kHostileDomain);
+    EXPECT_EQ(j["queue_id"], kHostileQueueId);
+    EXPECT_EQ(j["helo"], kHostileHelo);
+}
+
+TEST_F(WebServerTest, HostileFilterValuesAreEscapedBackIntoTheForm) {
+    HttpReply r =
+        request("GET", "/messages?header_from=%22%3E%3Cscript%3Ealert(5)%3C%2Fscript%3E&ip=%27%22",
+                cookie_);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.find("<script>alert(5)"), std::string::npos);
+    EXPECT_NE(r.body.find("value=\"&quot;&gt;&lt;script&gt;alert(5)&lt;/script&gt;\""),
+              std::string::npos);
+    EXPECT_NE(r.body.find("value=\"&#39;&quot;\""), std::string::npos);
+}
+
+TEST_F(WebServerTest, LongDomainNamesAreShownWhole) {
+    HttpReply r = request("GET", "/domains?period=all", cookie_);
+    EXPECT_NE(r.body.find(long_name_), std::string::npos);
+}
+
+// ---- Filters, aggregation, paging
+// -----------------------------------------------------------------
+
+TEST_F(WebServerTest, FiltersDriveTheKpis) {
+    json all = json::parse(request("GET", "/api/overview?period=7d", cookie_).body);
+    EXPECT_EQ(all["messages"], 64);  // 40 + 20 + 1 + 3 hostile
+    EXPECT_EQ(all["dmarc_pass"], 41);
+    json fail = json::parse(request("GET", "/api/overview?period=7d&result=fail", cookie_).body);
+    EXPECT_EQ(fail["messages"], 23);
+    EXPECT_EQ(fail["dmarc_pass"], 0);
+    EXPECT_EQ(fail["disposition"]["reject"], 23);
+    json bad = json::parse(request("GET", "/api/overview?header_from=BAD.example", cookie_).body);
+    EXPECT_EQ(bad["messages"], 20);
+    EXPECT_EQ(bad["spf_aligned"], 0);
+    ASSERT_EQ(bad["failing_sources"].size(), 2u);
+    EXPECT_EQ(bad["failing_sources"][0]["messages"], 10);
+    json ip = json::parse(request("GET", "/api/overview?ip=192.0.2.10", cookie_).body);
+    EXPECT_EQ(ip["messages"], 43);  // the hostile rows reuse the first address
+    EXPECT_EQ(ip["dkim_aligned"], 40);
+    // Last 24 hours: 24 good ones (0.75..23.75 h ago), the 20 bad (0.5..10 h) and 4 recent.
+    json day = json::parse(request("GET", "/api/overview?period=24h", cookie_).body);
+    EXPECT_EQ(day["messages"], 24 + 20 + 4);
+    EXPECT_EQ(day["bucket_seconds"], 3600);
+    std::int64_t series_total = 0;
+    for (const auto& p : day["series"]) series_total += p["messages"].get<std::int64_t>();
+    EXPECT_EQ(series_total, 48);
+    // A custom period before any data.
+    json empty = json::parse(
+        request("GET", "/api/overview?period=custom&from=2001-01-01&to=2001-01-31", cookie_).body);
+    EXPECT_EQ(empty["messages"], 0);
+    EXPECT_EQ(request("GET", "/api/overview?period=custom&from=2001-13-01", cookie_).status, 400);
+}
+
+TEST_F(WebServerTest, MessagesPageByKeysetWithoutOverlap) {
+    std::set<std::int64_t> seen;
+    std::string next;
+    int pages = 0;
+    do {
+        std::string target = "/api/messages?period=all" + (next.empty() ? "" : "&before=" + next);
+        json page = json::parse(request("GET", target, cookie_).body);
+        for (const auto& m : page["messages"]) {
+            EXPECT_TRUE(seen.insert(m["id"].get<std::int64_t>()).second) << "repeated " << m["id"];
+        }
+        next = page["next"].is_null() ? "" : page["next"].get<std::string>();
+        ++pages;
+    } while (!next.empty() && pages < 10);
+    EXPECT_EQ(seen.size(), 64u);
+    EXPECT_EQ(pages, 3);  // 25 + 25 + 14
+    json one = json::parse(request("GET", "/api/messages?queue_id=BAD3", cookie_).body);
+    ASSERT_EQ(one["messages"].size(), 1u);
+    EXPECT_EQ(one["messages"][0]["ip"], "198.51.100.7");
+    EXPECT_EQ(request("GET", "/api/messages?before=x", cookie_).status, 400);
+}
+
+TEST_F(WebServerTest, MessageDetailShowsTheEvaluationTrace) {
+    json list = json::parse(request("GET", "/api/messages?queue_id=GOOD1", cookie_).body);
+    ASSERT_EQ(list["messages"].size(), 1u);
+    std::string id = std::to_string(list["messages"][0]["id"].get<std::int64_t>());
+    HttpReply page = request("GET", "/messages/" + id, cookie_);
+    ASSERT_EQ(page.status, 200);
+    for (const char* part : {"_dmarc.good.example", "v=DMARC1; p=reject", "treewalk", "sel1",
+                             "mailto:dmarc@good.example", "mx1.example.net"}) {
+        EXPECT_NE(page.body.find(part), std::string::npos) << part;
+    }
+    json d = json::parse(request("GET", "/api/messages/" + id, cookie_).body);
+    EXPECT_EQ(d["record"]["p"], "reject");
+    EXPECT_EQ(d["dkim"][0]["s"], "sel1");
+    EXPECT_EQ(d["spf"]["result"], "pass");
+}
+
+TEST_F(WebServerTest, MetricsCountMessagesByResultAndRequests) {
+    HttpReply r = request("GET", "/metrics");
+    EXPECT_NE(r.body.find("dmarc_messages{result=\"pass\"} 41"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("dmarc_messages{result=\"fail\"} 23"), std::string::npos);
+    EXPECT_NE(r.body.find("dmarc_web_requests_total{code=\"2xx\"}"), std::string::npos);
+    EXPECT_NE(r.body.find("dmarc_web_request_duration_seconds_bucket{le=\"+Inf\"}"),
+              std::string::npos);
+}
+
+// ---- Static assets: a fixed map, no filesystem -------------------------------------------------
+
+TEST_F(WebServerTest, StaticAssetsCannotBeTraversed) {
+    for (const char* target :
+         {"/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
+          "/static/..%2f..%2fetc%2fpasswd", "/static/app.css/../../etc/passwd",
+          "/static//etc/passwd", "/static/%2fetc%2fpasswd", "/static/app.css%00.js",
+          "/static/./app.css", "/static/APP.CSS", "/static/", "/static/..", "/../etc/passwd",
+          "/static/..\\..\\etc\\passwd"}) {
+        HttpReply r = request("GET", target, cookie_);
+        EXPECT_TRUE(r.status == 404 || r.status == 400 || r.status == 303)
+            << target << " " << r.status;
+        EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
+    }
+}
+
+// ---- Transport: deadlines, limits, keep-alive ---------------------------------------------------
+
+TEST_F(WebServerTest, SlowClientTricklingHeadersIsCutOff) {
+    int fd = connect_to(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string req =
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    auto start = std::chrono::steady_clock::now();
+    bool cut = false;
+    // One byte every 200 ms: the request would take 15 s; the deadline is 1.5 s.
+    for (char c : req) {
+        if (!send_all(fd, std::string_view(&c, 1))) {
+            cut = true;
+            break;
+        }
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 200) > 0) {
+            char buf[256];
+            auto n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                cut = true;
+                break;
+            }
+            ADD_FAILURE() << "the server answered a request it should not have completed";
+            break;
+        }
+        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(6)) break;
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ::close(fd);
+    EXPECT_TRUE(cut);
+    EXPECT_LT(elapsed, std::chrono::seconds(4));
+    EXPECT_GE(elapsed, std::chrono::milliseconds(1400));
+}
+
+TEST_F(WebServerTest, IdleKeepAliveConnectionIsClosedAfterTheDeadline) {
+    int fd = connect_to(server_->port());
+    ASSERT_GE(fd, 0);
+    auto start = std::chrono::steady_clock::now();
+    std::string raw = read_all(fd, 5000);  // sends nothing: the server closes
+    EXPECT_TRUE(raw.empty());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+    ::close(fd);
+}
+
+TEST_F(WebServerTest, OversizedHeadersAndBodiesAreRefused) {
+    HttpReply big_header = request("GET", "/healthz", "x=" + std::string(20000, 'a'));
+    EXPECT_EQ(big_header.status, 431);
+    HttpReply big_body = request("POST", "/login", "", std::string(20000, 'a'));
+    EXPECT_EQ(big_body.status, 413);
+}
+
+TEST_F(WebServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+    int fd = connect_to(server_->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd,
+             "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+             "GET /static/app.js HTTP/1.1\r\nHost: a\r\n\r\n"
+             "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    std::string raw = read_all(fd);
+    ::close(fd);
+    std::size_t answers = 0;
+    for (auto pos = raw.find("HTTP/1.1 200 OK"); pos != std::string::npos;
+         pos = raw.find("HTTP/1.1 200 OK", pos + 1)) {
+        ++answers;
+    }
+    EXPECT_EQ(answers, 3u);
+}
+
+TEST_F(WebServerTest, AccessLogHasOneLinePerRequest) {
+    std::size_t before = access_log_lines_.size();
+    request("GET", "/healthz?probe=1");
+    // The line is written before the response, so it is there once the reply has been read.
+    ASSERT_GT(access_log_lines_.size(), before);
+    EXPECT_NE(access_log_lines_.back().find("\"GET /healthz?probe=1\" 200"), std::string::npos)
+        << access_log_lines_.back();
+}
+
+// ---- TLS ----------------------------------------------------------------------------------------
+
+std::string run_command(const std::string& command) {
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return {};
+    std::string out;
+    char buf[1024];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+    return out;
+}
+
+TEST_F(WebServerTest, TlsServesWithSecureCookiesAndHsts) {
+    if (std::system("command -v openssl >/dev/null && command -v curl >/dev/null") != 0) {
+        GTEST_SKIP() << "needs the openssl and curl commands";
+    }
+    const std::string cert = (dir_ / "cert.pem").string();
+    const std::string key = (dir_ / "key.pem").string();
+    ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+                           " -keyout " +
+                           key + " -out " + cert + " >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    ServerOptions so;
+    so.port = 0;
+    so.threads = 1;
+    so.tls_certificate = cert;
+    so.tls_key = key;
+    auto tls = Server::start(
+        so, [](const Request& r) { return app_->handle(r); }, nullptr, nullptr);
+    ASSERT_TRUE(tls) << tls.error().message;
+    EXPECT_TRUE((*tls)->tls());
+    const std::string url = "https://127.0.0.1:" + std::to_string((*tls)->port());
+    std::string head = run_command("curl -sk -o /dev/null -D - " + url + "/login");
+    EXPECT_NE(head.find("HTTP/1.1 200"), std::string::npos) << head;
+    EXPECT_NE(head.find("Strict-Transport-Security: max-age="), std::string::npos) << head;
+    EXPECT_NE(head.find("SameSite=Strict; Secure"), std::string::npos) << head;
+    // Plain HTTP on the TLS port gets no answer.
+    int fd = connect_to((*tls)->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(read_all(fd, 3000).find("200 OK"), std::string::npos);
+    ::close(fd);
+    // Both files or neither.
+    so.tls_key.clear();
+    EXPECT_FALSE(Server::start(
+        so, [](const Request& r) { return app_->handle(r); }, nullptr, nullptr));
+}
+
+// ---- Routes as pure functions: the login limiter, without sockets
+// ---------------------------------
+
+TEST(WebRoutes, LoginAttemptsAreRateLimitedPerIp) {
+    auto dir = fs::temp_directory_path() / ("dmarc-web-limit-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string path = (dir / "store.db").string();
+    ASSERT_TRUE(crypto_init());
+    {
+        auto store = io::open_store(path);
+        ASSERT_TRUE(store);
+    }
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(path, "admin", "admin", *hash, 0));
+    auto reader = io::StoreReader::open(path, 1);
+    ASSERT_TRUE(reader);
+    Metrics metrics;
+    App app(**reader, metrics);
+    auto post = [&](const std::string& ip, const std::string& password, std::int64_t now) {
+        Request r;
+        r.method = "POST";
+        fill_target(r, "/login");
+        r.client_ip = ip;
+        r.now = now;
+        r.content_type = "application/x-www-form-urlencoded";
+        r.cookies[kLoginCookie] = "t0ken";
+        r.body = "csrf=t0ken&user=admin&password=" + percent_encode(password);
+        return app.handle(r).status;
+    };
+    const std::int64_t t = 1'800'000'000;
+    for (int i = 0; i < LoginLimiter::kMaxFailures; ++i)
+        EXPECT_EQ(post("192.0.2.1", "wrong", t + i), 401u);
+    // Now even the right password is refused from that address...
+    EXPECT_EQ(post("192.0.2.1", kAdminPassword, t + 10), 429u);
+    // ...but not from another one, and not once the window has passed.
+    EXPECT_EQ(post("192.0.2.2", kAdminPassword, t + 10), 303u);
+    EXPECT_EQ(post("192.0.2.1", kAdminPassword, t + LoginLimiter::kWindowSeconds + 1), 303u);
+    fs::remove_all(dir);
+}
+
+TEST(WebRoutes, SessionsExpireWhenIdle) {
+    SessionStore sessions;
+    Session s = sessions.create("admin", "admin", 1000);
+    EXPECT_TRUE(sessions.find(s.id, 1000 + SessionStore::kIdleSeconds));
+    EXPECT_FALSE(sessions.find(s.id, 1000 + 2 * SessionStore::kIdleSeconds + 1));
+    Session t = sessions.create("admin", "admin", 1000);
+    EXPECT_NE(s.id, t.id);
+    EXPECT_NE(t.id, t.csrf);
+    EXPECT_EQ(t.id.size(), 64u);
+}
+
+// ---- Escaping helpers -------------------------------------------------------------------------
+
+TEST(WebHtml, TextIsEscapedForContentAndAttributes) {
+    struct Case {
+        const char* in;
+        const char* out;
+    } cases[] = {
+        {"<script>", "&lt;script&gt;"},     {"a&b", "a&amp;b"}, {"\"'", "&quot;&#39;"},
+        {"plain.example", "plain.example"}, {"", ""},
+    };
+    for (const auto& c : cases) EXPECT_EQ(Html::text(c.in).view(), c.out) << c.in;
+    EXPECT_EQ((Html("<b>") + Html::text("<i>") + Html("</b>")).view(), "<b>&lt;i&gt;</b>");
+    EXPECT_EQ(url_param("a b&c=<d>").view(), "a%20b%26c%3D%3Cd%3E");
+    EXPECT_EQ(Html::percent(1, 3).view(), "33.3");
+    EXPECT_EQ(Html::percent(1, 0).view(), "-");
+}
+
+TEST(WebHttp, FormsAndTargetsParseStrictly) {
+    auto form = parse_form("a=1&b=x+y&c=%3Cz%3E&&d");
+    ASSERT_TRUE(form);
+    EXPECT_EQ(form->find("b")->second, "x y");
+    EXPECT_EQ(form->find("c")->second, "<z>");
+    EXPECT_EQ(form->count("d"), 1u);
+    EXPECT_FALSE(parse_form("a=%zz"));
+    EXPECT_FALSE(parse_form("a=%4"));
+    EXPECT_FALSE(parse_form("a=%00"));  // a NUL never reaches a route
+    Request r;
+    EXPECT_TRUE(fill_target(r, "/static/app.css?x=1"));
+    EXPECT_EQ(r.path, "/static/app.css");
+    EXPECT_FALSE(fill_target(r, "http://evil/"));
+    EXPECT_FALSE(fill_target(r, "/a%00b"));
+    // fuzz_web_request: a raw NUL or space in the target.
+    EXPECT_FALSE(fill_target(r, std::string("/sS\0\0static/", 11)));
+    EXPECT_FALSE(fill_target(r, "/a b"));
+    auto cookies = parse_cookies("a=1; dmarc_session=xyz;b=2");
+    EXPECT_EQ(cookies["dmarc_session"], "xyz");
+}
+
+TEST(WebServerOptions, ListenAddressesParse) {
+    ServerOptions o;
+    EXPECT_TRUE(parse_listen("127.0.0.1:8080", o));
+    EXPECT_EQ(o.port, 8080);
+    EXPECT_TRUE(parse_listen("[::1]:8443", o));
+    EXPECT_EQ(o.address, "::1");
+    EXPECT_FALSE(parse_listen("127.0.0.1", o));
+    EXPECT_FALSE(parse_listen("127.0.0.1:99999", o));
+    EXPECT_FALSE(parse_listen("not-an-address:80", o));
+}
+
+// ---- The binary: user add, then serve -----------------------------------------------------------
+
+TEST(WebBinary, UserAddThenLoginThroughTheCli) {
+    auto dir = fs::temp_directory_path() / ("dmarc-web-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    {
+        auto s = io::open_store(store);
+        ASSERT_TRUE(s);
+    }
+    std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                      " user add alice --role admin --store " + store + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[512];
+    std::string out;
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    EXPECT_EQ(::pclose(p), 0) << out;
+    EXPECT_NE(out.find("user alice added"), std::string::npos) << out;
+    // A short password, an unknown role and a bad name are refused.
+    for (const char* bad : {" user add bob --role admin", " user add bob --role root",
+                            " user add 'b<b' --role admin"}) {
+        std::string c = std::string("printf 'short\\n' | ") + DMARC_WEB_BINARY + bad + " --store " +
+                        store + " >/dev/null 2>&1";
+        EXPECT_NE(std::system(c.c_str()), 0) << bad;
+    }
+    // A generated one-time password is printed once and works.
+    std::string gen = std::string(DMARC_WEB_BINARY) +
+                      " user add carol --role viewer --generate-password --store " + store +
+                      " 2>/dev/null";
+    p = ::popen(gen.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string password;
+    if (std::fgets(buf, sizeof buf, p)) password = buf;
+    ::pclose(p);
+    while (!password.empty() && password.back() == '\n') password.pop_back();
+    EXPECT_EQ(password.size(), 20u);
+    auto reader = io::StoreReader::open(store, 1);
+    ASSERT_TRUE(reader);
+    auto alice = (*reader)->find_user("alice");
+    ASSERT_TRUE(alice && *alice);
+    EXPECT_EQ((*alice)->role, "admin");
+    EXPECT_TRUE((*alice)->password_hash.starts_with("$argon2id$"));
+    EXPECT_TRUE(verify_password((*alice)->password_hash, "a long enough password"));
+    auto carol = (*reader)->find_user("carol");
+    ASSERT_TRUE(carol && *carol);
+    EXPECT_TRUE(verify_password((*carol)->password_hash, password));
+    EXPECT_FALSE(verify_password((*carol)->password_hash, password + "x"));
+    fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dmarc::web

@@ -1,0 +1,234 @@
+// dmarc-web (issue 7): the postmaster's dashboard over the store, and its user administration.
+//   dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] [--tls-cert F --tls-key F]
+//   dmarc-web user add NAME --role admin|viewer [--store PATH] [--generate-password]
+//   dmarc-web user passwd NAME [--store PATH] [--generate-password]
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/store_queries.hpp"
+#include "web/auth.hpp"
+#include "web/options.hpp"
+#include "web/routes.hpp"
+#include "web/server.hpp"
+
+namespace {
+
+using namespace dmarc;
+using namespace dmarc::web;
+
+constexpr int kExitUsage = 64;     // EX_USAGE
+constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+constexpr int kExitTempfail = 75;  // EX_TEMPFAIL
+constexpr int kExitConfig = 78;    // EX_CONFIG
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] "
+                 "[--tls-cert FILE --tls-key FILE] [--threads N]\n"
+                 "       dmarc-web user add NAME --role admin|viewer [--store PATH] "
+                 "[--generate-password]\n"
+                 "       dmarc-web user passwd NAME [--store PATH] [--generate-password]\n"
+                 "The password is read from standard input (one line), or asked twice on a "
+                 "terminal.\n");
+    return kExitUsage;
+}
+
+bool valid_user_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '@';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::optional<std::string> read_password_line(const char* prompt, bool tty) {
+    termios old{};
+    if (tty) {
+        std::fprintf(stderr, "%s", prompt);
+        tcgetattr(STDIN_FILENO, &old);
+        termios quiet = old;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string line;
+    bool ok = static_cast<bool>(std::getline(std::cin, line));
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &old);
+        std::fprintf(stderr, "\n");
+    }
+    if (!ok) return std::nullopt;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+int user_command(std::vector<std::string> args, WebConfig& config) {
+    if (args.size() < 2) return usage();
+    const std::string verb = args[0];
+    const std::string name = args[1];
+    std::string role;
+    bool generate = false;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        if (args[i] == "--role" && i + 1 < args.size()) {
+            role = args[++i];
+        } else if (args[i] == "--store" && i + 1 < args.size()) {
+            config.store = store_path(args[++i]);
+        } else if (args[i] == "--generate-password") {
+            generate = true;
+        } else {
+            return usage();
+        }
+    }
+    if ((verb != "add" && verb != "passwd") || !valid_user_name(name)) {
+        std::fprintf(stderr, "dmarc-web: user names are 1-64 of A-Z a-z 0-9 . _ - @\n");
+        return usage();
+    }
+    if (verb == "add" && role != "admin" && role != "viewer") {
+        std::fprintf(stderr, "dmarc-web: --role admin or --role viewer is required\n");
+        return kExitUsage;
+    }
+    std::string password;
+    if (generate) {
+        password = generate_password();
+    } else {
+        const bool tty = isatty(STDIN_FILENO) != 0;
+        auto first = read_password_line("Password: ", tty);
+        if (!first) {
+            std::fprintf(stderr, "dmarc-web: no password on standard input\n");
+            return kExitUsage;
+        }
+        if (tty) {
+            auto again = read_password_line("Again: ", tty);
+            if (!again || *again != *first) {
+                std::fprintf(stderr, "dmarc-web: the passwords differ\n");
+                return kExitUsage;
+            }
+        }
+        password = *first;
+        if (password.size() < 12 || password.size() > 1024) {
+            std::fprintf(stderr, "dmarc-web: a password has 12 to 1024 characters\n");
+            return kExitUsage;
+        }
+    }
+    auto hash = hash_password(password);
+    if (!hash) {
+        std::fprintf(stderr, "dmarc-web: %s\n", hash.error().message.c_str());
+        return kExitTempfail;
+    }
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto r = verb == "add" ? io::add_web_user(config.store, name, role, *hash, now)
+                           : io::set_web_user_password(config.store, name, *hash);
+    if (!r) {
+        std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
+        return kExitSoftware;
+    }
+    if (generate) {
+        // Printed once, never stored: the user should change it.
+        std::printf("%s\n", password.c_str());
+    }
+    std::fprintf(stderr, "dmarc-web: user %s %s\n", name.c_str(),
+                 verb == "add" ? "added" : "password changed");
+    return 0;
+}
+
+int serve(WebConfig& config) {
+    auto store = io::StoreReader::open(config.store, config.server.threads + 2);
+    if (!store) {
+        std::fprintf(stderr, "dmarc-web: %s\n", store.error().message.c_str());
+        return kExitConfig;
+    }
+    // Signals go to the main thread only (sigwait below): block them before threads start.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    Metrics metrics;
+    App app(**store, metrics);
+    std::mutex log_mutex;
+    auto server = Server::start(
+        config.server, [&app](const Request& request) { return app.handle(request); }, &metrics,
+        [&log_mutex](std::string_view line) {
+            std::lock_guard lock(log_mutex);
+            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+        });
+    if (!server) {
+        std::fprintf(stderr, "dmarc-web: %s\n", server.error().message.c_str());
+        return kExitConfig;
+    }
+    std::printf("dmarc-web: listening on %s://%s:%u\n", (*server)->tls() ? "https" : "http",
+                config.server.address.c_str(), static_cast<unsigned>((*server)->port()));
+    std::fflush(stdout);
+    int received = 0;
+    sigwait(&signals, &received);
+    std::fprintf(stderr, "dmarc-web: signal %d, stopping\n", received);
+    (*server)->stop();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (!crypto_init()) {
+            std::fprintf(stderr, "dmarc-web: libsodium failed to initialise\n");
+            return kExitSoftware;
+        }
+        WebConfig config;
+        std::vector<std::string> args(argv + 1, argv + argc);
+        // -c first, so flags override the file.
+        for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+            if (args[i] == "-c") {
+                if (auto r = load_web_config(args[i + 1], config); !r) {
+                    std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
+                    return kExitConfig;
+                }
+                args.erase(args.begin() + static_cast<std::ptrdiff_t>(i),
+                           args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+                break;
+            }
+        }
+        if (!args.empty() && args[0] == "user") {
+            return user_command(std::vector<std::string>(args.begin() + 1, args.end()), config);
+        }
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& a = args[i];
+            if (i + 1 >= args.size()) return usage();
+            const std::string& v = args[++i];
+            Result<void> r;
+            if (a == "--listen") {
+                r = apply_web_setting("WebListen", v, config);
+            } else if (a == "--store") {
+                r = apply_web_setting("StoreDatabase", v, config);
+            } else if (a == "--tls-cert") {
+                r = apply_web_setting("WebTLSCertificateFile", v, config);
+            } else if (a == "--tls-key") {
+                r = apply_web_setting("WebTLSKeyFile", v, config);
+            } else if (a == "--threads") {
+                r = apply_web_setting("WebThreads", v, config);
+            } else {
+                return usage();
+            }
+            if (!r) {
+                std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
+                return kExitConfig;
+            }
+        }
+        return serve(config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dmarc-web: %s\n", e.what());
+        return kExitSoftware;
+    }
+}

@@ -1,0 +1,72 @@
+// dmarc-web settings file (Name value lines) and store URI handling.
+#include "web/options.hpp"
+
+#include <charconv>
+#include <fstream>
+
+#include "core/limits.hpp"
+#include "core/text.hpp"
+
+namespace dmarc::web {
+
+std::string store_path(std::string_view uri) {
+    if (uri.starts_with("sqlite://")) return std::string(uri.substr(9));
+    if (uri.starts_with("sqlite:")) return std::string(uri.substr(7));
+    return std::string(uri);
+}
+
+Result<void> apply_web_setting(std::string_view name, std::string_view value, WebConfig& config) {
+    if (text::iequals(name, "WebListen")) return parse_listen(value, config.server);
+    if (text::iequals(name, "WebTLSCertificateFile")) {
+        config.server.tls_certificate = std::string(value);
+        return {};
+    }
+    if (text::iequals(name, "WebTLSKeyFile")) {
+        config.server.tls_key = std::string(value);
+        return {};
+    }
+    if (text::iequals(name, "WebThreads")) {
+        unsigned n = 0;
+        auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || ptr != value.data() + value.size() || n == 0 || n > 64) {
+            return make_error(Errc::invalid_value, "WebThreads: expected 1..64");
+        }
+        config.server.threads = n;
+        return {};
+    }
+    if (text::iequals(name, "StoreDatabase")) {
+        config.store = store_path(value);
+        return {};
+    }
+    return make_error(Errc::invalid_value, "unknown setting " + std::string(name));
+}
+
+Result<void> load_web_config(const std::string& path, WebConfig& config) {
+    std::ifstream in(path);
+    if (!in) return make_error(Errc::io, path + ": cannot open");
+    std::string line;
+    int number = 0;
+    std::size_t total = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        total += line.size() + 1;
+        if (line.size() > limits::kMaxConfigLineBytes || total > limits::kMaxConfigFileBytes) {
+            return make_error(Errc::limit, path + ":" + std::to_string(number) + ": too long");
+        }
+        if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        std::string_view content = text::trim(line);
+        if (content.empty()) continue;
+        auto space = content.find_first_of(" \t");
+        std::string_view name = content.substr(0, space);
+        std::string_view value = space == std::string_view::npos
+                                     ? std::string_view()
+                                     : text::trim(content.substr(space));
+        if (auto r = apply_web_setting(name, value, config); !r) {
+            return make_error(r.error().code,
+                              path + ":" + std::to_string(number) + ": " + r.error().message);
+        }
+    }
+    return {};
+}
+
+}  // namespace dmarc::web

@@ -1,0 +1,422 @@
+// Page rendering for dmarc-web (issue 7 item 2). Markup is literal; data enters only through
+// Html::text / Html::number / url_param, so a hostile header_from renders as text.
+#include "web/pages.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+namespace dmarc::web {
+
+namespace {
+
+Html num(double value) {
+    return Html::number(static_cast<std::int64_t>(std::llround(value)));
+}
+
+Html selected_option(std::string_view value, std::string_view label, std::string_view current) {
+    Html h = Html("<option value=\"") + Html::text(value) + Html("\"");
+    if (value == current) h += Html(" selected");
+    return h + Html(">") + Html::text(label) + Html("</option>");
+}
+
+Html filter_form(const FilterForm& form, std::string_view action, bool with_queue_id) {
+    Html h = Html("<form class=\"filters\" method=\"get\" action=\"") + Html::text(action) +
+             Html("\"><label>Period <select name=\"period\" class=\"autosubmit\">");
+    static constexpr std::pair<std::string_view, std::string_view> kPeriods[] = {
+        {"24h", "Last 24 hours"}, {"7d", "Last 7 days"}, {"30d", "Last 30 days"},
+        {"90d", "Last 90 days"},  {"all", "All time"},   {"custom", "Custom (dates)"}};
+    for (auto [value, label] : kPeriods) h += selected_option(value, label, form.period);
+    h += Html("</select></label><label>From <input type=\"date\" name=\"from\" value=\"") +
+         Html::text(form.from_date) +
+         Html("\"></label><label>To <input type=\"date\" name=\"to\" value=\"") +
+         Html::text(form.to_date) +
+         Html("\"></label><label>Header From <input name=\"header_from\" size=\"18\" value=\"") +
+         Html::text(form.header_from) +
+         Html("\"></label><label>Source IP <input name=\"ip\" size=\"15\" value=\"") +
+         Html::text(form.ip) + Html("\"></label><label>Result <select name=\"result\">");
+    for (std::string_view v : {"", "pass", "fail", "none", "temperror", "permerror"}) {
+        h += selected_option(v, v.empty() ? "any" : v, form.result);
+    }
+    h += Html("</select></label><label>Disposition <select name=\"disposition\">");
+    for (std::string_view v : {"", "none", "quarantine", "reject", "pass"}) {
+        h += selected_option(v, v.empty() ? "any" : v, form.disposition);
+    }
+    h += Html("</select></label>");
+    if (with_queue_id) {
+        h += Html("<label>Queue ID <input name=\"queue_id\" size=\"12\" value=\"") +
+             Html::text(form.queue_id) + Html("\"></label>");
+    }
+    return h + Html("<button type=\"submit\">Apply</button></form>");
+}
+
+Html result_badge(std::string_view result) {
+    Html cls = result == "pass"   ? Html("ok")
+               : result == "fail" ? Html("bad")
+               : result == "none" ? Html("neutral")
+                                  : Html("warn");
+    return Html("<span class=\"badge ") + cls + Html("\">") + Html::text(result) + Html("</span>");
+}
+
+Html yes_no(bool value) {
+    return value ? Html("<span class=\"badge ok\">yes</span>")
+                 : Html("<span class=\"badge bad\">no</span>");
+}
+
+Html kpi(const Html& label, const Html& value, const Html& sub) {
+    return Html("<div class=\"kpi\"><div class=\"kpi-label\">") + label +
+           Html("</div><div class=\"kpi-value\">") + value + Html("</div><div class=\"kpi-sub\">") +
+           sub + Html("</div></div>");
+}
+
+// A horizontal stacked bar of the disposition split with a legend.
+Html disposition_chart(const io::Overview& o) {
+    struct Part {
+        Html label;
+        std::int64_t count;
+        Html color;
+    };
+    const Part parts[] = {{Html("pass"), o.disposition_pass, Html("#2e9e5b")},
+                          {Html("none"), o.disposition_none, Html("#8a94a6")},
+                          {Html("quarantine"), o.disposition_quarantine, Html("#e0a526")},
+                          {Html("reject"), o.disposition_reject, Html("#d64545")}};
+    const double width = 600;
+    Html h = Html(
+        "<svg class=\"chart\" viewBox=\"0 0 600 60\" width=\"600\" height=\"60\" role=\"img\" "
+        "aria-label=\"Disposition split\">");
+    double x = 0;
+    std::int64_t total = std::max<std::int64_t>(o.messages, 1);
+    for (const auto& p : parts) {
+        double w = width * static_cast<double>(p.count) / static_cast<double>(total);
+        if (w > 0) {
+            h += Html("<rect x=\"") + num(x) + Html("\" y=\"0\" height=\"28\" width=\"") +
+                 num(std::max(w, 1.0)) + Html("\" fill=\"") + p.color + Html("\"><title>") +
+                 p.label + Html(": ") + Html::number(p.count) + Html("</title></rect>");
+        }
+        x += w;
+    }
+    double lx = 0;
+    for (const auto& p : parts) {
+        h += Html("<rect x=\"") + num(lx) + Html("\" y=\"40\" width=\"12\" height=\"12\" fill=\"") +
+             p.color + Html("\"/><text x=\"") + num(lx + 16) + Html("\" y=\"51\">") + p.label +
+             Html(" ") + Html::number(p.count) + Html("</text>");
+        lx += 150;
+    }
+    return h + Html("</svg>");
+}
+
+Html domain_link(const FilterForm& form, std::string_view target, const std::string& domain) {
+    FilterForm f = form;
+    f.header_from = domain;
+    return Html("<a href=\"") + Html::text(target) + Html("?") + Html::text(f.query()) +
+           Html("\">") + Html::text(domain) + Html("</a>");
+}
+
+Html ip_link(const FilterForm& form, const std::string& ip) {
+    FilterForm f = form;
+    f.ip = ip;
+    return Html("<a href=\"/messages?") + Html::text(f.query()) + Html("\">") + Html::text(ip) +
+           Html("</a>");
+}
+
+Html domain_table(const std::vector<io::DomainStats>& domains, const FilterForm& form) {
+    Html h = Html(
+        "<table class=\"data\"><thead><tr><th>Header From</th><th class=\"num\">Messages</th>"
+        "<th class=\"num\">DMARC pass %</th><th class=\"num\">SPF aligned %</th>"
+        "<th class=\"num\">DKIM aligned %</th><th class=\"num\">Sources</th><th>Policy (latest)"
+        "</th><th>Last seen (UTC)</th></tr></thead><tbody>");
+    for (const auto& d : domains) {
+        h += Html("<tr><td class=\"name\">") + domain_link(form, "/messages", d.name) +
+             Html("</td><td class=\"num\">") + Html::number(d.messages) +
+             Html("</td><td class=\"num\">") + Html::percent(d.dmarc_pass, d.messages) +
+             Html("</td><td class=\"num\">") + Html::percent(d.spf_aligned, d.messages) +
+             Html("</td><td class=\"num\">") + Html::percent(d.dkim_aligned, d.messages) +
+             Html("</td><td class=\"num\">") + Html::number(d.sources) + Html("</td><td><code>") +
+             Html::text(d.policy.empty() ? "no record" : d.policy) + Html("</code></td><td>") +
+             Html::text(utc_time(d.last_seen)) + Html("</td></tr>");
+    }
+    if (domains.empty()) h += Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
+    return h + Html("</tbody></table>");
+}
+
+Html source_table(const std::vector<io::SourceStats>& sources, const FilterForm& form) {
+    Html h = Html(
+        "<table class=\"data\"><thead><tr><th>Source IP</th><th class=\"num\">Messages</th>"
+        "<th class=\"num\">DMARC pass</th><th class=\"num\">Not pass</th>"
+        "<th class=\"num\">Pass %</th><th class=\"num\">Domains</th><th>First seen (UTC)</th>"
+        "<th>Last seen (UTC)</th></tr></thead><tbody>");
+    for (const auto& s : sources) {
+        h += Html("<tr><td class=\"name\">") + ip_link(form, s.ip);
+        if (s.is_new) h += Html(" <span class=\"badge new\">new</span>");
+        h += Html("</td><td class=\"num\">") + Html::number(s.messages) +
+             Html("</td><td class=\"num\">") + Html::number(s.dmarc_pass) +
+             Html("</td><td class=\"num\">") + Html::number(s.messages - s.dmarc_pass) +
+             Html("</td><td class=\"num\">") + Html::percent(s.dmarc_pass, s.messages) +
+             Html("</td><td class=\"num\">") + Html::number(s.domains) + Html("</td><td>") +
+             Html::text(utc_time(s.first_seen)) + Html("</td><td>") +
+             Html::text(utc_time(s.last_seen)) + Html("</td></tr>");
+    }
+    if (sources.empty()) h += Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
+    return h + Html("</tbody></table>");
+}
+
+Html row(const Html& label, const Html& value) {
+    return Html("<tr><th>") + label + Html("</th><td>") + value + Html("</td></tr>");
+}
+
+Html text_or_dash(const std::string& value) {
+    return value.empty() ? Html("<span class=\"muted\">-</span>") : Html::text(value);
+}
+
+}  // namespace
+
+std::string utc_time(std::int64_t epoch) {
+    std::time_t t = static_cast<std::time_t>(epoch);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+std::string utc_date(std::int64_t epoch) {
+    return utc_time(epoch).substr(0, 10);
+}
+
+Html layout(const PageContext& context, const Html& title, const Html& body) {
+    Html h =
+        Html(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>") +
+        title +
+        Html(
+            " · dmarc-web</title><link rel=\"stylesheet\" href=\"/static/app.css\">"
+            "<script src=\"/static/app.js\" defer></script></head><body>"
+            "<header class=\"top\"><span class=\"brand\">dmarc-web</span><nav>");
+    static constexpr std::pair<std::string_view, std::string_view> kNav[] = {
+        {"overview", "/"},
+        {"messages", "/messages"},
+        {"domains", "/domains"},
+        {"sources", "/sources"}};
+    static constexpr std::string_view kLabels[] = {"Overview", "Messages", "Domains", "Sources"};
+    for (std::size_t i = 0; i < std::size(kNav); ++i) {
+        h += Html("<a href=\"") + Html::text(kNav[i].second) + Html("\"");
+        if (kNav[i].first == context.active) h += Html(" class=\"active\"");
+        h += Html(">") + Html::text(kLabels[i]) + Html("</a>");
+    }
+    h += Html("</nav>");
+    if (!context.user.empty()) {
+        h += Html(
+                 "<form method=\"post\" action=\"/logout\" class=\"logout\">"
+                 "<input type=\"hidden\" name=\"csrf\" value=\"") +
+             Html::text(context.csrf) + Html("\"><span class=\"user\">") +
+             Html::text(context.user) + Html(" (") + Html::text(context.role) +
+             Html(")</span><button type=\"submit\">Log out</button></form>");
+    }
+    return h + Html("</header><main><h1>") + title + Html("</h1>") + body +
+           Html("</main></body></html>");
+}
+
+Html login_page(std::string_view login_token, std::string_view error) {
+    Html h = Html(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>Log in · dmarc-web</title><link rel=\"stylesheet\" href=\"/static/app.css\">"
+        "</head><body class=\"login\"><main class=\"login-box\"><h1>dmarc-web</h1>");
+    if (!error.empty()) h += Html("<p class=\"error\">") + Html::text(error) + Html("</p>");
+    return h +
+           Html(
+               "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" "
+               "value=\"") +
+           Html::text(login_token) +
+           Html(
+               "\"><label>User <input name=\"user\" autocomplete=\"username\" required "
+               "autofocus></label><label>Password <input type=\"password\" name=\"password\" "
+               "autocomplete=\"current-password\" required></label>"
+               "<button type=\"submit\">Log in</button></form></main></body></html>");
+}
+
+Html series_chart(const std::vector<io::DayPoint>& series, std::int64_t bucket_seconds) {
+    const double width = 900, height = 220, left = 50, bottom = 30, top = 10;
+    Html h = Html(
+        "<svg class=\"chart wide\" viewBox=\"0 0 900 220\" width=\"900\" height=\"220\" role=\"img\" "
+        "aria-label=\"Messages over time\">");
+    std::int64_t max = 1;
+    for (const auto& p : series) max = std::max(max, p.messages);
+    const double plot_h = height - bottom - top;
+    const double plot_w = width - left - 10;
+    // Axis and three grid lines with their values.
+    for (int i = 0; i <= 3; ++i) {
+        double y = top + plot_h - plot_h * i / 3.0;
+        h += Html("<line x1=\"") + num(left) + Html("\" x2=\"") + num(width - 10) +
+             Html("\" y1=\"") + num(y) + Html("\" y2=\"") + num(y) +
+             Html("\" stroke=\"#d5dae3\" stroke-width=\"1\"/><text class=\"axis\" x=\"") +
+             num(left - 6) + Html("\" y=\"") + num(y + 4) + Html("\" text-anchor=\"end\">") +
+             Html::number(max * i / 3) + Html("</text>");
+    }
+    if (series.empty()) {
+        return h +
+               Html("<text x=\"450\" y=\"110\" text-anchor=\"middle\">No messages</text></svg>");
+    }
+    const double slot = plot_w / static_cast<double>(series.size());
+    const double bar = std::max(1.0, slot * 0.8);
+    const std::size_t label_every = std::max<std::size_t>(1, series.size() / 10);
+    for (std::size_t i = 0; i < series.size(); ++i) {
+        const auto& p = series[i];
+        double x = left + slot * static_cast<double>(i) + (slot - bar) / 2;
+        double total_h = plot_h * static_cast<double>(p.messages) / static_cast<double>(max);
+        double pass_h = plot_h * static_cast<double>(p.dmarc_pass) / static_cast<double>(max);
+        std::string when = bucket_seconds < 86400 ? utc_time(p.bucket_start).substr(5, 11)
+                                                  : utc_date(p.bucket_start);
+        h += Html("<g><title>") + Html::text(when) + Html(": ") + Html::number(p.messages) +
+             Html(" messages, ") + Html::number(p.dmarc_pass) + Html(" pass</title><rect x=\"") +
+             num(x) + Html("\" y=\"") + num(top + plot_h - total_h) + Html("\" width=\"") +
+             num(bar) + Html("\" height=\"") + num(total_h - pass_h) +
+             Html("\" fill=\"#d64545\"/><rect x=\"") + num(x) + Html("\" y=\"") +
+             num(top + plot_h - pass_h) + Html("\" width=\"") + num(bar) + Html("\" height=\"") +
+             num(pass_h) + Html("\" fill=\"#2e9e5b\"/></g>");
+        if (i % label_every == 0) {
+            h += Html("<text class=\"axis\" x=\"") + num(x + bar / 2) + Html("\" y=\"") +
+                 num(height - 10) + Html("\" text-anchor=\"middle\">") +
+                 Html::text(bucket_seconds < 86400 ? when : when.substr(5)) + Html("</text>");
+        }
+    }
+    return h + Html("</svg>");
+}
+
+Html overview_page(const io::Overview& o, const FilterForm& form) {
+    Html h = filter_form(form, "/", false);
+    h += Html("<section class=\"kpis\">") +
+         kpi(Html("Messages"), Html::number(o.messages), Html("in the period")) +
+         kpi(Html("DMARC pass"), Html::percent(o.dmarc_pass, o.messages) + Html(" %"),
+             Html::number(o.dmarc_pass) + Html(" messages")) +
+         kpi(Html("SPF aligned"), Html::percent(o.spf_aligned, o.messages) + Html(" %"),
+             Html::number(o.spf_aligned) + Html(" messages")) +
+         kpi(Html("DKIM aligned"), Html::percent(o.dkim_aligned, o.messages) + Html(" %"),
+             Html::number(o.dkim_aligned) + Html(" messages")) +
+         kpi(Html("Rejected"), Html::number(o.disposition_reject),
+             Html::number(o.disposition_quarantine) + Html(" quarantined")) +
+         Html("</section>");
+    h += Html("<section class=\"panel\"><h2>Messages per ") +
+         (o.bucket_seconds < 86400 ? Html("hour") : Html("day")) +
+         Html(
+             " <span class=\"legend\"><i class=\"sw pass\"></i>DMARC pass "
+             "<i class=\"sw fail\"></i>not pass</span></h2>") +
+         series_chart(o.series, o.bucket_seconds) + Html("</section>");
+    h += Html("<section class=\"panel\"><h2>Disposition</h2>") + disposition_chart(o) +
+         Html("</section>");
+    h += Html("<section class=\"panel\"><h2>Domains</h2>") + domain_table(o.domains, form) +
+         Html("</section>");
+    h += Html("<section class=\"panel\"><h2>Top failing sources</h2>") +
+         source_table(o.failing_sources, form) + Html("</section>");
+    return h;
+}
+
+Html messages_page(const io::MessagePage& page, const FilterForm& form) {
+    Html h = filter_form(form, "/messages", true);
+    h += Html(
+        "<section class=\"panel\"><table class=\"data\" id=\"messages\"><thead><tr>"
+        "<th>Time (UTC)</th><th>Queue ID</th><th>Source IP</th><th>Header From</th>"
+        "<th>Result</th><th>SPF al.</th><th>DKIM al.</th><th>Disposition</th><th>Action</th>"
+        "<th>Reporter</th></tr></thead><tbody>");
+    for (const auto& m : page.rows) {
+        h += Html("<tr><td><a href=\"/messages/") + Html::number(m.id) + Html("\">") +
+             Html::text(utc_time(m.received)) + Html("</a></td><td><code>") + Html::text(m.job_id) +
+             Html("</code></td><td>") + ip_link(form, m.ip) + Html("</td><td class=\"name\">") +
+             domain_link(form, "/messages", m.header_from) + Html("</td><td>") +
+             result_badge(m.dmarc_result) + Html("</td><td>") + yes_no(m.spf_aligned) +
+             Html("</td><td>") + yes_no(m.dkim_aligned) + Html("</td><td>") +
+             Html::text(m.disposition) + Html("</td><td>") + Html::text(m.action) +
+             Html("</td><td>") + Html::text(m.reporter) + Html("</td></tr>");
+    }
+    if (page.rows.empty()) {
+        h += Html("<tr><td colspan=\"10\" class=\"empty\">No messages match</td></tr>");
+    }
+    h += Html("</tbody></table>");
+    if (page.next) {
+        h += Html("<p class=\"pager\"><a rel=\"next\" href=\"/messages?") +
+             Html::text(form.query()) + Html("&amp;before=") + Html::number(page.next->received) +
+             Html("-") + Html::number(page.next->id) + Html("\">Older messages →</a></p>");
+    }
+    return h + Html("</section>");
+}
+
+Html message_detail_page(const io::MessageDetail& d) {
+    const auto& s = d.summary;
+    Html h = Html("<p><a href=\"/messages\">← All messages</a></p><div class=\"grid2\">");
+    h +=
+        Html("<section class=\"panel\"><h2>Message</h2><table class=\"kv\">") +
+        row(Html("Received (UTC)"), Html::text(utc_time(s.received))) +
+        row(Html("Queue ID"), Html("<code>") + Html::text(s.job_id) + Html("</code>")) +
+        row(Html("Reporter (MX host)"), Html::text(s.reporter)) +
+        row(Html("Source IP"), Html::text(s.ip)) + row(Html("HELO"), text_or_dash(d.helo)) +
+        row(Html("MAIL FROM (RFC 5321)"), text_or_dash(d.mail_from)) +
+        row(Html("Envelope domain"), text_or_dash(d.env_domain)) +
+        row(Html("RCPT TO"), text_or_dash(d.rcpt_to)) +
+        row(Html("Header From (RFC 5322)"), Html::text(s.header_from)) +
+        row(Html("Origin"), Html::text(d.origin)) +
+        row(Html("Is a DMARC report"), d.is_report ? Html("yes") : Html("no")) +
+        row(Html("In aggregate report"), d.report_id ? Html::text(*d.report_id) : Html("not yet")) +
+        Html("</table></section>");
+    h += Html("<section class=\"panel\"><h2>Evaluation trace</h2><ol class=\"trace\">");
+    h += Html("<li><b>Policy discovery:</b> ");
+    if (d.has_record) {
+        h += Html("record found at <code>_dmarc.") + Html::text(s.policy_domain) +
+             Html("</code> by ") + text_or_dash(d.discovery_method) + Html(": <code>v=DMARC1; p=") +
+             Html::text(d.record_p);
+        if (!d.record_sp.empty()) h += Html("; sp=") + Html::text(d.record_sp);
+        if (!d.record_np.empty()) h += Html("; np=") + Html::text(d.record_np);
+        h += Html("; adkim=") + Html::text(d.record_adkim.substr(0, 1)) + Html("; aspf=") +
+             Html::text(d.record_aspf.substr(0, 1)) + Html("; pct=") + Html::number(d.record_pct);
+        if (d.record_testing) h += Html("; t=y");
+        if (!d.record_fo.empty()) h += Html("; fo=") + Html::text(d.record_fo);
+        if (!d.record_rua.empty()) h += Html("; rua=") + Html::text(d.record_rua);
+        h += Html("</code>");
+    } else {
+        h += Html("no DMARC record found");
+    }
+    h += Html("</li><li><b>SPF:</b> ") + result_badge(d.spf_result) + Html(" for <code>") +
+         text_or_dash(d.spf_domain) + Html("</code> (scope ") + Html::text(d.spf_scope) +
+         Html("), aligned with Header From: ") + yes_no(s.spf_aligned) + Html("</li>");
+    h += Html("<li><b>DKIM:</b> ");
+    if (d.dkim.empty()) h += Html("no signature");
+    h += Html("<ul>");
+    for (const auto& k : d.dkim) {
+        h += Html("<li>d=<code>") + Html::text(k.dkim_d) + Html("</code> s=<code>") +
+             text_or_dash(k.selector) + Html("</code> ") + result_badge(k.result) + Html("</li>");
+    }
+    h += Html("</ul>aligned pass: ") + yes_no(s.dkim_aligned) + Html("</li>");
+    h += Html("<li><b>ARC:</b> ") + Html::text(d.arc_result);
+    if (!d.arc_policy.empty()) h += Html(" <code>") + Html::text(d.arc_policy) + Html("</code>");
+    h += Html("</li><li><b>DMARC result:</b> ") + result_badge(s.dmarc_result) + Html("</li>");
+    h += Html("<li><b>Policy applied:</b> ") + text_or_dash(d.policy_applied) + Html("</li>");
+    h += Html("<li><b>Disposition:</b> ") + Html::text(s.disposition);
+    if (!d.override_reasons.empty()) {
+        h += Html(" (overridden: ") + Html::text(d.override_reasons) + Html(")");
+    }
+    h += Html("</li><li><b>Milter action:</b> ") + Html::text(s.action) + Html("</li>");
+    return h + Html("</ol></section></div>");
+}
+
+Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form) {
+    return filter_form(form, "/domains", false) + Html("<section class=\"panel\">") +
+           domain_table(domains, form) + Html("</section>");
+}
+
+Html sources_page(const std::vector<io::SourceStats>& sources, const FilterForm& form) {
+    return filter_form(form, "/sources", false) + Html("<section class=\"panel\">") +
+           source_table(sources, form) +
+           Html(
+               "<p class=\"muted\">\"new\": first seen in the store inside the period.</p>"
+               "</section>");
+}
+
+Html error_page(const Html& message) {
+    return Html(
+               "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error · "
+               "dmarc-web</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body>"
+               "<main><h1>Error</h1><p>") +
+           message + Html("</p><p><a href=\"/\">Overview</a></p></main></body></html>");
+}
+
+}  // namespace dmarc::web

@@ -1,0 +1,590 @@
+// The routes of dmarc-web (issue 7): login and logout, the pages and their JSON API, assets,
+// /healthz and /metrics. Login is required for everything but the login form, assets, /healthz
+// and /metrics; every POST carries a CSRF token compared in constant time.
+#include "web/routes.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "web/assets.hpp"
+#include "web/pages.hpp"
+
+namespace dmarc::web {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxFilterText = 253;  // a domain name (RFC 1035 §2.3.4)
+constexpr std::size_t kMaxIpText = 45;       // longest IPv6 text with embedded IPv4
+constexpr std::size_t kMaxQueueId = 64;
+
+bool parse_i64(std::string_view text, std::int64_t& out) {
+    if (text.empty()) return false;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// YYYY-MM-DD -> epoch seconds at 00:00 UTC.
+std::optional<std::int64_t> parse_date(std::string_view text) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+    std::int64_t y = 0, m = 0, d = 0;
+    if (!parse_i64(text.substr(0, 4), y) || !parse_i64(text.substr(5, 2), m) ||
+        !parse_i64(text.substr(8, 2), d) || m < 1 || m > 12 || d < 1 || d > 31 || y < 1970) {
+        return std::nullopt;
+    }
+    return days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400;
+}
+
+bool printable(std::string_view text) {
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) return false;
+    }
+    return true;
+}
+
+bool one_of(std::string_view value, std::initializer_list<std::string_view> allowed) {
+    for (auto a : allowed) {
+        if (value == a) return true;
+    }
+    return false;
+}
+
+std::string lower(std::string text) {
+    for (char& c : text) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return text;
+}
+
+Response json_response(const json& value, unsigned status = 200) {
+    Response r;
+    r.status = status;
+    r.content_type = "application/json";
+    // Invalid UTF-8 from mail must not throw: replace it (U+FFFD).
+    r.body = value.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body += '\n';
+    return r;
+}
+
+Response json_error(unsigned status, std::string message) {
+    return json_response(json{{"error", std::move(message)}}, status);
+}
+
+Response html_response(const Html& html, unsigned status = 200) {
+    Response r;
+    r.status = status;
+    r.body = html.str();
+    return r;
+}
+
+std::string cookie(std::string_view name, std::string_view value, std::string_view path, bool tls,
+                   std::int64_t max_age) {
+    std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) +
+                    "; HttpOnly; SameSite=Strict";
+    if (tls) c += "; Secure";
+    if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
+    return c;
+}
+
+json to_json(const io::DomainStats& d) {
+    return {{"header_from", d.name},          {"messages", d.messages},
+            {"dmarc_pass", d.dmarc_pass},     {"spf_aligned", d.spf_aligned},
+            {"dkim_aligned", d.dkim_aligned}, {"sources", d.sources},
+            {"last_seen", d.last_seen},       {"policy", d.policy}};
+}
+
+json to_json(const io::SourceStats& s) {
+    return {{"ip", s.ip},           {"messages", s.messages},     {"dmarc_pass", s.dmarc_pass},
+            {"domains", s.domains}, {"first_seen", s.first_seen}, {"last_seen", s.last_seen},
+            {"new", s.is_new}};
+}
+
+json to_json(const io::MessageSummary& m) {
+    return {{"id", m.id},
+            {"received", m.received},
+            {"queue_id", m.job_id},
+            {"reporter", m.reporter},
+            {"ip", m.ip},
+            {"header_from", m.header_from},
+            {"policy_domain", m.policy_domain},
+            {"dmarc_result", m.dmarc_result},
+            {"disposition", m.disposition},
+            {"action", m.action},
+            {"spf_aligned", m.spf_aligned},
+            {"dkim_aligned", m.dkim_aligned}};
+}
+
+json to_json(const io::MessageDetail& d) {
+    json j = to_json(d.summary);
+    j["helo"] = d.helo;
+    j["mail_from"] = d.mail_from;
+    j["envelope_domain"] = d.env_domain;
+    j["rcpt_to"] = d.rcpt_to;
+    j["discovery_method"] = d.discovery_method;
+    j["spf"] = {{"result", d.spf_result}, {"domain", d.spf_domain}, {"scope", d.spf_scope}};
+    json dkim = json::array();
+    for (const auto& k : d.dkim) {
+        dkim.push_back({{"d", k.dkim_d}, {"s", k.selector}, {"result", k.result}});
+    }
+    j["dkim"] = dkim;
+    j["arc"] = {{"result", d.arc_result}, {"policy", d.arc_policy}};
+    j["policy_applied"] = d.policy_applied;
+    j["override_reasons"] = d.override_reasons;
+    j["origin"] = d.origin;
+    j["is_report"] = d.is_report;
+    if (d.has_record) {
+        j["record"] = {{"p", d.record_p},
+                       {"sp", d.record_sp},
+                       {"np", d.record_np},
+                       {"adkim", d.record_adkim},
+                       {"aspf", d.record_aspf},
+                       {"pct", d.record_pct},
+                       {"testing", d.record_testing},
+                       {"fo", d.record_fo},
+                       {"rua", d.record_rua}};
+    } else {
+        j["record"] = nullptr;
+    }
+    j["report_id"] = d.report_id ? json(*d.report_id) : json(nullptr);
+    return j;
+}
+
+json filter_json(const FilterForm& f) {
+    return {{"period", f.period},
+            {"from", f.filter.from},
+            {"to", f.filter.to},
+            {"header_from", f.header_from},
+            {"ip", f.ip},
+            {"result", f.result},
+            {"disposition", f.disposition},
+            {"queue_id", f.queue_id}};
+}
+
+std::string_view content_type_of(std::string_view name) {
+    if (name.ends_with(".css")) return "text/css; charset=utf-8";
+    if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+    if (name.ends_with(".svg")) return "image/svg+xml";
+    return "application/octet-stream";
+}
+
+std::optional<io::MessageCursor> parse_cursor(std::string_view text) {
+    auto dash = text.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    io::MessageCursor c;
+    if (!parse_i64(text.substr(0, dash), c.received) || !parse_i64(text.substr(dash + 1), c.id)) {
+        return std::nullopt;
+    }
+    return c;
+}
+
+}  // namespace
+
+std::string FilterForm::query() const {
+    std::string q = "period=" + percent_encode(period);
+    auto add = [&q](std::string_view name, const std::string& value) {
+        if (value.empty()) return;
+        q += '&';
+        q += name;
+        q += '=';
+        q += percent_encode(value);
+    };
+    if (period == "custom") {
+        add("from", from_date);
+        add("to", to_date);
+    }
+    add("header_from", header_from);
+    add("ip", ip);
+    add("result", result);
+    add("disposition", disposition);
+    add("queue_id", queue_id);
+    return q;
+}
+
+Result<FilterForm> parse_filter(const Request& request) {
+    FilterForm f;
+    std::string period = request.param("period");
+    f.from_date = request.param("from");
+    f.to_date = request.param("to");
+    if (period.empty()) period = (!f.from_date.empty() || !f.to_date.empty()) ? "custom" : "7d";
+    if (!one_of(period, {"24h", "7d", "30d", "90d", "all", "custom"})) {
+        return make_error(Errc::invalid_value, "unknown period");
+    }
+    f.period = period;
+    const std::int64_t now = request.now;
+    if (period == "24h") {
+        f.filter.from = now - 86400;
+        f.filter.to = now + 1;  // a bounded span: the store then picks hourly buckets
+    } else if (period == "7d") {
+        f.filter.from = now - 7 * 86400;
+    } else if (period == "30d") {
+        f.filter.from = now - 30 * 86400;
+    } else if (period == "90d") {
+        f.filter.from = now - 90 * 86400;
+    } else if (period == "custom") {
+        if (!f.from_date.empty()) {
+            auto from = parse_date(f.from_date);
+            if (!from) return make_error(Errc::invalid_value, "from: expected YYYY-MM-DD");
+            f.filter.from = *from;
+        }
+        if (!f.to_date.empty()) {
+            auto to = parse_date(f.to_date);
+            if (!to) return make_error(Errc::invalid_value, "to: expected YYYY-MM-DD");
+            f.filter.to = *to + 86400;  // the whole last day
+        }
+    }
+    if (period != "custom") {
+        f.from_date.clear();
+        f.to_date.clear();
+    }
+    f.header_from = lower(request.param("header_from"));
+    f.ip = request.param("ip");
+    f.result = request.param("result");
+    f.disposition = request.param("disposition");
+    f.queue_id = request.param("queue_id");
+    if (f.header_from.size() > kMaxFilterText || !printable(f.header_from)) {
+        return make_error(Errc::limit, "header_from: too long or not printable");
+    }
+    if (f.ip.size() > kMaxIpText || !printable(f.ip)) {
+        return make_error(Errc::limit, "ip: too long or not printable");
+    }
+    if (f.queue_id.size() > kMaxQueueId || !printable(f.queue_id)) {
+        return make_error(Errc::limit, "queue_id: too long or not printable");
+    }
+    if (!f.result.empty() &&
+        !one_of(f.result, {"pass", "fail", "none", "temperror", "permerror"})) {
+        return make_error(Errc::invalid_value, "unknown result");
+    }
+    if (!f.disposition.empty() &&
+        !one_of(f.disposition, {"none", "quarantine", "reject", "pass"})) {
+        return make_error(Errc::invalid_value, "unknown disposition");
+    }
+    f.filter.header_from = f.header_from;
+    f.filter.ip = f.ip;
+    f.filter.dmarc_result = f.result;
+    f.filter.disposition = f.disposition;
+    f.filter.queue_id = f.queue_id;
+    return f;
+}
+
+void add_security_headers(Response& r, bool tls) {
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; script-src 'self'; style-src 'self'; "
+                           "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'; base-uri 'none'");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+    r.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
+    bool has_cache = false;
+    for (const auto& [name, value] : r.headers) has_cache |= name == "Cache-Control";
+    if (!has_cache) r.headers.emplace_back("Cache-Control", "no-store");
+    if (tls) r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
+}
+
+Response App::handle(const Request& request) noexcept {
+    Response r;
+    try {
+        r = route(request);
+    } catch (const std::exception& e) {
+        r = Response::plain(500, "internal error");
+    } catch (...) {
+        r = Response::plain(500, "internal error");
+    }
+    try {
+        add_security_headers(r, request.tls);
+    } catch (...) {
+    }
+    return r;
+}
+
+Response App::login_form(const Request& request, std::string error, unsigned status) {
+    // A fresh double-submit token per form: the cookie (SameSite=Strict, HttpOnly) and the
+    // hidden field must match on POST, so a cross-site form cannot log a victim in.
+    // A browser may load the form twice (a favicon or prefetch that lands on /login): keep a
+    // well-formed token it already holds, so the form it shows still matches its cookie.
+    std::string token;
+    if (auto c = request.cookies.find(kLoginCookie);
+        c != request.cookies.end() && c->second.size() == 64 &&
+        c->second.find_first_not_of("0123456789abcdef") == std::string::npos) {
+        token = c->second;
+    } else {
+        token = random_token();
+    }
+    Response r = html_response(login_page(token, error), status);
+    r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, token, "/login", request.tls, 3600));
+    return r;
+}
+
+Response App::login_post(const Request& request) {
+    if (!request.content_type.starts_with("application/x-www-form-urlencoded")) {
+        return Response::plain(415, "expected a form");
+    }
+    auto form = parse_form(request.body);
+    if (!form) return Response::plain(400, "malformed form");
+    auto field = [&form](const char* name) {
+        auto it = form->find(name);
+        return it == form->end() ? std::string() : it->second;
+    };
+    auto login_cookie = request.cookies.find(kLoginCookie);
+    if (login_cookie == request.cookies.end() ||
+        !tokens_equal(login_cookie->second, field("csrf"))) {
+        return Response::plain(403, "CSRF token missing or wrong: reload the login page");
+    }
+    if (!limiter_.allowed(request.client_ip, request.now)) {
+        return login_form(request, "Too many failed logins from this address; try again later.",
+                          429);
+    }
+    const std::string user = field("user");
+    const std::string password = field("password");
+    if (user.empty() || user.size() > 64 || password.size() > 1024) {
+        limiter_.failure(request.client_ip, request.now);
+        return login_form(request, "Wrong user name or password.", 401);
+    }
+    auto found = store_.find_user(user);
+    if (!found) return Response::plain(503, "store unavailable");
+    bool ok = false;
+    if (*found && !(*found)->disabled) {
+        ok = verify_password((*found)->password_hash, password);
+    } else {
+        verify_dummy(password);
+    }
+    if (!ok) {
+        limiter_.failure(request.client_ip, request.now);
+        return login_form(request, "Wrong user name or password.", 401);
+    }
+    limiter_.success(request.client_ip);
+    // A new id on every login (no fixation): any session the browser had is dropped.
+    if (auto old = request.cookies.find(kSessionCookie); old != request.cookies.end()) {
+        sessions_.remove(old->second);
+    }
+    Session s = sessions_.create((*found)->name, (*found)->role, request.now);
+    Response r = Response::redirect("/");
+    r.user = s.user;
+    r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, s.id, "/", request.tls, -1));
+    r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/login", request.tls, 0));
+    return r;
+}
+
+Response App::route(const Request& request) {
+    const std::string& path = request.path;
+    const bool get = request.method == "GET";
+    const bool post = request.method == "POST";
+    auto method_not_allowed = [](std::string_view allow) {
+        Response r = Response::plain(405, "method not allowed");
+        r.headers.emplace_back("Allow", std::string(allow));
+        return r;
+    };
+
+    // Public routes.
+    if (path == "/healthz") {
+        if (!get) return method_not_allowed("GET");
+        if (auto ping = store_.ping(); !ping) return Response::plain(503, "store unavailable");
+        return Response::plain(200, "ok");
+    }
+    if (path == "/metrics") {
+        if (!get) return method_not_allowed("GET");
+        auto by_result = store_.messages_by_result();
+        if (!by_result) return Response::plain(503, "store unavailable");
+        Response r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = metrics_.render(*by_result);
+        return r;
+    }
+    if (path.starts_with("/static/")) {
+        if (!get) return method_not_allowed("GET");
+        std::string_view name = std::string_view(path).substr(8);
+        for (const auto& asset : all_assets()) {
+            if (asset.name == name) {
+                Response r;
+                r.content_type = std::string(content_type_of(name));
+                r.body = std::string(asset.body);
+                r.headers.emplace_back("Cache-Control", "private, max-age=3600");
+                return r;
+            }
+        }
+        return Response::plain(404, "not found");
+    }
+
+    if (path == "/favicon.ico") return Response::plain(404, "not found");
+
+    std::optional<Session> session;
+    if (auto c = request.cookies.find(kSessionCookie); c != request.cookies.end()) {
+        session = sessions_.find(c->second, request.now);
+    }
+
+    if (path == "/login") {
+        if (get) {
+            if (session) return Response::redirect("/");
+            return login_form(request, "", 200);
+        }
+        if (post) return login_post(request);
+        return method_not_allowed("GET, POST");
+    }
+
+    const bool api = path.starts_with("/api/");
+    if (!session) {
+        if (api) return json_error(401, "login required");
+        if (post) return Response::plain(403, "login required");
+        return Response::redirect("/login");
+    }
+
+    // Every other POST changes state: it needs a form and the session's CSRF token.
+    if (post) {
+        if (!request.content_type.starts_with("application/x-www-form-urlencoded")) {
+            return Response::plain(403, "CSRF token missing");
+        }
+        auto form = parse_form(request.body);
+        auto token =
+            form ? form->find("csrf") : std::multimap<std::string, std::string>::iterator{};
+        if (!form || token == form->end() || !tokens_equal(token->second, session->csrf)) {
+            return Response::plain(403, "CSRF token missing or wrong");
+        }
+        if (path == "/logout") {
+            sessions_.remove(session->id);
+            Response r = Response::redirect("/login");
+            r.user = session->user;
+            r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, "", "/", request.tls, 0));
+            return r;
+        }
+        return Response::plain(404, "not found");
+    }
+    if (!get) return method_not_allowed("GET, POST");
+    if (path == "/logout") return method_not_allowed("POST");
+
+    PageContext context{session->user, session->role, session->csrf, {}};
+    auto finish = [&session](Response r) {
+        r.user = session->user;
+        return r;
+    };
+    auto bad_filter = [&](const Error& e) {
+        if (api) return finish(json_error(400, e.message));
+        return finish(html_response(error_page(Html::text(e.message)), 400));
+    };
+    auto unavailable = [&]() {
+        if (api) return finish(json_error(503, "store unavailable"));
+        return finish(html_response(error_page(Html("The store is unavailable.")), 503));
+    };
+
+    if (path == "/api/me") {
+        return finish(json_response({{"user", session->user}, {"role", session->role}}));
+    }
+    if (path == "/" || path == "/api/overview") {
+        auto form = parse_filter(request);
+        if (!form) return bad_filter(form.error());
+        auto o = store_.overview(form->filter, options_.top_n);
+        if (!o) return unavailable();
+        if (api) {
+            json series = json::array();
+            for (const auto& p : o->series) {
+                series.push_back({{"start", p.bucket_start},
+                                  {"messages", p.messages},
+                                  {"dmarc_pass", p.dmarc_pass}});
+            }
+            json domains = json::array(), sources = json::array();
+            for (const auto& d : o->domains) domains.push_back(to_json(d));
+            for (const auto& s : o->failing_sources) sources.push_back(to_json(s));
+            return finish(json_response({{"filter", filter_json(*form)},
+                                         {"messages", o->messages},
+                                         {"dmarc_pass", o->dmarc_pass},
+                                         {"spf_aligned", o->spf_aligned},
+                                         {"dkim_aligned", o->dkim_aligned},
+                                         {"disposition",
+                                          {{"none", o->disposition_none},
+                                           {"quarantine", o->disposition_quarantine},
+                                           {"reject", o->disposition_reject},
+                                           {"pass", o->disposition_pass}}},
+                                         {"bucket_seconds", o->bucket_seconds},
+                                         {"series", series},
+                                         {"domains", domains},
+                                         {"failing_sources", sources}}));
+        }
+        context.active = "overview";
+        return finish(html_response(layout(context, Html("Overview"), overview_page(*o, *form))));
+    }
+    if (path == "/messages" || path == "/api/messages") {
+        auto form = parse_filter(request);
+        if (!form) return bad_filter(form.error());
+        std::optional<io::MessageCursor> cursor;
+        if (auto before = request.param("before"); !before.empty()) {
+            cursor = parse_cursor(before);
+            if (!cursor) return bad_filter(Error{Errc::invalid_value, "before: expected TIME-ID"});
+        }
+        auto page = store_.messages(form->filter, cursor, options_.page_size);
+        if (!page) return unavailable();
+        if (api) {
+            json rows = json::array();
+            for (const auto& m : page->rows) rows.push_back(to_json(m));
+            json next = page->next ? json(std::to_string(page->next->received) + "-" +
+                                          std::to_string(page->next->id))
+                                   : json(nullptr);
+            return finish(json_response(
+                {{"filter", filter_json(*form)}, {"messages", rows}, {"next", next}}));
+        }
+        context.active = "messages";
+        return finish(
+            html_response(layout(context, Html("Messages"), messages_page(*page, *form))));
+    }
+    for (std::string_view prefix : {"/messages/", "/api/messages/"}) {
+        if (!path.starts_with(prefix)) continue;
+        std::int64_t id = 0;
+        if (!parse_i64(std::string_view(path).substr(prefix.size()), id) || id <= 0) {
+            return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
+        }
+        auto detail = store_.message(id);
+        if (!detail) return unavailable();
+        if (!*detail) {
+            return finish(api ? json_error(404, "not found")
+                              : html_response(error_page(Html("No such message.")), 404));
+        }
+        if (api) return finish(json_response(to_json(**detail)));
+        context.active = "messages";
+        return finish(
+            html_response(layout(context, Html("Message ") + Html::text((*detail)->summary.job_id),
+                                 message_detail_page(**detail))));
+    }
+    if (path == "/domains" || path == "/api/domains") {
+        auto form = parse_filter(request);
+        if (!form) return bad_filter(form.error());
+        auto domains = store_.domains(form->filter, 500);
+        if (!domains) return unavailable();
+        if (api) {
+            json rows = json::array();
+            for (const auto& d : *domains) rows.push_back(to_json(d));
+            return finish(json_response({{"filter", filter_json(*form)}, {"domains", rows}}));
+        }
+        context.active = "domains";
+        return finish(
+            html_response(layout(context, Html("Domains"), domains_page(*domains, *form))));
+    }
+    if (path == "/sources" || path == "/api/sources") {
+        auto form = parse_filter(request);
+        if (!form) return bad_filter(form.error());
+        auto sources = store_.sources(form->filter, 500);
+        if (!sources) return unavailable();
+        if (api) {
+            json rows = json::array();
+            for (const auto& s : *sources) rows.push_back(to_json(s));
+            return finish(json_response({{"filter", filter_json(*form)}, {"sources", rows}}));
+        }
+        context.active = "sources";
+        return finish(
+            html_response(layout(context, Html("Sources"), sources_page(*sources, *form))));
+    }
+    return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
+}
+
+}  // namespace dmarc::web
