@@ -3,9 +3,12 @@
 // io/import (the code dmarc-collector runs), batches of 50,000 rows per transaction. Data is
 // generated before timing; the history text is read from memory (fmemopen), so disk read speed
 // is not measured, SQLite's writes to a file in $TMPDIR are. DMARC_BENCH_ROWS overrides the count.
+// DMARC_BENCH_HISTORY_FILE=path also writes the history text there, so that bench/
+// opendmarc_import.sh times opendmarc-import on the same records (./run bench).
 #include <benchmark/benchmark.h>
 #include <stdio.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -64,6 +67,15 @@ void BM_ImportHistory(benchmark::State& state) {
     std::string text;
     text.reserve(static_cast<std::size_t>(rows) * 400);
     for (int i = 0; i < rows; ++i) text += to_history_text(test::sample_history(i));
+    if (const char* path = std::getenv("DMARC_BENCH_HISTORY_FILE"); path && *path) {
+        std::FILE* out = std::fopen(path, "w");
+        bool ok = out && std::fwrite(text.data(), 1, text.size(), out) == text.size();
+        if (out && std::fclose(out) != 0) ok = false;
+        if (!ok) {
+            state.SkipWithError("cannot write DMARC_BENCH_HISTORY_FILE");
+            return;
+        }
+    }
     for (auto _ : state) {
         state.PauseTiming();
         test::TempDir dir;
