@@ -56,7 +56,7 @@ stop_server() {
     fi
     wait "$server" 2>/dev/null || true
 }
-trap stop_server EXIT
+trap 'stop_server; rm -rf "$datadir"' EXIT
 
 sql() { mariadb --no-defaults --socket="$sock" -u root "$@"; }
 for _ in $(seq 1 120); do
