@@ -113,8 +113,9 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_received ON messages (received);
 CREATE INDEX messages_policy_domain ON messages (policy_domain_id, received);
-CREATE INDEX messages_header_from ON messages (header_from_domain_id, received);
-CREATE INDEX messages_ip ON messages (ip_id, received);
+-- No (header_from_domain_id, received) or (ip_id, received) index here, unlike PostgreSQL: each
+-- costs about 15% of the import rate, and the dashboard's filters are bounded in time, so they
+-- scan messages_received. Edited in place (not a new migration): no store exists in the field yet.
 -- Partial: messages are imported unreported, so the import does not touch this index.
 CREATE INDEX messages_report ON messages (report_id) WHERE report_id IS NOT NULL;
 
