@@ -122,7 +122,8 @@ std::optional<HistoryRecord> HistoryReader::feed_line(std::string_view line) {
         return done;
     }
     if (!current_) {
-        issue(fmt::format("'{}' line before the first job line; ignored", clean(key.substr(0, 64))));
+        issue(
+            fmt::format("'{}' line before the first job line; ignored", clean(key.substr(0, 64))));
         return std::nullopt;
     }
     HistoryRecord& r = *current_;

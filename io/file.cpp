@@ -18,8 +18,8 @@ Result<std::string> load_file(const std::string& path, std::size_t max_bytes) {
         std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
         if (n > 0) {
             if (out.size() + n > max_bytes) {
-                return make_error(Errc::limit, path + ": larger than " +
-                                                   std::to_string(max_bytes) + " bytes");
+                return make_error(Errc::limit,
+                                  path + ": larger than " + std::to_string(max_bytes) + " bytes");
             }
             out.append(buf, n);
         }

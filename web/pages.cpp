@@ -239,7 +239,8 @@ Html login_page(std::string_view login_token, std::string_view error) {
 Html series_chart(const std::vector<io::DayPoint>& series, std::int64_t bucket_seconds) {
     const double width = 900, height = 220, left = 50, bottom = 30, top = 10;
     Html h = Html(
-        "<svg class=\"chart wide\" viewBox=\"0 0 900 220\" width=\"900\" height=\"220\" role=\"img\" "
+        "<svg class=\"chart wide\" viewBox=\"0 0 900 220\" width=\"900\" height=\"220\" "
+        "role=\"img\" "
         "aria-label=\"Messages over time\">");
     std::int64_t max = 1;
     for (const auto& p : series) max = std::max(max, p.messages);

@@ -14,9 +14,9 @@ TEST(DomainName, NormalisesToLowerCaseALabels) {
 }
 
 TEST(DomainName, RejectsWhatIsNotAHostname) {
-    for (const char* bad : {"", ".", "a..b", ".example.com", "exa mple.com", "example.com>",
-                            "d=example.net(.example.com", "-a.example", "a-.example",
-                            "under_score.example"}) {
+    for (const char* bad :
+         {"", ".", "a..b", ".example.com", "exa mple.com", "example.com>",
+          "d=example.net(.example.com", "-a.example", "a-.example", "under_score.example"}) {
         EXPECT_FALSE(to_a_label_domain(bad).has_value()) << bad;
     }
     EXPECT_EQ(*to_a_label_domain("_dmarc.example.com", LabelRule::dns), "_dmarc.example.com");
