@@ -15,35 +15,6 @@
 namespace dmarc {
 namespace {
 
-// RFC 5322 §3.2.3 atext, ASCII part (RFC 6532 §3.2 adds UTF8-non-ascii, handled separately).
-bool is_ascii_atext(char c) {
-    if (text::is_alpha(c) || text::is_digit(c)) return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '/':
-        case '=':
-        case '?':
-        case '^':
-        case '_':
-        case '`':
-        case '{':
-        case '|':
-        case '}':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
 unsigned char byte_at(std::string_view s, std::size_t i) {
     return static_cast<unsigned char>(s[i]);
 }
@@ -161,7 +132,7 @@ class Lexer {
                 token.kind = Kind::special;
                 token.special = c;
                 ++i_;
-            } else if (is_ascii_atext(c) || u >= 0x80) {
+            } else if (text::is_atext(c) || u >= 0x80) {
                 token.kind = Kind::atom;
                 if (auto r = read_atom(token.text); !r) return tl::unexpected(r.error());
             } else if (c == ')') {
@@ -323,7 +294,7 @@ class Lexer {
             unsigned char u = byte_at(s_, i_);
             if (u >= 0x80) {
                 if (auto r = take_utf8(&out); !r) return r;
-            } else if (is_ascii_atext(s_[i_])) {
+            } else if (text::is_atext(s_[i_])) {
                 out.push_back(s_[i_]);
                 ++i_;
             } else {

@@ -169,35 +169,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
     return out;
 }
 
-// RFC 5322 §3.2.3 atext.
-bool is_atext(char c) noexcept {
-    if (text::is_alpha(c) || text::is_digit(c)) return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '/':
-        case '=':
-        case '?':
-        case '^':
-        case '_':
-        case '`':
-        case '{':
-        case '|':
-        case '}':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
 // RFC 5322 §3.4.1 local-part = dot-atom / quoted-string (no CFWS, no obsolete forms).
 bool is_local_part(std::string_view s) noexcept {
     if (s.empty()) return false;
@@ -223,7 +194,7 @@ bool is_local_part(std::string_view s) noexcept {
     if (s.front() == '.' || s.back() == '.') return false;
     char prev = 0;
     for (char c : s) {
-        if (c == '.' ? prev == '.' : !is_atext(c)) return false;
+        if (c == '.' ? prev == '.' : !text::is_atext(c)) return false;
         prev = c;
     }
     return true;

@@ -24,6 +24,35 @@ constexpr bool is_fws(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+// RFC 5322 §3.2.3 atext, ASCII part (RFC 6532 §3.2 adds UTF8-non-ascii; callers handle that).
+constexpr bool is_atext(char c) noexcept {
+    if (is_alpha(c) || is_digit(c)) return true;
+    switch (c) {
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '/':
+        case '=':
+        case '?':
+        case '^':
+        case '_':
+        case '`':
+        case '{':
+        case '|':
+        case '}':
+        case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool iequals(std::string_view a, std::string_view b) noexcept;
 bool istarts_with(std::string_view text, std::string_view prefix) noexcept;
 bool iends_with(std::string_view text, std::string_view suffix) noexcept;
