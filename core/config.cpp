@@ -296,8 +296,10 @@ const Entry kEntries[] = {
       "and dmarc-collector). A write failure is logged; it never delays mail.",
       Support::implemented, true, true},
      SET_STRING(history_file)},
-    {{"HistoryDatabase", ValueType::path, "/var/lib/dmarc/spool.db",
-      "The local SQLite spool of per-message verdicts that dmarc-collector imports.",
+    {{"HistoryDatabase", ValueType::path, "(none)",
+      "The local SQLite spool (WAL) of every evaluated message, which dmarc-collector imports "
+      "(e.g. /var/lib/dmarc/spool.db). A write failure is logged and counted; it never delays "
+      "mail. Unset: no spool.",
       Support::implemented, false, false},
      SET_STRING(history_database)},
     {{"RecordAllMessages", ValueType::boolean, "false",

@@ -56,10 +56,32 @@ Result<std::shared_ptr<DnsResolver>> make_resolver(const config::MilterConfig& c
 
 Result<void> HistoryFileSink::record(const MessageVerdict& verdict, const Envelope& envelope,
                                      std::int64_t received) noexcept {
+    // OpenDMARC writes only messages whose From domain had a record, unless RecordAllMessages.
+    if (!verdict.evaluated || (!verdict.evaluation.published && !record_all_)) return {};
     try {
         return file_->append(to_history_text(to_history_record(verdict, envelope, received)));
     } catch (const std::exception& e) {
         return make_error(Errc::internal, e.what());
+    }
+}
+
+Result<void> SpoolSink::record(const MessageVerdict& verdict, const Envelope& envelope,
+                               std::int64_t received) noexcept {
+    try {
+        if (!writer_->submit(to_spool_row(verdict, envelope, received))) {
+            return make_error(Errc::limit, "spool queue full; row dropped");
+        }
+        return {};
+    } catch (const std::exception& e) {
+        return make_error(Errc::internal, e.what());
+    }
+}
+
+void SpoolSink::flush() noexcept {
+    try {
+        writer_->flush();
+    } catch (...) {
+        // Nothing to do at shutdown: the writer has counted what it could not commit.
     }
 }
 
@@ -150,8 +172,36 @@ void Runtime::open_history(const config::MilterConfig& config) {
             // OpenDMARC tempfails every message here (§8.2 #23); we log, count and go on.
             logger_.log(LogLevel::error, file.error().message + "; history is not written");
         }
+        if (!sinks.empty()) {
+            static_cast<HistoryFileSink&>(*sinks.back()).set_record_all(config.record_all_messages);
+        }
     }
-    // HistoryDatabase: the spool sink (io/spool SpoolWriter) is added here once merged.
+    if (!config.history_database.empty()) {
+        std::shared_ptr<HistorySink> kept;
+        for (const auto& s : sinks_) {
+            auto* spool = dynamic_cast<SpoolSink*>(s.get());
+            if (spool && spool->path() == config.history_database) kept = s;
+        }
+        if (kept) {
+            sinks.push_back(kept);
+        } else {
+            io::SpoolWriterOptions options;
+            options.path = config.history_database;
+            Logger* logger = &logger_;
+            std::string path = config.history_database;
+            options.on_error = [logger, path](const Error& error, std::uint64_t rows_lost) {
+                logger->log(LogLevel::error, fmt::format("HistoryDatabase {}: {}; {} row(s) lost",
+                                                         path, error.message, rows_lost));
+            };
+            if (auto writer = io::SpoolWriter::open(std::move(options))) {
+                sinks.push_back(std::make_shared<SpoolSink>(std::move(*writer), path));
+            } else {
+                // Like the HistoryFile: history trouble is logged and counted, never felt by mail.
+                logger_.log(LogLevel::error, "HistoryDatabase " + path + ": " +
+                                                 writer.error().message + "; spool is not written");
+            }
+        }
+    }
     for (const auto& old : sinks_) {
         if (std::find(sinks.begin(), sinks.end(), old) == sinks.end()) old->flush();
     }

@@ -14,15 +14,17 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "io/spool.hpp"
 #include "milter/history_file.hpp"
 #include "milter/log.hpp"
 #include "milter/session.hpp"
 
 namespace dmarc::milter {
 
-// Where verdicts go besides the log. HistoryFileSink writes OpenDMARC's text; the SQLite spool
-// (HistoryDatabase: io/spool's SpoolWriter, being built on branch `store`) is to be added as a
-// second sink in Runtime::open_history() — record() must not block, flush() runs at SIGTERM.
+// Where verdicts go besides the log: every evaluated message is offered to each sink, which
+// keeps what its format holds. HistoryFileSink writes OpenDMARC's text (messages with a policy,
+// or all with RecordAllMessages); SpoolSink queues every evaluated message for the SQLite spool
+// (HistoryDatabase). record() must not block; flush() runs at SIGTERM.
 class HistorySink {
   public:
     virtual ~HistorySink() = default;
@@ -39,9 +41,30 @@ class HistoryFileSink final : public HistorySink {
                         std::int64_t received) noexcept override;
     std::string describe() const override { return "HistoryFile " + file_->path(); }
     HistoryFile& file() { return *file_; }
+    // RecordAllMessages (re-read on reload).
+    void set_record_all(bool on) noexcept { record_all_ = on; }
 
   private:
     std::unique_ptr<HistoryFile> file_;
+    std::atomic<bool> record_all_{false};
+};
+
+// The SQLite spool: one row per evaluated message, handed to io::SpoolWriter's queue (never
+// blocks; a full queue or a failing disk is counted and logged, never felt by mail).
+class SpoolSink final : public HistorySink {
+  public:
+    SpoolSink(std::unique_ptr<io::SpoolWriter> writer, std::string path)
+        : writer_(std::move(writer)), path_(std::move(path)) {}
+    Result<void> record(const MessageVerdict& verdict, const Envelope& envelope,
+                        std::int64_t received) noexcept override;
+    void flush() noexcept override;
+    std::string describe() const override { return "HistoryDatabase " + path_; }
+    const std::string& path() const noexcept { return path_; }
+    io::SpoolWriter& writer() { return *writer_; }
+
+  private:
+    std::unique_ptr<io::SpoolWriter> writer_;
+    std::string path_;
 };
 
 // Reads the configuration file: the text's diagnostics, or an error if it cannot be read.

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/history_text.hpp"
+#include "io/spool.hpp"
 #include "tests/support/milter_client.hpp"
 
 namespace dmarc::milter {
@@ -220,7 +221,8 @@ std::string base_config(const fs::path& dir) {
            "HoldQuarantinedMessages true\n"
            "SPFSelfValidate true\n"
            "HistoryFile " +
-           (dir / "history.txt").string() + "\n";
+           (dir / "history.txt").string() + "\n" + "HistoryDatabase " +
+           (dir / "spool.db").string() + "\n";
 }
 
 void check_demo_response(const Scenario& s, const mc::Response& r) {
@@ -292,6 +294,26 @@ TEST_F(DaemonTest, DemoScenariosOverUnixSocket) {
             EXPECT_EQ(rec.ipaddr, "203.0.113.99");
             EXPECT_EQ(rec.from, "bank.example");
             EXPECT_EQ(rec.policy, history_policy::kReject);
+        }
+    }
+    // Spool (issue 4 item 4): one row per evaluated message, with or without a policy, flushed
+    // at SIGTERM.
+    auto spool = io::SpoolReader::open((dir.path() / "spool.db").string());
+    ASSERT_TRUE(spool) << spool.error().message;
+    auto batch = spool->read_after(0, 100);
+    ASSERT_TRUE(batch) << batch.error().message;
+    EXPECT_TRUE(batch->bad_rows.empty());
+    ASSERT_EQ(batch->entries.size(), 12u);
+    for (const auto& e : batch->entries) {
+        if (e.row.queue_id == "Q02") {
+            EXPECT_EQ(e.row.action, MilterAction::reject);
+            EXPECT_EQ(e.row.client_ip, "203.0.113.99");
+            EXPECT_EQ(e.row.rfc5322_from_domain, "bank.example");
+            EXPECT_EQ(e.row.dmarc_result, DmarcResult::fail);
+            EXPECT_EQ(e.row.disposition, Disposition::reject);
+        }
+        if (e.row.queue_id == "Q11") {
+            EXPECT_EQ(e.row.dmarc_result, DmarcResult::temperror);
         }
     }
 }
