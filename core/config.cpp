@@ -319,6 +319,11 @@ const Entry kEntries[] = {
     {{"FailureReportsSentBy", ValueType::string, "(none)", "See FailureReports.",
       Support::unimplemented, true, true},
      nullptr},
+    {{"NoReportsList", ValueType::path, "(none)",
+      "OpenDMARC [dev]: file of addresses and domains never sent reports. Failure reports are "
+      "not sent here, and aggregate report destinations are dmarc-reporter's.",
+      Support::unimplemented, true, true},
+     nullptr},
     {{"ReportCommand", ValueType::string, "/usr/sbin/sendmail -t -odq",
       "Command for failure reports; see FailureReports.", Support::unimplemented, true, true},
      nullptr},
