@@ -146,8 +146,25 @@ SIGNALS
 
 EXIT STATUS
     0 success; 64 usage; 70 internal error; 75 temporary failure; 78 configuration error
+
+FILES
+    {}   configuration (every key: docs/configuration.md,
+                                    installed in share/dmarc/doc)
+    /var/lib/dmarc/spool.db        history spool (HistoryDatabase) that dmarc-collector imports
+    dmarc-milter.service           the systemd unit (runs as user dmarc, -f)
+
+EXAMPLES
+    Migrate from OpenDMARC: check the old file, then run on it
+        dmarc-milter -n -c /etc/opendmarc.conf
+        dmarc-milter -f -c /etc/opendmarc.conf
+    What would happen to a message from 192.0.2.10 (DNS from TestDNSData, or the resolver)
+        dmarc-milter -c /etc/dmarc/dmarc-milter.conf -t message.eml --client-ip 192.0.2.10 \
+            --mail-from alerts@bank.example
+    Postfix main.cf: smtpd_milters = inet:127.0.0.1:8893
+                     non_smtpd_milters = $smtpd_milters
+                     milter_default_action = accept
 )",
-                       kDefaultConfigPath);
+                       kDefaultConfigPath, kDefaultConfigPath);
 }
 
 std::string version_text() {

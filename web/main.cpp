@@ -41,6 +41,50 @@ int usage() {
     return kExitUsage;
 }
 
+// --help, in man-page form (issue 9).
+constexpr const char* kHelp = R"(NAME
+    dmarc-web - the DMARC dashboard: what this mail system enforced, per message, domain and
+    source
+
+SYNOPSIS
+    dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] [--tls-cert FILE --tls-key FILE]
+              [--threads N]
+    dmarc-web [-c FILE] user add NAME --role admin|viewer [--store PATH] [--generate-password]
+    dmarc-web [-c FILE] user passwd NAME [--store PATH] [--generate-password]
+
+DESCRIPTION
+    Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
+    or HTTPS, from a read-only view of the store dmarc-collector fills. Every page needs a
+    login; users are admin or viewer, with argon2id passwords. `user add` and `user passwd`
+    read the password from standard input (one line; asked twice on a terminal) or print a
+    generated one once with --generate-password; they open the store read-write.
+
+OPTIONS
+    -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
+                          WebThreads, StoreDatabase (`Name value` lines); flags override it
+    --listen ADDR:PORT    where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6)
+    --store PATH          the store: a path or sqlite:///path (default /var/lib/dmarc/store.db)
+    --tls-cert FILE, --tls-key FILE
+                          PEM certificate chain and key: HTTPS, HSTS and Secure cookies
+    --threads N           worker threads (default 2)
+    -h, --help            this text
+
+EXIT STATUS
+    0 stopped by SIGINT or SIGTERM, or the user command succeeded; 64 usage; 70 internal error;
+    75 temporary failure; 78 configuration error (bad setting, store missing or not migrated)
+
+FILES
+    /etc/dmarc/dmarc-web.conf   settings of the installed service (dmarc-web.service)
+    /var/lib/dmarc/dmarc.db     the store of the installed services
+
+EXAMPLES
+    First administrator, then the service:
+        dmarc-web -c /etc/dmarc/dmarc-web.conf user add admin --role admin --generate-password
+        systemctl enable --now dmarc-web
+    Try it on a copy of the store:
+        dmarc-web --store /tmp/dmarc.db --listen 127.0.0.1:8081
+)";
+
 bool valid_user_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
     for (char c : name) {
@@ -188,6 +232,10 @@ int main(int argc, char** argv) {
         }
         WebConfig config;
         std::vector<std::string> args(argv + 1, argv + argc);
+        if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+            std::fputs(kHelp, stdout);
+            return 0;
+        }
         // -c first, so flags override the file.
         for (std::size_t i = 0; i + 1 < args.size(); ++i) {
             if (args[i] == "-c") {
