@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The live demo (issue 9), called by `./run demo` after the build: on loopback only, in private
-# directories under build/demo, it starts unbound (the demo zones plus fresh DKIM keys), OpenDKIM
+# directories under build/demo-live, it starts unbound (the demo zones plus fresh DKIM keys), OpenDKIM
 # (verifying), dmarc-milter and a private Postfix instance wired together as in README.md; sends
 # today's mix (demo/live/mix.txt) through Postfix; imports the milter's spool and three earlier
 # days of OpenDMARC history; runs dmarc-reporter, whose reports Postfix delivers to maildirs; and
@@ -10,7 +10,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${DEMO_BUILD:-$top/build}  # the build whose programs run (the tests pass their own)
 bin=$build/bin
-D=$build/demo
+D=$build/demo-live  # build/demo is CMake's own (demo/CMakeLists.txt)
 demo=$top/demo
 dns_port=${DEMO_DNS_PORT:-53530}
 smtp_port=${DEMO_SMTP_PORT:-25250}
@@ -171,7 +171,7 @@ smtpd_milters = inet:127.0.0.1:$dkim_port, inet:127.0.0.1:$milter_port
 non_smtpd_milters = \$smtpd_milters
 milter_default_action = accept
 milter_protocol = 6
-# ---- delivery: maildirs under build/demo/mail/DOMAIN/USER/, nothing leaves the machine
+# ---- delivery: maildirs under build/demo-live/mail/DOMAIN/USER/, nothing leaves the machine
 virtual_mailbox_domains = demo.example bank.example shop.example news.example corp.example
     reports.dmarc-service.example
 virtual_mailbox_base = $D/mail
@@ -289,8 +289,8 @@ done
 held=$(find "$pf/spool/hold" -type f | wc -l)
 delivered=$(find "$D/mail/demo.example/ana/new" -type f 2>/dev/null | wc -l)
 rejected=$(grep -c 'milter-reject: END-OF-MESSAGE' "$pf/maillog" || true)
-say "Postfix: $delivered delivered to build/demo/mail/demo.example/ana, $rejected rejected (550), $held in the hold queue"
-note "log: build/demo/postfix/maillog   hold queue: postqueue -c build/demo/postfix/etc -p"
+say "Postfix: $delivered delivered to build/demo-live/mail/demo.example/ana, $rejected rejected (550), $held in the hold queue"
+note "log: build/demo-live/postfix/maillog   hold queue: postqueue -c build/demo-live/postfix/etc -p"
 grep -E 'milter-reject|milter-hold' "$pf/maillog" | sed -E 's/^.*(milter-[a-z]+: END-OF-MESSAGE from [^:]*: )/\1/; s/; from=.*//' |
     sort | uniq -c | sed 's/^/    /' | head -8
 
@@ -334,7 +334,7 @@ if [ -x "$bin/dmarc-reporter" ]; then
         --report-org "Demo Mail" --now "$now" 2>&1 | sed 's/^/    /' || say "dmarc-reporter failed (above)"
     sleep 1
     note "reports delivered:"
-    find "$D/mail" -path '*/new/*' -type f ! -path '*/demo.example/*' | sed "s|$D/mail/|      build/demo/mail/|" |
+    find "$D/mail" -path '*/new/*' -type f ! -path '*/demo.example/*' | sed "s|$D/mail/|      build/demo-live/mail/|" |
         awk -F/ '{print "      " $3 "/" $4 "/" $5 "/"}' | sort | uniq -c | sed 's/^/    /'
 else
     say "dmarc-reporter is not built on this branch yet: no reports sent (the call is in demo/run-demo.sh)"

@@ -14,7 +14,7 @@ out=$(DEMO_BUILD=$build DEMO_EXIT=1 DEMO_DNS_PORT=53531 DEMO_SMTP_PORT=25251 DEM
 echo "$out"
 fail() { echo "FAIL: $*"; exit 1; }
 # demo/live/mix.txt: 3 spoofed + 1 np=reject rejected; 2 + 1 + 1 held; the other 17 delivered.
-grep -q 'Postfix: 17 delivered to build/demo/mail/demo.example/ana, 4 rejected (550), 4 in the hold queue' <<<"$out" ||
+grep -q 'Postfix: 17 delivered to build/demo-live/mail/demo.example/ana, 4 rejected (550), 4 in the hold queue' <<<"$out" ||
     fail "mix outcome"
 grep -q 'spoofed bank.example.*rejected: 550 5.7.1 rejected by DMARC policy for bank.example' <<<"$out" ||
     fail "spoofed mail not rejected"
