@@ -329,13 +329,26 @@ if [ -x "$bin/dmarc-reporter" ]; then
     # As the daily timer would run tomorrow at 00:20 UTC: every finished UTC day, today included.
     now=$((midnight + 86400 + 1200))
     say "dmarc-reporter (as at $(date -u -d "@$now" '+%F %H:%M') UTC): reports through Postfix to the rua mailboxes"
-    "$bin/dmarc-reporter" --database "sqlite://$D/dmarc.db" --smtp-server 127.0.0.1 \
-        --smtp-port "$smtp_port" --report-email dmarc-reports@demo.example \
-        --report-org "Demo Mail" --now "$now" 2>&1 | sed 's/^/    /' || say "dmarc-reporter failed (above)"
+    # Settings as in /etc/dmarc/dmarc-reporter.conf (reporter/README.md), with the demo's DNS
+    # for verifying the external rua destination (RFC 7489 §7.1).
+    cat >"$D/dmarc-reporter.conf" <<EOF
+Database sqlite://$D/dmarc.db
+ReportEmail dmarc-reports@demo.example
+ReportOrg Demo Mail
+SmtpServer 127.0.0.1
+SmtpPort $smtp_port
+Nameservers 127.0.0.1@$dns_port
+OutputDir $D/reports
+EOF
+    mkdir -p "$D/reports"
+    "$bin/dmarc-reporter" --config "$D/dmarc-reporter.conf" --database "sqlite://$D/dmarc.db" \
+        --smtp-server 127.0.0.1 --smtp-port "$smtp_port" --report-email dmarc-reports@demo.example \
+        --report-org "Demo Mail" --keepfiles --now "$now" 2>&1 | sed 's/^/    /' ||
+        say "dmarc-reporter failed (above)"
     sleep 1
     note "reports delivered:"
-    find "$D/mail" -path '*/new/*' -type f ! -path '*/demo.example/*' | sed "s|$D/mail/|      build/demo-live/mail/|" |
-        awk -F/ '{print "      " $3 "/" $4 "/" $5 "/"}' | sort | uniq -c | sed 's/^/    /'
+    (cd "$D/mail" && find . -path '*/new/*' -type f ! -path './demo.example/*') |
+        awk -F/ '{print "build/demo-live/mail/" $2 "/" $3 "/"}' | sort | uniq -c | sed 's/^/     /'
 else
     say "dmarc-reporter is not built on this branch yet: no reports sent (the call is in demo/run-demo.sh)"
 fi
