@@ -14,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -146,10 +145,13 @@ TEST(Migration, RecordedOpenDmarcDecisionsMatchOpenDmarc) {
 struct Http {
     int status = 0;
     std::string head, body;
+    // The value of a Set-Cookie field for `name` (Beast writes the field name as Set-Cookie).
     std::string cookie(const std::string& name) const {
-        std::smatch m;
-        std::regex re("\r\n[Ss]et-[Cc]ookie: " + name + "=([^;\r]*)");
-        return std::regex_search(head, m, re) ? m[1].str() : "";
+        const std::string field = "\r\nSet-Cookie: " + name + "=";
+        auto at = head.find(field);
+        if (at == std::string::npos) return "";
+        at += field.size();
+        return head.substr(at, head.find_first_of(";\r", at) - at);
     }
 };
 
@@ -272,10 +274,11 @@ TEST(Migration, ImportedOpenDmarcHistoryAppearsInTheDashboard) {
     } stop{pid};
     std::uint16_t port = 0;
     for (int i = 0; i < 100 && port == 0; ++i) {
-        std::smatch m;
-        std::string text = test::read_text(out);
-        static const std::regex re("listening on http://127\\.0\\.0\\.1:([0-9]+)");
-        if (std::regex_search(text, m, re)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
+        const std::string text = test::read_text(out);
+        const std::string prefix = "listening on http://127.0.0.1:";
+        if (auto at = text.find(prefix); at != std::string::npos) {
+            port = static_cast<std::uint16_t>(std::stoi(text.substr(at + prefix.size())));
+        }
         if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ASSERT_NE(port, 0) << test::read_text(dir.file("web.err"));
