@@ -116,6 +116,9 @@ struct LocalUnboundConfig {
     std::map<std::string, std::string> auth_zones;  // zone name (with trailing dot) -> zone text
     std::vector<std::string> server_lines;          // extra lines for the server: clause
     std::string extra_clauses;                      // forward-zone: etc.
+    // Auth zones answer clients directly (yes) or only feed the iterator (no: a root zone used
+    // that way lets stub-zone and forward-zone clauses take the names below them).
+    bool auth_for_downstream = true;
 };
 
 class LocalUnbound {
@@ -206,7 +209,7 @@ class LocalUnbound {
             conf << "auth-zone:\n"
                  << "  name: \"" << name << "\"\n"
                  << "  zonefile: \"" << file << "\"\n"
-                 << "  for-downstream: yes\n"
+                 << "  for-downstream: " << (config.auth_for_downstream ? "yes" : "no") << "\n"
                  << "  for-upstream: yes\n"
                  << "  fallback-enabled: no\n";
         }
