@@ -25,6 +25,9 @@ struct MailChainOptions {
     std::string milter_binary;        // dmarc-milter (required for DmarcFilter::dmarc_milter)
     std::string milter_extra_config;  // lines appended to the filter's configuration
     bool deliver_to_sink = true;      // false: Postfix's discard transport (benchmarks)
+    bool with_opendkim = true;        // false: the DMARC filter is Postfix's only milter
+    // OpenDKIM's libunbound configured for the private unbound (needed to verify signatures).
+    bool opendkim_resolver = true;
     std::string milter_default_action = "tempfail";
     std::string zone_extra;             // more records for the root zone, in zone-file syntax
     std::string postfix_extra_main_cf;  // more main.cf lines
