@@ -84,7 +84,8 @@ std::vector<Case> cases() {
         {"no_from", spoofer, "attacker.example", "attacker.example", "", "", 'd', "", "", "",
          std::nullopt},
         // RFC 8601 §5: a result claiming our authserv-id that came with the message is removed
-        // and not believed (its dkim=pass would otherwise align).
+        // and not believed (its dkim=pass would otherwise align). In this chain OpenDKIM, which
+        // shares the authserv-id, strips it before dmarc-milter sees it (see the finding below).
         {"forged_results_removed", spoofer, "attacker.example", "attacker.example",
          "From: <letter@news.example>\n",
          "Authentication-Results: mx.e2e.example; dkim=pass header.d=news.example "
@@ -335,13 +336,14 @@ TEST(EndToEnd, AlignedDkimPassOpenDkimSigned) {
     EXPECT_EQ(row->dkim[0].result, DkimResult::pass);
 }
 
-// FINDING (disabled until fixed; see tests/e2e/README.md): a forged Authentication-Results with
-// our authserv-id is removed when the message reaches the milter directly (Scenarios,
-// forged_results_removed), but NOT when an earlier milter (OpenDKIM) inserted a field first:
-// the headers Postfix 3.7 then sends to the second milter no longer include the Received field
-// Postfix added (observed: A-R(OpenDKIM), A-R(forged), DKIM-Signature, Received(older hop),
-// From...), so core/verdict's "below our MTA's Received" rule (RFC 8601 §5) sees the forgery
-// above every Received and believes it. Here it claims spf=pass for signed.example.
+// FINDING (disabled until fixed; see tests/e2e/README.md): Postfix 3.7 does not pass the
+// Received field it adds to its milters (observed by logging every header callback: the
+// milters see the message's own fields plus what earlier milters inserted, never Postfix's
+// Received for this hop). core/verdict treats a field with our authserv-id as forged only when
+// it sits below a Received field (RFC 8601 §5), so a forgery in a message without earlier hops,
+// or above the first earlier Received as here, is taken as ours and believed. In the Scenarios
+// case forged_results_removed it is OpenDKIM (same authserv-id) that strips the forged dkim
+// result before our milter sees it; this one (spf/dmarc only) OpenDKIM leaves alone.
 TEST(EndToEnd, DISABLED_ForgedResultsAfterAnotherMiltersResult) {
     const std::string token = unique_token("forged-dkim");
     std::string text = opendkim_signed(token);
