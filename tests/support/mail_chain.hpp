@@ -99,6 +99,7 @@ class MailChain {
     std::string directory() const { return dir_; }
     std::string spool_path() const { return dir_ + "/spool/spool.db"; }
     std::string milter_socket() const;  // "inet:port@127.0.0.1"
+    std::uint16_t milter_port() const { return milter_port_; }
     std::uint16_t smtp_port() const { return smtp_port_; }
     std::uint16_t dns_port() const;
     // The signing client: mail from this XCLIENT address with From: @signed.example is signed.
