@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <optional>
-#include <regex>
 #include <string>
 #include <thread>
 
@@ -67,13 +66,18 @@ inline std::string message(const std::string& token, const std::string& from_fie
 // own log, so rejected messages have one too).
 inline std::string queue_id_for(const std::string& mail_from,
                                 std::chrono::milliseconds limit = 10s) {
-    const std::regex re("([0-9A-F]{6,}): [^\\n]*from=<" +
-                        std::regex_replace(mail_from, std::regex(R"([.+])"), R"(\$&)") + ">");
+    // Postfix log lines "<QUEUE-ID>: ... from=<mail_from>" (cleanup, qmgr, milter-reject).
+    const std::string needle = "from=<" + mail_from + ">";
     const auto deadline = std::chrono::steady_clock::now() + limit;
     do {
-        std::smatch m;
         const std::string log = chain().postfix_log();
-        if (std::regex_search(log, m, re)) return m[1];
+        if (const auto at = log.find(needle); at != std::string::npos) {
+            const auto line = log.rfind('\n', at) + 1;   // npos + 1 == 0: the first line
+            const auto program = log.find("]: ", line);  // "postfix/cleanup[pid]: "
+            const auto start = program == std::string::npos ? program : program + 3;
+            const auto colon = start < at ? log.find(": ", start) : std::string::npos;
+            if (colon != std::string::npos && colon < at) return log.substr(start, colon - start);
+        }
         std::this_thread::sleep_for(50ms);
     } while (std::chrono::steady_clock::now() < deadline);
     return {};

@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "io/sqlite.hpp"
@@ -75,11 +74,14 @@ void expect_correct(const Sent& s) {
 }
 
 std::uint64_t rows_lost_in_log(const std::string& log) {
-    static const std::regex re(R"(HistoryDatabase [^\n]*; ([0-9]+) row\(s\) lost)");
+    // "HistoryDatabase <path>: <error>; N row(s) lost", one line per failed batch.
     std::uint64_t lost = 0;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
-         ++it) {
-        lost += std::stoull((*it)[1]);
+    for (auto at = log.find(" row(s) lost"); at != std::string::npos;
+         at = log.find(" row(s) lost", at + 1)) {
+        const auto line = log.rfind('\n', at) + 1;
+        const auto number = log.rfind(' ', at - 1) + 1;
+        if (log.compare(line, 16, "HistoryDatabase ") != 0 || number <= line) continue;
+        lost += std::stoull(log.substr(number, at - number));
     }
     return lost;
 }

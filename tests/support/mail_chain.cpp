@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -699,9 +698,10 @@ SmtpOutcome MailChain::send(const Submission& s, std::chrono::milliseconds timeo
     if (!step("rcpt", "RCPT TO:<" + s.rcpt_to + ">", 250)) return o;
     if (!step("data", "DATA", 354)) return o;
     step("eod", dot_stuff(to_crlf(s.message)) + ".", 250);
-    static const std::regex queued(R"(queued as ([0-9A-Za-z]+))");
-    std::smatch m;
-    if (o.code == 250 && std::regex_search(o.reply, m, queued)) o.queue_id = m[1];
+    if (const auto at = o.reply.find("queued as "); o.code == 250 && at != std::string::npos) {
+        o.queue_id = o.reply.substr(at + 10);
+        o.queue_id = o.queue_id.substr(0, o.queue_id.find_first_of(" \r\n"));
+    }
     c.write("QUIT\r\n");
     return o;
 }
@@ -728,16 +728,20 @@ std::string MailChain::wait_delivered(const std::string& needle,
 std::vector<QueuedMessage> MailChain::queue() const {
     std::vector<QueuedMessage> out;
     std::istringstream in(postfix_command("postqueue", "-j"));
-    static const std::regex name(R"re("queue_name": *"([a-z]+)")re");
-    static const std::regex id(R"re("queue_id": *"([0-9A-Za-z]+)")re");
-    static const std::regex sender(R"re("sender": *"([^"]*)")re");
+    // One JSON object per line; the three string members we need, without a JSON library.
+    auto member = [](const std::string& line, const std::string& name) {
+        const auto key = line.find("\"" + name + "\"");
+        if (key == std::string::npos) return std::string();
+        const auto open = line.find('"', line.find(':', key) + 1);
+        const auto close = open == std::string::npos ? open : line.find('"', open + 1);
+        return close == std::string::npos ? std::string() : line.substr(open + 1, close - open - 1);
+    };
     std::string line;
     while (std::getline(in, line)) {
-        std::smatch m;
         QueuedMessage q;
-        if (std::regex_search(line, m, name)) q.queue_name = m[1];
-        if (std::regex_search(line, m, id)) q.queue_id = m[1];
-        if (std::regex_search(line, m, sender)) q.sender = m[1];
+        q.queue_name = member(line, "queue_name");
+        q.queue_id = member(line, "queue_id");
+        q.sender = member(line, "sender");
         if (!q.queue_id.empty()) out.push_back(q);
     }
     return out;
