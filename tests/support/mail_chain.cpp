@@ -334,6 +334,10 @@ bool MailChain::start_all(std::string* error) {
                 run("/usr/sbin/postfix -c " + dir_ + "/postfix abort");
             }
             ::umount2((dir_ + "/spool").c_str(), MNT_DETACH);
+            std::istringstream others(read_text(dir_ + "/other-directories"));
+            for (std::string other; std::getline(others, other);) {
+                if (other.find("/dmarc-") != std::string::npos) fs::remove_all(other, ec);
+            }
             fs::remove_all(dir_, ec);
             ::_exit(0);
         }
@@ -344,6 +348,9 @@ bool MailChain::start_all(std::string* error) {
     }
     if (!start_unbound(error)) return false;
     impl_->sink = std::make_unique<SmtpSink>();
+    record_pid("smtp-sink", impl_->sink->pid());
+    std::ofstream(dir_ + "/pids/../other-directories", std::ios::app)
+        << impl_->sink->directory() << "\n";
     if (options_.deliver_to_sink && !impl_->sink->running()) {
         *error = "smtp-sink did not start";
         return false;
@@ -392,6 +399,9 @@ bool MailChain::start_unbound(std::string* error) {
     }
     impl_->unbound = LocalUnbound::start(config, error);
     if (!impl_->unbound) return false;
+    record_pid("unbound", impl_->unbound->pid());
+    std::ofstream(dir_ + "/pids/../other-directories", std::ios::app)
+        << impl_->unbound->directory() << "\n";
     return true;
 }
 
