@@ -116,6 +116,9 @@ struct LocalUnboundConfig {
     std::map<std::string, std::string> auth_zones;  // zone name (with trailing dot) -> zone text
     std::vector<std::string> server_lines;          // extra lines for the server: clause
     std::string extra_clauses;                      // forward-zone: etc.
+    // Auth zones answer clients directly (yes) or only feed the iterator (no: a root zone used
+    // that way lets stub-zone and forward-zone clauses take the names below them).
+    bool auth_for_downstream = true;
 };
 
 class LocalUnbound {
@@ -155,6 +158,7 @@ class LocalUnbound {
     }
 
     std::uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
     // unbound's forwarder syntax, for DnsOptions::nameservers.
     std::string address() const { return interface_ + "@" + std::to_string(port_); }
     const std::string& directory() const { return dir_; }
@@ -206,7 +210,7 @@ class LocalUnbound {
             conf << "auth-zone:\n"
                  << "  name: \"" << name << "\"\n"
                  << "  zonefile: \"" << file << "\"\n"
-                 << "  for-downstream: yes\n"
+                 << "  for-downstream: " << (config.auth_for_downstream ? "yes" : "no") << "\n"
                  << "  for-upstream: yes\n"
                  << "  fallback-enabled: no\n";
         }

@@ -72,6 +72,8 @@ class SmtpSink {
     SmtpSink& operator=(const SmtpSink&) = delete;
 
     bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
+    const std::string& directory() const { return dir_; }
     std::uint16_t port() const { return port_; }
 
     // The dumped transactions (envelope lines "X-Mail-Args: ..." then the message), LF lines.
