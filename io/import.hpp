@@ -19,7 +19,8 @@ struct ImportProgress {
     std::uint64_t rows = 0;  // records or spool rows handed to the store
     std::uint64_t inserted = 0;
     std::uint64_t duplicates = 0;
-    std::uint64_t bytes = 0;  // history input read so far
+    std::uint64_t bytes = 0;       // history input read so far
+    std::uint64_t spool_rows = 0;  // spool: rows waiting when the import started (for an ETA)
 };
 
 struct HistoryImportOptions {
