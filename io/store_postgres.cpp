@@ -575,6 +575,8 @@ class PostgresStore final : public Store {
     Result<ImportResult> import_once(std::span<const ImportItem> items,
                                      const std::optional<Watermark>& watermark) {
         if (auto r = exec("BEGIN"); !r) return tl::unexpected(r.error());
+        // The batch's sorts (key order, DKIM join) fit in memory instead of spilling to disk.
+        if (auto r = exec("SET LOCAL work_mem = '64MB'"); !r) return tl::unexpected(r.error());
         if (!staging_ready_) {
             // Scratch space of this connection only (temporary, emptied at every commit): not
             // part of the store's schema, which lives in schema/postgres/.
@@ -691,6 +693,11 @@ class PostgresStore final : public Store {
             if (auto r = copy_in("COPY import_dkim FROM STDIN", dkim); !r) {
                 return tl::unexpected(r.error());
             }
+        }
+        // Temporary tables get no statistics from autovacuum; without them the planner joins
+        // the DKIM rows to their messages by nested loop, quadratic in the batch size.
+        if (auto r = exec("ANALYZE import_messages, import_dkim"); !r) {
+            return tl::unexpected(r.error());
         }
         auto moved = exec(kMoveStaged);
         if (!moved) return tl::unexpected(moved.error());
