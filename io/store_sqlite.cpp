@@ -288,9 +288,21 @@ class SqliteStore final : public Store {
         // NULL. So the checks are off for the import transaction only (the pragma is a no-op
         // inside a transaction, hence set around it) and on again for everything else, e.g.
         // expire(), which needs ON DELETE CASCADE.
-        if (auto r = db_.exec("PRAGMA foreign_keys=OFF"); !r) return fail(r);
+        //
+        // A batch that carries a watermark is a spool batch: once it is committed, its rows are
+        // deleted from the spool, so its commit must be on disk, not only in the OS, or a power
+        // cut could lose rows the spool no longer has. synchronous=FULL syncs the WAL at that
+        // commit (one fsync per batch, ~20 per million rows); history batches keep NORMAL,
+        // since a rerun reads the file again.
+        if (auto r = db_.exec(watermark ? "PRAGMA foreign_keys=OFF; PRAGMA synchronous=FULL"
+                                        : "PRAGMA foreign_keys=OFF");
+            !r) {
+            return fail(r);
+        }
         auto result = import_in_transaction(items, watermark);
-        if (auto r = db_.exec("PRAGMA foreign_keys=ON"); !r) return fail(r);
+        if (auto r = db_.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL"); !r) {
+            return fail(r);
+        }
         if (!result) {
             // Ids interned in the rolled-back transaction no longer exist.
             for (Interner* interner : {&domains_, &reporters_, &ips_}) interner->clear();
@@ -577,11 +589,11 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
     if (!db) return fail(db);
     // Bulk-import settings (WAL and synchronous=NORMAL come from Db::open). A checkpoint every
     // 64 MiB of WAL instead of SQLite's 4 MiB: the WAL is synced only at a checkpoint in NORMAL
-    // mode, so this cuts the fsyncs of a 1M-row import from ~100 to ~6. Durability is unchanged
-    // for what the collector promises: a committed batch survives a kill -9 (it is in the WAL,
-    // in the OS); a power cut may lose the last batches since the previous checkpoint, but their
-    // watermark rolls back with them, so the rerun imports them again. temp_store=MEMORY keeps
-    // any sort or temporary b-tree off the disk.
+    // mode, so this cuts the fsyncs of a 1M-row history import from ~100 to ~6. A committed
+    // batch survives a kill -9 (it is in the WAL, in the OS); a power cut may lose the history
+    // batches since the previous checkpoint, but nothing else was done on their account, and a
+    // rerun imports them again. Spool batches are synced at commit (import()). temp_store=MEMORY
+    // keeps any sort or temporary b-tree off the disk.
     if (auto r = db->exec("PRAGMA wal_autocheckpoint=16384; PRAGMA temp_store=MEMORY"); !r) {
         return fail(r);
     }
