@@ -87,7 +87,9 @@ class ChunkQueue {
 };
 
 // Runs `produce(queue)` on its own thread for as long as the caller consumes; the destructor
-// stops and joins it on every path out of the caller (an early error return included).
+// stops and joins it on every path out of the caller (an early error return included). The join
+// waits for the producer's current read to return: after a store error on a history import from
+// a pipe that stays open, the collector exits when the next line or end of input arrives.
 template <class Chunk>
 class Producer {
   public:
