@@ -6,7 +6,9 @@
 // rows/s is per wall-clock second (the acceptance figure); rows/cpu-s per second of the process's
 // CPU time, comparable across runs on a shared machine. DMARC_BENCH_HISTORY_FILE=path also writes
 // the history text there, for bench/opendmarc_import.sh to time opendmarc-import on the same
-// records (./run bench).
+// records (./run bench). BM_Pg* run the same imports into PostgreSQL: a private server started
+// for the run (tests/io/pg_server.hpp: initdb in $TMPDIR, loopback, fsync=off), skipped when
+// the PostgreSQL server binaries are missing; DMARC_BENCH_PG_ROWS overrides their row count.
 #include <benchmark/benchmark.h>
 #include <stdio.h>
 
@@ -21,6 +23,7 @@
 #include "io/import.hpp"
 #include "io/spool.hpp"
 #include "io/store.hpp"
+#include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
 #include "tests/io/temp_dir.hpp"
 
@@ -34,8 +37,26 @@ int rows_wanted() {
     return n > 0 ? n : 1000000;
 }
 
-void BM_ImportSpool(benchmark::State& state) {
-    const int rows = rows_wanted();
+enum class Backend { sqlite, postgres };
+
+int rows_wanted(Backend backend) {
+    if (backend == Backend::postgres) {
+        const char* env = std::getenv("DMARC_BENCH_PG_ROWS");
+        if (int n = env ? std::atoi(env) : 0; n > 0) return n;
+    }
+    return rows_wanted();
+}
+
+// A fresh, empty store of that backend (inside `dir` for SQLite).
+Result<std::unique_ptr<io::Store>> fresh_store(Backend backend, const test::TempDir& dir) {
+    if (backend == Backend::sqlite) return io::open_store("sqlite://" + dir.file("store.db"));
+    auto* server = test::PgServer::instance();
+    if (!server) return make_error(Errc::not_found, test::PgServer::why());
+    return io::open_store(server->create_database());
+}
+
+void BM_ImportSpool(benchmark::State& state, Backend backend) {
+    const int rows = rows_wanted(backend);
     double cpu_seconds = 0;
     for (auto _ : state) {
         state.PauseTiming();
@@ -53,8 +74,11 @@ void BM_ImportSpool(benchmark::State& state) {
             }
             (*writer)->flush();
         }
-        auto store = io::open_store("sqlite://" + dir.file("store.db"));
-        if (!store) state.SkipWithError(store.error().message.c_str());
+        auto store = fresh_store(backend, dir);
+        if (!store) {
+            state.SkipWithError(store.error().message.c_str());
+            return;
+        }
         state.ResumeTiming();
         io::SpoolImportOptions options;
         const std::clock_t cpu_start = std::clock();
@@ -71,13 +95,14 @@ void BM_ImportSpool(benchmark::State& state) {
         static_cast<double>(state.iterations()) * rows / std::max(cpu_seconds, 1e-9);
 }
 
-void BM_ImportHistory(benchmark::State& state) {
-    const int rows = rows_wanted();
+void BM_ImportHistory(benchmark::State& state, Backend backend) {
+    const int rows = rows_wanted(backend);
     double cpu_seconds = 0;
     std::string text;
     text.reserve(static_cast<std::size_t>(rows) * 400);
     for (int i = 0; i < rows; ++i) text += to_history_text(test::sample_history(i));
-    if (const char* path = std::getenv("DMARC_BENCH_HISTORY_FILE"); path && *path) {
+    const char* path = std::getenv("DMARC_BENCH_HISTORY_FILE");
+    if (backend == Backend::sqlite && path && *path) {
         std::FILE* out = std::fopen(path, "w");
         bool ok = out && std::fwrite(text.data(), 1, text.size(), out) == text.size();
         if (out && std::fclose(out) != 0) ok = false;
@@ -89,8 +114,11 @@ void BM_ImportHistory(benchmark::State& state) {
     for (auto _ : state) {
         state.PauseTiming();
         test::TempDir dir;
-        auto store = io::open_store("sqlite://" + dir.file("store.db"));
-        if (!store) state.SkipWithError(store.error().message.c_str());
+        auto store = fresh_store(backend, dir);
+        if (!store) {
+            state.SkipWithError(store.error().message.c_str());
+            return;
+        }
         FILE* input = ::fmemopen(text.data(), text.size(), "r");
         state.ResumeTiming();
         io::HistoryImportOptions options;
@@ -112,8 +140,23 @@ void BM_ImportHistory(benchmark::State& state) {
     state.counters["MB"] = static_cast<double>(text.size()) / 1e6;
 }
 
+void BM_ImportSpool(benchmark::State& state) {
+    BM_ImportSpool(state, Backend::sqlite);
+}
+void BM_ImportHistory(benchmark::State& state) {
+    BM_ImportHistory(state, Backend::sqlite);
+}
+void BM_PgImportSpool(benchmark::State& state) {
+    BM_ImportSpool(state, Backend::postgres);
+}
+void BM_PgImportHistory(benchmark::State& state) {
+    BM_ImportHistory(state, Backend::postgres);
+}
+
 BENCHMARK(BM_ImportSpool)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ImportHistory)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PgImportSpool)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PgImportHistory)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 //   dmarc-collector stats                           row counts and a content digest
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -200,10 +201,12 @@ int exit_code_for(const Error& error) {
     }
 }
 
-// A progress line on a terminal (rows/s, ETA when the input size is known); nothing otherwise.
+// A progress bar on a terminal (rows/s, ETA when the size of the input is known: history bytes,
+// spool rows); nothing otherwise, the summary line then says it all.
 class Progress {
   public:
-    Progress(std::uint64_t total_bytes) : total_bytes_(total_bytes), tty_(::isatty(2) == 1) {}
+    explicit Progress(std::uint64_t total_bytes)
+        : total_bytes_(total_bytes), tty_(::isatty(2) == 1) {}
     void update(const io::ImportProgress& p) {
         if (!tty_) return;
         auto now = Clock::now();
@@ -211,16 +214,23 @@ class Progress {
         last_ = now;
         double seconds = std::chrono::duration<double>(now - start_).count();
         double rate = seconds > 0 ? static_cast<double>(p.rows) / seconds : 0;
-        std::string eta;
+        double done = -1;  // fraction of the input done; < 0: unknown
         if (total_bytes_ > 0 && p.bytes > 0 && p.bytes <= total_bytes_) {
-            double left = seconds * static_cast<double>(total_bytes_ - p.bytes) /
-                          static_cast<double>(p.bytes);
-            eta = fmt::format(
-                " {:3.0f}% ETA {:.0f}s",
-                100.0 * static_cast<double>(p.bytes) / static_cast<double>(total_bytes_), left);
+            done = static_cast<double>(p.bytes) / static_cast<double>(total_bytes_);
+        } else if (p.spool_rows > 0) {
+            done = std::min(1.0, static_cast<double>(p.rows) / static_cast<double>(p.spool_rows));
         }
-        std::fprintf(stderr, "\r%llu rows, %.0f rows/s%s   ",
-                     static_cast<unsigned long long>(p.rows), rate, eta.c_str());
+        std::string bar;
+        if (done >= 0) {
+            constexpr int kWidth = 30;
+            const int filled = static_cast<int>(done * kWidth);
+            bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
+                  std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] " +
+                  fmt::format("{:3.0f}% ", 100.0 * done);
+            if (done > 0) bar += fmt::format("ETA {:.0f}s ", seconds * (1 - done) / done);
+        }
+        std::fprintf(stderr, "\r%s%llu rows, %.0f rows/s   ", bar.c_str(),
+                     static_cast<unsigned long long>(p.rows), rate);
         shown_ = true;
     }
     void done() {

@@ -1,8 +1,16 @@
-// History and spool import loops (see import.hpp).
+// History and spool import loops (see import.hpp): a reader thread parses the next batch while
+// the calling thread imports the current one into the store.
 #include "io/import.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "core/history_row.hpp"
@@ -18,20 +26,116 @@ void add(ImportProgress& totals, const ImportResult& r, std::size_t rows) {
     totals.duplicates += r.duplicates;
 }
 
-}  // namespace
+// A bounded hand-off from one producer thread (reading and parsing) to the importing thread, so
+// that parsing the next batch overlaps the store's work on this one. At most `capacity` batches
+// wait: memory stays bounded by a few batches whatever the input size.
+template <class Chunk>
+class ChunkQueue {
+  public:
+    explicit ChunkQueue(std::size_t capacity) : capacity_(capacity) {}
 
-Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
-                                           const HistoryImportOptions& options) {
-    HistoryImportResult result;
+    // false: the consumer has gone (store error); the producer should stop.
+    bool push(Chunk chunk) {
+        std::vector<Chunk> spent;
+        {
+            std::unique_lock lock(mutex_);
+            not_full_.wait(lock, [&] { return chunks_.size() < capacity_ || abandoned_; });
+            if (abandoned_) return false;
+            chunks_.push_back(std::move(chunk));
+            spent.swap(spent_);
+            not_empty_.notify_one();
+        }
+        return true;  // `spent` is freed here, on the producer's thread
+    }
+    // The consumer hands a used chunk back: a million-row import frees tens of millions of
+    // strings, and freeing them where they were allocated keeps that work (and glibc's
+    // cross-thread free path) off the importing thread.
+    void give_back(Chunk chunk) {
+        std::lock_guard lock(mutex_);
+        if (!abandoned_) spent_.push_back(std::move(chunk));
+    }
+    // nullopt: the producer has finished and everything was taken.
+    std::optional<Chunk> pop() {
+        std::unique_lock lock(mutex_);
+        not_empty_.wait(lock, [&] { return !chunks_.empty() || finished_; });
+        if (chunks_.empty()) return std::nullopt;
+        Chunk chunk = std::move(chunks_.front());
+        chunks_.pop_front();
+        not_full_.notify_one();
+        return chunk;
+    }
+    void finish() {
+        std::lock_guard lock(mutex_);
+        finished_ = true;
+        not_empty_.notify_all();
+    }
+    void abandon() {
+        std::lock_guard lock(mutex_);
+        abandoned_ = true;
+        chunks_.clear();
+        spent_.clear();
+        not_full_.notify_all();
+    }
+
+  private:
+    std::size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable not_full_, not_empty_;
+    std::deque<Chunk> chunks_;
+    std::vector<Chunk> spent_;
+    bool finished_ = false, abandoned_ = false;
+};
+
+// Runs `produce(queue)` on its own thread for as long as the caller consumes; the destructor
+// stops and joins it on every path out of the caller (an early error return included). The join
+// waits for the producer's current read to return: after a store error on a history import from
+// a pipe that stays open, the collector exits when the next line or end of input arrives.
+template <class Chunk>
+class Producer {
+  public:
+    template <class Fn>
+    Producer(std::size_t capacity, Fn&& produce) : queue_(capacity) {
+        thread_ = std::thread([this, fn = std::forward<Fn>(produce)]() mutable {
+            fn(queue_);
+            queue_.finish();
+        });
+    }
+    ~Producer() {
+        queue_.abandon();
+        thread_.join();
+    }
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+    std::optional<Chunk> pop() { return queue_.pop(); }
+    void give_back(Chunk chunk) { queue_.give_back(std::move(chunk)); }
+
+  private:
+    ChunkQueue<Chunk> queue_;
+    std::thread thread_;
+};
+
+// One batch of parsed history: its records, the problems found in its lines (reported by the
+// importing thread, in order, before the batch is committed) and where the reader stands.
+struct HistoryChunk {
+    std::vector<ImportItem> items;
+    std::vector<HistoryIssue> issues;
+    std::uint64_t bytes = 0;  // input read so far
+    std::optional<Error> error;
+    bool last = false;
+    std::size_t lines = 0, records_dropped = 0;
+};
+
+void read_history(std::FILE* input, std::size_t batch_rows, ChunkQueue<HistoryChunk>& queue) {
     HistoryReader reader;
     std::size_t issues_seen = 0;
-    std::vector<ImportItem> batch;
-    batch.reserve(options.batch_rows);
+    HistoryChunk chunk;
+    chunk.items.reserve(batch_rows);
+    std::uint64_t bytes = 0;
 
-    auto report_issues = [&] {
+    auto collect_issues = [&] {
         const auto& issues = reader.issues();
         for (; issues_seen < issues.size(); ++issues_seen) {
-            if (options.on_issue) options.on_issue(issues[issues_seen]);
+            chunk.issues.push_back(issues[issues_seen]);
         }
     };
     auto take = [&](std::optional<HistoryRecord>&& record) {
@@ -41,17 +145,15 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
             arc_policy = std::to_string(*record->arc_policy);
             if (!record->arc_policy_json.empty()) arc_policy += " " + record->arc_policy_json;
         }
-        ImportItem item{to_spool_row(*record), MessageOrigin::history, std::move(arc_policy)};
-        batch.push_back(std::move(item));
+        chunk.items.push_back(
+            ImportItem{to_spool_row(*record), MessageOrigin::history, std::move(arc_policy)});
     };
-    auto commit = [&]() -> Result<void> {
-        if (batch.empty()) return {};
-        auto r = store.import(batch, std::nullopt);
-        if (!r) return tl::unexpected(r.error());
-        add(result.totals, *r, batch.size());
-        batch.clear();
-        if (options.on_progress) options.on_progress(result.totals);
-        return {};
+    auto hand_over = [&]() -> bool {
+        chunk.bytes = bytes;
+        bool ok = queue.push(std::move(chunk));
+        chunk = HistoryChunk{};
+        chunk.items.reserve(batch_rows);
+        return ok;
     };
 
     // Lines are bounded: past kMaxHistoryLineBytes the rest of the line is skipped, and the
@@ -63,15 +165,15 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
     auto feed = [&](std::string_view line) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         take(reader.feed_line(line));
-        report_issues();
+        collect_issues();
     };
     for (;;) {
         std::size_t n = std::fread(buffer.data(), 1, buffer.size(), input);
-        result.totals.bytes += n;
-        std::string_view chunk(buffer.data(), n);
-        while (!chunk.empty()) {
-            auto newline = chunk.find('\n');
-            std::string_view piece = chunk.substr(0, newline);
+        bytes += n;
+        std::string_view chunk_text(buffer.data(), n);
+        while (!chunk_text.empty()) {
+            auto newline = chunk_text.find('\n');
+            std::string_view piece = chunk_text.substr(0, newline);
             if (!overlong) {
                 if (pending.empty() && newline != std::string_view::npos) {
                     feed(piece);  // the common case: no copy
@@ -86,27 +188,68 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
                 pending.clear();
                 overlong = false;
             }
-            chunk.remove_prefix(newline + 1);
-            if (batch.size() >= options.batch_rows) {
-                if (auto r = commit(); !r) return tl::unexpected(r.error());
-            }
+            chunk_text.remove_prefix(newline + 1);
+            if (chunk.items.size() >= batch_rows && !hand_over()) return;
         }
         if (n < buffer.size()) {
             if (std::ferror(input)) {
-                return make_error(Errc::io, std::string("read error: ") + std::strerror(errno));
+                chunk.error = Error{Errc::io, std::string("read error: ") + std::strerror(errno)};
+                (void)hand_over();
+                return;
             }
             break;
         }
     }
     if (!pending.empty()) feed(pending);
     take(reader.finish());
-    report_issues();
-    if (auto r = commit(); !r) return tl::unexpected(r.error());
-    result.lines = reader.line_number();
-    result.issues = issues_seen;
-    result.records_dropped = reader.records_dropped();
+    collect_issues();
+    chunk.last = true;
+    chunk.lines = reader.line_number();
+    chunk.records_dropped = reader.records_dropped();
+    (void)hand_over();
+}
+
+}  // namespace
+
+Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
+                                           const HistoryImportOptions& options) {
+    HistoryImportResult result;
+    const std::size_t batch_rows = std::max<std::size_t>(options.batch_rows, 1);
+    // Two batches may wait while the store commits a third: enough to keep both threads busy.
+    Producer<HistoryChunk> producer(
+        2, [&](ChunkQueue<HistoryChunk>& queue) { read_history(input, batch_rows, queue); });
+    while (auto chunk = producer.pop()) {
+        for (const auto& issue : chunk->issues) {
+            ++result.issues;
+            if (options.on_issue) options.on_issue(issue);
+        }
+        result.totals.bytes = chunk->bytes;
+        if (!chunk->items.empty()) {
+            auto r = store.import(chunk->items, std::nullopt);
+            if (!r) return tl::unexpected(r.error());
+            add(result.totals, *r, chunk->items.size());
+            if (options.on_progress) options.on_progress(result.totals);
+        }
+        if (chunk->error) return tl::unexpected(*chunk->error);
+        if (chunk->last) {
+            result.lines = chunk->lines;
+            result.records_dropped = chunk->records_dropped;
+        }
+        producer.give_back(std::move(*chunk));
+    }
     return result;
 }
+
+namespace {
+
+struct SpoolChunk {
+    std::vector<ImportItem> items;
+    std::vector<Error> bad_rows;
+    std::int64_t last_id = 0;
+    std::optional<Error> error;
+};
+
+}  // namespace
 
 Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
                                        const SpoolImportOptions& options) {
@@ -123,31 +266,72 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
         if (!deleted) return tl::unexpected(deleted.error());
         result.deleted += *deleted;
     }
-    std::vector<ImportItem> items;
-    for (;;) {
-        auto batch = reader->read_after(result.watermark, options.batch_rows);
-        if (!batch) return tl::unexpected(batch.error());
-        if (batch->last_id == result.watermark) break;
-        for (auto& bad : batch->bad_rows) {
+    auto waiting = reader->count_after(result.watermark);
+    if (!waiting) return tl::unexpected(waiting.error());
+    result.totals.spool_rows = static_cast<std::uint64_t>(*waiting);
+    // The producer reads and decodes on its own connection (SQLite connections here are
+    // single-threaded) while this thread imports. It also deletes from the spool, before each
+    // read, the rows up to `committed`: the watermark this thread publishes only after the store
+    // committed it, so a spool row is never forgotten before the store has it.
+    auto producer_reader = SpoolReader::open(path);
+    if (!producer_reader) return tl::unexpected(producer_reader.error());
+    const std::size_t batch_rows = std::max<std::size_t>(options.batch_rows, 1);
+    const std::int64_t start = result.watermark;
+    std::atomic<std::int64_t> committed{start};
+    std::int64_t deleted_through = start, deleted_by_producer = 0;  // producer's until it ends
+    Producer<SpoolChunk> producer(2, [&](ChunkQueue<SpoolChunk>& queue) {
+        std::int64_t after = start;
+        for (;;) {
+            SpoolChunk chunk;
+            const std::int64_t through = committed.load(std::memory_order_acquire);
+            if (options.delete_imported && through > deleted_through) {
+                auto deleted = producer_reader->delete_through(through);
+                if (!deleted) {
+                    chunk.error = deleted.error();
+                    (void)queue.push(std::move(chunk));
+                    return;
+                }
+                deleted_by_producer += *deleted;
+                deleted_through = through;
+            }
+            auto batch = producer_reader->read_after(after, batch_rows);
+            if (!batch) {
+                chunk.error = batch.error();
+                (void)queue.push(std::move(chunk));
+                return;
+            }
+            if (batch->last_id == after) return;
+            after = batch->last_id;
+            chunk.last_id = batch->last_id;
+            chunk.bad_rows = std::move(batch->bad_rows);
+            chunk.items.reserve(batch->entries.size());
+            for (auto& entry : batch->entries) {
+                chunk.items.push_back(ImportItem{std::move(entry.row), MessageOrigin::spool, {}});
+            }
+            if (!queue.push(std::move(chunk))) return;
+        }
+    });
+    while (auto chunk = producer.pop()) {
+        if (chunk->error) return tl::unexpected(*chunk->error);
+        for (auto& bad : chunk->bad_rows) {
             ++result.bad_rows;
             if (options.on_bad_row) options.on_bad_row(bad);
         }
-        items.clear();
-        items.reserve(batch->entries.size());
-        for (auto& entry : batch->entries) {
-            items.push_back(ImportItem{std::move(entry.row), MessageOrigin::spool, {}});
-        }
-        auto r = store.import(items, Watermark{source, batch->last_id});
+        auto r = store.import(chunk->items, Watermark{source, chunk->last_id});
         if (!r) return tl::unexpected(r.error());
-        add(result.totals, *r, items.size());
-        result.watermark = batch->last_id;
-        // Only now, with the store committed, may the spool forget these rows.
-        if (options.delete_imported) {
-            auto deleted = reader->delete_through(result.watermark);
-            if (!deleted) return tl::unexpected(deleted.error());
-            result.deleted += *deleted;
-        }
+        add(result.totals, *r, chunk->items.size());
+        result.watermark = chunk->last_id;
+        committed.store(result.watermark, std::memory_order_release);
         if (options.on_progress) options.on_progress(result.totals);
+        producer.give_back(std::move(*chunk));
+    }
+    // The producer has returned (pop() gave nullopt only after it finished): its counters are
+    // ours now. What it had no further read to delete before is deleted here.
+    result.deleted += deleted_by_producer;
+    if (options.delete_imported && result.watermark > deleted_through) {
+        auto deleted = reader->delete_through(result.watermark);
+        if (!deleted) return tl::unexpected(deleted.error());
+        result.deleted += *deleted;
     }
     return result;
 }

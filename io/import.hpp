@@ -1,7 +1,9 @@
 // Moving history into the store (issue 5): OpenDMARC HistoryFile text streamed from a FILE, and
 // spool files resumed from their watermark. Batches are committed with the store's transaction;
 // spool rows are deleted only after the store committed them, so a kill at any point followed by a
-// rerun gives the store an uninterrupted run gives.
+// rerun gives the store an uninterrupted run gives. A reader thread parses (or reads the spool)
+// while the calling thread writes the store; every callback runs on the calling thread, in input
+// order.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,8 @@ struct ImportProgress {
     std::uint64_t rows = 0;  // records or spool rows handed to the store
     std::uint64_t inserted = 0;
     std::uint64_t duplicates = 0;
-    std::uint64_t bytes = 0;  // history input read so far
+    std::uint64_t bytes = 0;       // history input read so far
+    std::uint64_t spool_rows = 0;  // spool: rows waiting when the import started (for an ETA)
 };
 
 struct HistoryImportOptions {

@@ -431,8 +431,13 @@ Result<std::int64_t> SpoolReader::delete_through(std::int64_t last) {
 }
 
 Result<std::int64_t> SpoolReader::count() {
-    auto stmt = db_.prepare("SELECT count(*) FROM spool_rows");
+    return count_after(0);
+}
+
+Result<std::int64_t> SpoolReader::count_after(std::int64_t after) {
+    auto stmt = db_.prepare("SELECT count(*) FROM spool_rows WHERE id > ?1");
     if (!stmt) return tl::unexpected(stmt.error());
+    stmt->bind(1, after);
     auto row = stmt->step();
     if (!row) return tl::unexpected(row.error());
     std::int64_t n = stmt->column_int64(0);

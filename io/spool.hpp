@@ -117,6 +117,8 @@ class SpoolReader {
     // Deletes every row with id <= last; returns how many.
     Result<std::int64_t> delete_through(std::int64_t last);
     Result<std::int64_t> count();
+    // Rows with id > after: what an import from that watermark has ahead of it.
+    Result<std::int64_t> count_after(std::int64_t after);
 
   private:
     SpoolReader(sqlite::Db db, std::string spool_id)

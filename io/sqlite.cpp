@@ -62,6 +62,16 @@ Statement& Statement::bind(int index, std::string_view value) {
     return *this;
 }
 
+Statement& Statement::bind_static(int index, std::string_view value) {
+    sqlite3_bind_text(stmt_.get(), index, value.data() ? value.data() : "",
+                      to_int_length(value.size()), SQLITE_STATIC);
+    return *this;
+}
+
+Statement& Statement::bind_static(int index, const std::optional<std::string_view>& value) {
+    return value ? bind_static(index, *value) : bind_null(index);
+}
+
 Statement& Statement::bind(int index, const std::optional<std::string_view>& value) {
     return value ? bind(index, *value) : bind_null(index);
 }

@@ -38,6 +38,13 @@ class Statement {
         return bind(index, std::string_view(value));
     }
     Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
+    // Not copied (SQLITE_STATIC): `value` must stay alive and unchanged until the statement has
+    // been run or reset. Saves a malloc and a copy per text column in bulk imports.
+    Statement& bind_static(int index, std::string_view value);
+    Statement& bind_static(int index, const std::optional<std::string_view>& value);
+    Statement& bind_static(int index, const std::string& value) {
+        return bind_static(index, std::string_view(value));
+    }
     Statement& bind(int index, const std::optional<std::string_view>& value);
     Statement& bind(int index, const std::optional<std::int64_t>& value);
     Statement& bind_null(int index);

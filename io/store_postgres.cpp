@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -107,17 +109,46 @@ LEFT JOIN policy_records pr ON pr.id = m.policy_record_id
 ORDER BY r.name COLLATE "C", m.job_id COLLATE "C", m.received
 )sql";
 
+constexpr const char* kStagingTables =
+    "CREATE TEMPORARY TABLE IF NOT EXISTS import_messages (reporter_id BIGINT, job_id TEXT, "
+    "received BIGINT, "
+    "ip_id BIGINT, helo TEXT, mail_from TEXT, env_domain_id BIGINT, rcpt_to TEXT, "
+    "header_from_domain_id BIGINT, policy_domain_id BIGINT, policy_record_id BIGINT, "
+    "discovery_method TEXT, spf_result TEXT, spf_domain_id BIGINT, spf_scope TEXT, dkim_count "
+    "BIGINT, arc_result TEXT, arc_policy TEXT, dkim_aligned BIGINT, spf_aligned BIGINT, "
+    "dmarc_result TEXT, policy_applied TEXT, disposition TEXT, override_reasons TEXT, action "
+    "TEXT, is_report BIGINT, origin TEXT) ON COMMIT DELETE ROWS;"
+    "CREATE TEMPORARY TABLE IF NOT EXISTS import_dkim (reporter_id BIGINT, job_id TEXT, received "
+    "BIGINT, seq "
+    "BIGINT, domain_id BIGINT, selector TEXT, result TEXT) ON COMMIT DELETE ROWS";
+
+// Staged rows into the store. Keys are unique inside a batch (the client keeps the first), so
+// the DKIM rows join their message by key.
+constexpr const char* kMoveStaged = R"sql(
+WITH ins AS (
+    INSERT INTO messages(reporter_id, job_id, received, ip_id, helo, mail_from, env_domain_id,
+        rcpt_to, header_from_domain_id, policy_domain_id, policy_record_id, discovery_method,
+        spf_result, spf_domain_id, spf_scope, dkim_count, arc_result, arc_policy, dkim_aligned,
+        spf_aligned, dmarc_result, policy_applied, disposition, override_reasons, action,
+        is_report, origin)
+    SELECT reporter_id, job_id, received, ip_id, helo, mail_from, env_domain_id, rcpt_to,
+        header_from_domain_id, policy_domain_id, policy_record_id, discovery_method, spf_result,
+        spf_domain_id, spf_scope, dkim_count, arc_result, arc_policy, dkim_aligned, spf_aligned,
+        dmarc_result, policy_applied, disposition, override_reasons, action, is_report, origin
+    FROM import_messages ORDER BY received, reporter_id, job_id
+    ON CONFLICT (received, reporter_id, job_id) DO NOTHING
+    RETURNING id, reporter_id, job_id, received, policy_record_id
+), dk AS (
+    INSERT INTO dkim_results(message_id, seq, domain_id, selector, result)
+    SELECT ins.id, d.seq, d.domain_id, d.selector, d.result
+    FROM ins JOIN import_dkim d ON d.reporter_id = ins.reporter_id AND d.job_id = ins.job_id
+        AND d.received = ins.received
+)
+SELECT policy_record_id, min(received), max(received), count(*) FROM ins GROUP BY policy_record_id
+)sql";
+
 // name -> SQL of every prepared statement.
-const std::array<std::pair<const char*, const char*>, 14> kStatements = {{
-    {"domain_ins",
-     "INSERT INTO domains(name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id"},
-    {"domain_sel", "SELECT id FROM domains WHERE name = $1"},
-    {"reporter_ins",
-     "INSERT INTO reporters(name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id"},
-    {"reporter_sel", "SELECT id FROM reporters WHERE name = $1"},
-    {"ip_ins",
-     "INSERT INTO ip_addresses(addr) VALUES ($1) ON CONFLICT (addr) DO NOTHING RETURNING id"},
-    {"ip_sel", "SELECT id FROM ip_addresses WHERE addr = $1"},
+const std::array<std::pair<const char*, const char*>, 5> kStatements = {{
     {"record_ins",
      "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, "
      "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON "
@@ -126,20 +157,6 @@ const std::array<std::pair<const char*, const char*>, 14> kStatements = {{
     {"record_sel",
      "SELECT id FROM policy_records WHERE domain_id=$1 AND p=$2 AND sp=$3 AND np=$4 AND adkim=$5 "
      "AND aspf=$6 AND pct=$7 AND testing=$8 AND fo=$9 AND rua=$10"},
-    {"record_seen",
-     "UPDATE policy_records SET first_seen=LEAST(first_seen, $2), last_seen=GREATEST(last_seen, "
-     "$3) WHERE id=$1"},
-    {"message_ins",
-     "INSERT INTO messages(reporter_id, job_id, received, ip_id, helo, mail_from, env_domain_id, "
-     "rcpt_to, header_from_domain_id, policy_domain_id, policy_record_id, discovery_method, "
-     "spf_result, spf_domain_id, spf_scope, dkim_count, arc_result, arc_policy, dkim_aligned, "
-     "spf_aligned, dmarc_result, policy_applied, disposition, override_reasons, action, is_report, "
-     "origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-     "$18, $19, $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (reporter_id, job_id, "
-     "received) DO NOTHING RETURNING id"},
-    {"dkim_ins",
-     "INSERT INTO dkim_results(message_id, seq, domain_id, selector, result) VALUES ($1, $2, $3, "
-     "$4, $5)"},
     {"wm_set",
      "INSERT INTO import_sources(source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO "
      "UPDATE SET watermark = GREATEST(import_sources.watermark, excluded.watermark)"},
@@ -246,6 +263,7 @@ class PostgresStore final : public Store {
             auto result = import_once(items, watermark);
             if (result) return result;
             (void)exec("ROLLBACK");
+            staging_ready_ = false;  // created in the rolled-back transaction, perhaps
             domains_.clear();
             reporters_.clear();
             ips_.clear();
@@ -346,168 +364,380 @@ class PostgresStore final : public Store {
     }
     tl::unexpected<Error> rollback_expire(Error e) { return rollback(std::move(e)); }
 
+    // Interns every raw name of `raws` missing from `by_raw` with two statements: one
+    // INSERT ... ON CONFLICT DO NOTHING of the sorted new names, then one SELECT of their ids.
+    // Sorted, so two collectors interning overlapping names take the row locks in the same order
+    // and wait for each other instead of deadlocking.
     template <class Normalise>
-    Result<std::int64_t> intern(Cache& by_raw, const char* ins, const char* sel,
-                                std::string_view raw, Normalise&& normalise) {
-        if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
-        std::string name = normalise(raw);
-        auto inserted = run(ins, Params().add(std::string_view(name)));
-        if (!inserted) return tl::unexpected(inserted.error());
-        std::int64_t id = 0;
-        if (PQntuples(inserted->get()) > 0) {
-            id = std::atoll(PQgetvalue(inserted->get(), 0, 0));
-        } else {
-            auto found = run(sel, Params().add(std::string_view(name)));
-            if (!found) return tl::unexpected(found.error());
-            if (PQntuples(found->get()) == 0) {
-                return make_error(Errc::temporary, std::string(sel) + ": row vanished");
+    Result<void> intern_all(Cache& by_raw, std::string_view table, std::string_view column,
+                            const std::vector<std::string_view>& raws, Normalise&& normalise) {
+        std::unordered_map<std::string, std::vector<std::string_view>> wanted;  // name -> raws
+        for (std::string_view raw : raws) {
+            if (by_raw.find(raw) != by_raw.end()) continue;
+            wanted[normalise(raw)].push_back(raw);
+        }
+        if (wanted.empty()) return {};
+        std::vector<std::string_view> names;
+        names.reserve(wanted.size());
+        for (const auto& [name, unused] : wanted) names.push_back(name);
+        std::sort(names.begin(), names.end());
+        const std::string array = text_array(names);
+        const std::string insert = "INSERT INTO " + std::string(table) + "(" + std::string(column) +
+                                   ") SELECT n FROM unnest($1::text[]) AS n " +
+                                   "ORDER BY n ON CONFLICT (" + std::string(column) +
+                                   ") DO NOTHING";
+        if (auto r = exec_params(insert, {array}); !r) return tl::unexpected(r.error());
+        auto found =
+            exec_params("SELECT " + std::string(column) + ", id FROM " + std::string(table) +
+                            " WHERE " + std::string(column) + " = ANY($1::text[])",
+                        {array});
+        if (!found) return tl::unexpected(found.error());
+        const int rows = PQntuples(found->get());
+        for (int i = 0; i < rows; ++i) {
+            auto it = wanted.find(PQgetvalue(found->get(), i, 0));
+            if (it == wanted.end()) continue;
+            const std::int64_t id = std::atoll(PQgetvalue(found->get(), i, 1));
+            for (std::string_view raw : it->second) by_raw.emplace(std::string(raw), id);
+        }
+        for (std::string_view raw : raws) {
+            if (by_raw.find(raw) == by_raw.end()) {
+                return make_error(Errc::temporary, std::string(table) + ": interned row vanished");
             }
-            id = std::atoll(PQgetvalue(found->get(), 0, 0));
         }
-        by_raw.emplace(std::string(raw), id);
-        return id;
+        return {};
     }
 
-    Result<std::optional<std::int64_t>> domain_id(std::string_view raw) {
-        if (raw.empty()) return std::optional<std::int64_t>{};
-        auto id = intern(domains_, "domain_ins", "domain_sel", raw, normalise_domain);
-        if (!id) return tl::unexpected(id.error());
-        return std::optional<std::int64_t>{*id};
+    Result<PgResult> exec_params(const std::string& sql, const std::vector<std::string>& params) {
+        std::vector<const char*> pointers;
+        for (const auto& p : params) pointers.push_back(p.c_str());
+        PgResult r(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(pointers.size()),
+                                nullptr, pointers.data(), nullptr, nullptr, 0));
+        return check(std::move(r), "import");
     }
 
-    Result<std::int64_t> record_id(std::int64_t domain, const SpoolRow& row) {
-        const auto& r = *row.record;
-        std::string rua;
+    // A PostgreSQL array literal of text elements, every element quoted.
+    static std::string text_array(const std::vector<std::string_view>& items) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (i) out += ',';
+            out += '"';
+            for (char c : items[i]) {
+                if (c == '\0') continue;  // PostgreSQL text cannot hold NUL
+                if (c == '"' || c == '\\') out += '\\';
+                out += c;
+            }
+            out += '"';
+        }
+        out += '}';
+        return out;
+    }
+
+    std::int64_t cached(const Cache& cache, std::string_view raw) const {
+        return cache.find(raw)->second;  // present: intern_all() ran over every raw name
+    }
+    std::optional<std::int64_t> cached_domain(std::string_view raw) const {
+        if (raw.empty()) return std::nullopt;
+        return cached(domains_, raw);
+    }
+
+    static std::string record_key(std::int64_t domain, const PublishedPolicy& r) {
+        std::string key = std::to_string(domain);
+        for (std::string_view part :
+             {to_string(r.p), token_or_empty(r.sp), token_or_empty(r.np), to_string(r.adkim),
+              to_string(r.aspf), std::string_view(r.testing ? "y" : "n"), std::string_view(r.fo)}) {
+            key += '\x1f';
+            key += part;
+        }
+        key += '\x1f';
+        key += std::to_string(r.pct);
         for (const auto& uri : r.rua) {
-            if (!rua.empty()) rua += ',';
-            rua += uri;
+            key += '\x1f';
+            key += uri;
         }
-        Params p;
-        p.add(domain)
-            .add(to_string(r.p))
-            .add(token_or_empty(r.sp))
-            .add(token_or_empty(r.np))
-            .add(to_string(r.adkim))
-            .add(to_string(r.aspf))
-            .add(std::int64_t{r.pct})
-            .add(std::int64_t{r.testing})
-            .add(std::string_view(r.fo))
-            .add(std::string_view(rua));
-        std::string key = std::to_string(domain) + '\x1f' + std::string(to_string(r.p)) + '\x1f' +
-                          std::string(token_or_empty(r.sp)) + '\x1f' +
-                          std::string(token_or_empty(r.np)) + '\x1f' +
-                          std::string(to_string(r.adkim)) + '\x1f' +
-                          std::string(to_string(r.aspf)) + '\x1f' + std::to_string(r.pct) + '\x1f' +
-                          (r.testing ? "y" : "n") + '\x1f' + r.fo + '\x1f' + rua;
-        if (auto it = records_.find(key); it != records_.end()) return it->second;
-        Params with_time = p;
-        with_time.add(row.time);
-        auto inserted = run("record_ins", with_time);
-        if (!inserted) return tl::unexpected(inserted.error());
-        std::int64_t id = 0;
-        if (PQntuples(inserted->get()) > 0) {
-            id = std::atoll(PQgetvalue(inserted->get(), 0, 0));
-        } else {
-            auto found = run("record_sel", p);
-            if (!found) return tl::unexpected(found.error());
-            if (PQntuples(found->get()) == 0) return make_error(Errc::temporary, "record vanished");
-            id = std::atoll(PQgetvalue(found->get(), 0, 0));
-        }
-        records_.emplace(std::move(key), id);
-        return id;
+        return key;
     }
 
+    // Records seen for the first time: one round trip each, in key order (lock order, as for
+    // names). Few: a store sees each record once, then it comes from the cache.
+    Result<void> intern_records(
+        std::vector<std::tuple<std::string, std::int64_t, const SpoolRow*>>& missing) {
+        std::sort(missing.begin(), missing.end(),
+                  [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+        for (const auto& [key, domain, row] : missing) {
+            if (records_.find(key) != records_.end()) continue;
+            const auto& r = *row->record;
+            std::string rua;
+            for (const auto& uri : r.rua) {
+                if (!rua.empty()) rua += ',';
+                rua += uri;
+            }
+            Params p;
+            p.add(domain)
+                .add(to_string(r.p))
+                .add(token_or_empty(r.sp))
+                .add(token_or_empty(r.np))
+                .add(to_string(r.adkim))
+                .add(to_string(r.aspf))
+                .add(std::int64_t{r.pct})
+                .add(std::int64_t{r.testing})
+                .add(std::string_view(r.fo))
+                .add(std::string_view(rua));
+            Params with_time = p;
+            with_time.add(row->time);
+            auto inserted = run("record_ins", with_time);
+            if (!inserted) return tl::unexpected(inserted.error());
+            std::int64_t id = 0;
+            if (PQntuples(inserted->get()) > 0) {
+                id = std::atoll(PQgetvalue(inserted->get(), 0, 0));
+            } else {
+                auto found = run("record_sel", p);
+                if (!found) return tl::unexpected(found.error());
+                if (PQntuples(found->get()) == 0) {
+                    return make_error(Errc::temporary, "record vanished");
+                }
+                id = std::atoll(PQgetvalue(found->get(), 0, 0));
+            }
+            records_.emplace(key, id);
+        }
+        return {};
+    }
+
+    // COPY text format (PostgreSQL docs, COPY "Text Format"): tab-separated, \N for NULL,
+    // backslash escapes for backslash, tab, newline and carriage return.
+    static void copy_field(std::string& out, std::string_view value) {
+        for (char c : value) {
+            switch (c) {
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\0':
+                    break;  // PostgreSQL text cannot hold NUL
+                default:
+                    out += c;
+            }
+        }
+        out += '\t';
+    }
+    static void copy_field(std::string& out, const std::string& value) {
+        copy_field(out, std::string_view(value));
+    }
+    static void copy_field(std::string& out, std::int64_t value) {
+        out += std::to_string(value);
+        out += '\t';
+    }
+    static void copy_field(std::string& out, const std::optional<std::int64_t>& value) {
+        if (value) return copy_field(out, *value);
+        out += "\\N\t";
+    }
+    static void copy_field(std::string& out, const std::optional<std::string_view>& value) {
+        if (value) return copy_field(out, *value);
+        out += "\\N\t";
+    }
+    static void end_row(std::string& out) { out.back() = '\n'; }
+
+    Result<void> copy_in(std::string_view sql, const std::string& data) {
+        PgResult start(PQexec(conn_.get(), std::string(sql).c_str()));
+        if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+            return tl::unexpected(check(std::move(start), "copy").error());
+        }
+        constexpr std::size_t kPiece = 1 << 20;
+        for (std::size_t at = 0; at < data.size(); at += kPiece) {
+            const std::size_t n = std::min(kPiece, data.size() - at);
+            if (PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(n)) != 1) {
+                return make_error(Errc::temporary,
+                                  std::string("copy: ") + PQerrorMessage(conn_.get()));
+            }
+        }
+        if (PQputCopyEnd(conn_.get(), nullptr) != 1) {
+            return make_error(Errc::temporary, std::string("copy: ") + PQerrorMessage(conn_.get()));
+        }
+        PgResult end(PQgetResult(conn_.get()));
+        auto r = check(std::move(end), "copy");
+        while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
+        if (!r) return tl::unexpected(r.error());
+        return {};
+    }
+
+    // The batch: names interned first (sorted, two statements per table), the rows COPYed into
+    // session-local staging tables, then one statement moves them into messages and
+    // dkim_results (ON CONFLICT DO NOTHING on the deduplication key, in key order so two
+    // collectors lock in the same order) and reports what it inserted; the policy records'
+    // first/last seen and the watermark follow, all in one transaction.
     Result<ImportResult> import_once(std::span<const ImportItem> items,
                                      const std::optional<Watermark>& watermark) {
         if (auto r = exec("BEGIN"); !r) return tl::unexpected(r.error());
-        ImportResult result;
-        std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>> seen;
+        // The batch's sorts (key order, DKIM join) fit in memory instead of spilling to disk.
+        if (auto r = exec("SET LOCAL work_mem = '64MB'"); !r) return tl::unexpected(r.error());
+        if (!staging_ready_) {
+            // Scratch space of this connection only (temporary, emptied at every commit): not
+            // part of the store's schema, which lives in schema/postgres/.
+            if (auto r = exec(kStagingTables); !r) return tl::unexpected(r.error());
+            staging_ready_ = true;
+        }
+        std::vector<std::string_view> reporters, ips, domains;
         for (const auto& item : items) {
             const SpoolRow& row = item.row;
-            auto reporter = intern(reporters_, "reporter_ins", "reporter_sel", row.reporter_host,
-                                   [](std::string_view s) { return text::lower(s); });
-            if (!reporter) return tl::unexpected(reporter.error());
-            auto ip = intern(ips_, "ip_ins", "ip_sel", row.client_ip, normalise_ip);
-            if (!ip) return tl::unexpected(ip.error());
-            auto env = domain_id(envelope_domain(row.rfc5321_mail_from));
-            if (!env) return tl::unexpected(env.error());
-            auto header_from = intern(domains_, "domain_ins", "domain_sel", row.rfc5322_from_domain,
-                                      normalise_domain);
-            if (!header_from) return tl::unexpected(header_from.error());
-            auto policy_domain = domain_id(row.policy_domain);
-            if (!policy_domain) return tl::unexpected(policy_domain.error());
-            std::optional<std::int64_t> record;
-            if (row.record) {
-                auto id = record_id(policy_domain->value_or(*header_from), row);
-                if (!id) return tl::unexpected(id.error());
-                record = *id;
+            reporters.push_back(row.reporter_host);
+            ips.push_back(row.client_ip);
+            domains.push_back(row.rfc5322_from_domain);  // NOT NULL: interned even if empty
+            for (std::string_view d :
+                 {envelope_domain(row.rfc5321_mail_from), std::string_view(row.policy_domain),
+                  std::string_view(row.spf_domain)}) {
+                if (!d.empty()) domains.push_back(d);
             }
-            auto spf_domain = domain_id(row.spf_domain);
-            if (!spf_domain) return tl::unexpected(spf_domain.error());
-            std::string reasons;
+            for (const auto& sig : row.dkim) domains.push_back(sig.dkim_d);
+        }
+        if (auto r = intern_all(reporters_, "reporters", "name", reporters,
+                                [](std::string_view s) { return text::lower(s); });
+            !r) {
+            return tl::unexpected(r.error());
+        }
+        if (auto r = intern_all(ips_, "ip_addresses", "addr", ips, normalise_ip); !r) {
+            return tl::unexpected(r.error());
+        }
+        if (auto r = intern_all(domains_, "domains", "name", domains, normalise_domain); !r) {
+            return tl::unexpected(r.error());
+        }
+        std::vector<std::string> keys(items.size());
+        std::vector<std::tuple<std::string, std::int64_t, const SpoolRow*>> missing;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const SpoolRow& row = items[i].row;
+            if (!row.record) continue;
+            std::int64_t domain = row.policy_domain.empty()
+                                      ? cached(domains_, row.rfc5322_from_domain)
+                                      : cached(domains_, row.policy_domain);
+            keys[i] = record_key(domain, *row.record);
+            if (records_.find(keys[i]) == records_.end())
+                missing.emplace_back(keys[i], domain, &row);
+        }
+        if (auto r = intern_records(missing); !r) return tl::unexpected(r.error());
+
+        ImportResult result;
+        std::string messages, dkim, reasons;
+        messages.reserve(items.size() * 320);
+        // The first of several rows with one key wins, as in SQLite (and as a second import would).
+        std::unordered_set<std::string> batch_keys;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const ImportItem& item = items[i];
+            const SpoolRow& row = item.row;
+            const std::int64_t reporter = cached(reporters_, row.reporter_host);
+            std::string dedup = std::to_string(row.time) + '\x1f' + std::to_string(reporter) +
+                                '\x1f' + row.queue_id;
+            if (!batch_keys.insert(std::move(dedup)).second) {
+                ++result.duplicates;
+                continue;
+            }
+            reasons.clear();
             for (auto reason : row.override_reasons) {
                 if (!reasons.empty()) reasons += ',';
                 reasons += to_string(reason);
             }
-            Params p;
-            p.add(*reporter)
-                .add(std::string_view(row.queue_id))
-                .add(row.time)
-                .add(*ip)
-                .add(std::string_view(row.helo))
-                .add(std::string_view(row.rfc5321_mail_from))
-                .add(*env)
-                .add(std::string_view(encode_list(row.rfc5321_rcpt_to)))
-                .add(*header_from)
-                .add(*policy_domain)
-                .add(record)
-                .add(token(row.discovery_method))
-                .add(to_string(row.spf_result))
-                .add(*spf_domain)
-                .add(to_string(row.spf_scope))
-                .add(static_cast<std::int64_t>(row.dkim.size()))
-                .add(to_string(row.arc))
-                .add(std::string_view(item.arc_policy))
-                .add(std::int64_t{row.dkim_aligned})
-                .add(std::int64_t{row.spf_aligned})
-                .add(to_string(row.dmarc_result))
-                .add(token(row.policy_applied))
-                .add(to_string(row.disposition))
-                .add(std::string_view(reasons))
-                .add(to_string(row.action))
-                .add(std::int64_t{row.is_report})
-                .add(std::string_view(item.origin == MessageOrigin::spool ? "spool" : "history"));
-            auto inserted = run("message_ins", p);
-            if (!inserted) return tl::unexpected(inserted.error());
-            if (PQntuples(inserted->get()) == 0) {
-                ++result.duplicates;
-                continue;
-            }
-            ++result.inserted;
-            std::int64_t message_id = std::atoll(PQgetvalue(inserted->get(), 0, 0));
+            std::optional<std::int64_t> record;
+            if (row.record) record = records_.find(keys[i])->second;
+            copy_field(messages, reporter);
+            copy_field(messages, row.queue_id);
+            copy_field(messages, row.time);
+            copy_field(messages, cached(ips_, row.client_ip));
+            copy_field(messages, row.helo);
+            copy_field(messages, row.rfc5321_mail_from);
+            copy_field(messages, cached_domain(envelope_domain(row.rfc5321_mail_from)));
+            copy_field(messages, encode_list(row.rfc5321_rcpt_to));
+            copy_field(messages, cached(domains_, row.rfc5322_from_domain));
+            copy_field(messages, cached_domain(row.policy_domain));
+            copy_field(messages, record);
+            copy_field(messages, token(row.discovery_method));
+            copy_field(messages, to_string(row.spf_result));
+            copy_field(messages, cached_domain(row.spf_domain));
+            copy_field(messages, to_string(row.spf_scope));
+            copy_field(messages, static_cast<std::int64_t>(row.dkim.size()));
+            copy_field(messages, to_string(row.arc));
+            copy_field(messages, item.arc_policy);
+            copy_field(messages, std::int64_t{row.dkim_aligned});
+            copy_field(messages, std::int64_t{row.spf_aligned});
+            copy_field(messages, to_string(row.dmarc_result));
+            copy_field(messages, token(row.policy_applied));
+            copy_field(messages, to_string(row.disposition));
+            copy_field(messages, reasons);
+            copy_field(messages, to_string(row.action));
+            copy_field(messages, std::int64_t{row.is_report});
+            copy_field(messages,
+                       std::string_view(item.origin == MessageOrigin::spool ? "spool" : "history"));
+            end_row(messages);
             std::int64_t seq = 0;
             for (const auto& sig : row.dkim) {
-                auto d = intern(domains_, "domain_ins", "domain_sel", sig.dkim_d, normalise_domain);
-                if (!d) return tl::unexpected(d.error());
-                auto r = run("dkim_ins", Params()
-                                             .add(message_id)
-                                             .add(seq++)
-                                             .add(*d)
-                                             .add(std::string_view(sig.dkim_s))
-                                             .add(to_string(sig.result)));
-                if (!r) return tl::unexpected(r.error());
-            }
-            if (record) {
-                auto [it, fresh] = seen.try_emplace(*record, row.time, row.time);
-                if (!fresh) {
-                    it->second.first = std::min(it->second.first, row.time);
-                    it->second.second = std::max(it->second.second, row.time);
-                }
+                copy_field(dkim, reporter);
+                copy_field(dkim, row.queue_id);
+                copy_field(dkim, row.time);
+                copy_field(dkim, seq++);
+                copy_field(dkim, cached(domains_, sig.dkim_d));
+                copy_field(dkim, sig.dkim_s);
+                copy_field(dkim, to_string(sig.result));
+                end_row(dkim);
             }
         }
-        for (const auto& [id, span] : seen) {
-            auto r = run("record_seen", Params().add(id).add(span.first).add(span.second));
-            if (!r) return tl::unexpected(r.error());
+        if (!messages.empty()) {
+            if (auto r = copy_in("COPY import_messages FROM STDIN", messages); !r) {
+                return tl::unexpected(r.error());
+            }
+        }
+        if (!dkim.empty()) {
+            if (auto r = copy_in("COPY import_dkim FROM STDIN", dkim); !r) {
+                return tl::unexpected(r.error());
+            }
+        }
+        // Temporary tables get no statistics from autovacuum; without them the planner joins
+        // the DKIM rows to their messages by nested loop, quadratic in the batch size.
+        if (auto r = exec("ANALYZE import_messages, import_dkim"); !r) {
+            return tl::unexpected(r.error());
+        }
+        auto moved = exec(kMoveStaged);
+        if (!moved) return tl::unexpected(moved.error());
+        // One row per policy record (NULL included) the inserted messages were evaluated under.
+        std::vector<std::string> record_ids, firsts, lasts;
+        std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> seen;
+        for (int i = 0; i < PQntuples(moved->get()); ++i) {
+            const std::uint64_t n = std::strtoull(PQgetvalue(moved->get(), i, 3), nullptr, 10);
+            result.inserted += n;
+            if (PQgetisnull(moved->get(), i, 0)) continue;
+            seen.emplace_back(std::atoll(PQgetvalue(moved->get(), i, 0)),
+                              std::atoll(PQgetvalue(moved->get(), i, 1)),
+                              std::atoll(PQgetvalue(moved->get(), i, 2)));
+        }
+        result.duplicates += items.size() - result.duplicates - result.inserted;
+        if (!seen.empty()) {
+            std::sort(seen.begin(), seen.end());  // row locks in id order, as for names
+            std::string ids = "{", lo = "{", hi = "{";
+            for (std::size_t i = 0; i < seen.size(); ++i) {
+                const char* sep = i ? "," : "";
+                ids += sep + std::to_string(std::get<0>(seen[i]));
+                lo += sep + std::to_string(std::get<1>(seen[i]));
+                hi += sep + std::to_string(std::get<2>(seen[i]));
+            }
+            ids += '}', lo += '}', hi += '}';
+            if (auto r = exec_params(
+                    "SELECT id FROM policy_records WHERE id = ANY($1::bigint[]) ORDER BY id FOR "
+                    "UPDATE",
+                    {ids});
+                !r) {
+                return tl::unexpected(r.error());
+            }
+            if (auto r = exec_params(
+                    "UPDATE policy_records p SET first_seen = LEAST(p.first_seen, s.lo), "
+                    "last_seen = GREATEST(p.last_seen, s.hi) FROM unnest($1::bigint[], "
+                    "$2::bigint[], $3::bigint[]) AS s(id, lo, hi) WHERE p.id = s.id",
+                    {ids, lo, hi});
+                !r) {
+                return tl::unexpected(r.error());
+            }
         }
         if (watermark) {
             auto r = run("wm_set",
@@ -518,6 +748,7 @@ class PostgresStore final : public Store {
         return result;
     }
 
+    bool staging_ready_ = false;
     ConnHandle conn_;
     Cache domains_, reporters_, ips_, records_;
 };

@@ -2,7 +2,7 @@
 // history (a truncated record, garbage lines, wrong types, a 1 MB line) is reported with line
 // numbers while every good record is imported, non-zero exit with --strict; SIGKILL at 10 random
 // points of a history import and of a spool import, then a rerun, give exactly the store of a
-// clean import (row counts and content digest).
+// clean import (row counts and content digest); a progress bar on a terminal only.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -137,6 +139,52 @@ TEST_F(Collector, HistoryImportedTwiceChangesNothing) {
     auto after = snapshot(db("s.db"));
     EXPECT_EQ(after.first, before.first);
     EXPECT_EQ(after.second, before.second);
+}
+
+// Runs the collector with standard error on a new pseudo-terminal and returns what it showed
+// there (standard output goes to `out`).
+std::string run_on_terminal(const std::vector<std::string>& args, const std::string& out,
+                            int& status) {
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return "no pty";
+    std::string slave = ::ptsname(master);
+    pid_t pid = spawn(args, out, slave);
+    std::string shown;
+    char buffer[4096];
+    for (;;) {  // EIO once the collector has exited and the terminal has no writer left
+        ssize_t n = ::read(master, buffer, sizeof buffer);
+        if (n <= 0) break;
+        shown.append(buffer, static_cast<std::size_t>(n));
+    }
+    status = wait_status(pid);
+    ::close(master);
+    return shown;
+}
+
+TEST_F(Collector, ProgressBarOnATerminalOneSummaryLineOtherwise) {
+    // Issue 5: a progress bar on a terminal (rows/s, ETA), one summary line otherwise.
+    auto history = write_history("h.dat", 40000);
+    int status = -1;
+    std::string shown =
+        run_on_terminal({"--database", db("tty.db"), "--input", history, "--batch", "500"},
+                        dir_.file("tty.out"), status);
+    ASSERT_EQ(status, 0) << shown;
+    EXPECT_NE(shown.find("rows/s"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("ETA"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("] "), std::string::npos) << shown;  // the bar
+    EXPECT_NE(shown.find('\r'), std::string::npos) << shown;  // redrawn in place
+
+    auto spool = write_spool("spool.db", 20000);
+    shown = run_on_terminal({"spool", "--database", db("tty.db"), "--batch", "500", spool},
+                            dir_.file("tty.out"), status);
+    ASSERT_EQ(status, 0) << shown;
+    EXPECT_NE(shown.find("ETA"), std::string::npos) << shown;  // rows waiting were counted
+
+    auto plain = run({"--database", db("plain.db"), "--input", history, "--batch", "500"});
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(plain.err, "");
+    EXPECT_EQ(std::count(plain.out.begin(), plain.out.end(), '\n'), 1) << plain.out;
+    EXPECT_NE(plain.out.find("rows/s"), std::string::npos) << plain.out;
 }
 
 TEST_F(Collector, MalformedHistoryIsReportedWithLineNumbersAndGoodRecordsKept) {
