@@ -10,11 +10,11 @@
 #include <iostream>
 #include <thread>
 
-#include "milter/callbacks.hpp"
 #include "milter/log.hpp"
 #include "milter/options.hpp"
 #include "milter/process.hpp"
 #include "milter/runtime.hpp"
+#include "milter/server.hpp"
 #include "milter/test_mode.hpp"
 
 using namespace dmarc;
@@ -110,9 +110,7 @@ int main(int argc, char** argv) {
     runtime.open_history(config);
 
     // 6. Socket (as root if need be), pid file, then drop privileges.
-    if (auto r = register_milter(runtime, "dmarc-milter"); !r)
-        daemon.fail(EX_SOFTWARE, r.error().message);
-    auto nodelay = open_milter_socket(config.socket, 128, config.milter_debug);
+    auto nodelay = open_milter_socket(config.socket, 128);
     if (!nodelay) daemon.fail(EX_OSERR, nodelay.error().message);
     if (!config.pid_file.empty()) {
         if (auto r = write_pid_file(config.pid_file); !r)
@@ -127,7 +125,7 @@ int main(int argc, char** argv) {
     std::atomic<bool> stopping{false};
     int milter_status = 0;
     std::thread milter_thread([&] {
-        milter_status = run_milter();
+        milter_status = run_milter(runtime);
         if (!stopping) pthread_kill(main_thread, SIGUSR2);  // it ended on its own: wake main
     });
     daemon.ready();
