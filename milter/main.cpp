@@ -1,4 +1,4 @@
-// dmarc-milter: DMARC enforcement for Postfix as a libmilter daemon, a drop-in for OpenDMARC.
+// dmarc-milter: DMARC enforcement for Postfix as a milter (protocol 6) daemon, a drop-in for OpenDMARC.
 // Start-up follows design §6: configuration -> history, PSL, IgnoreHosts, DNS -> socket ->
 // privileges -> run; signals are taken by this thread with sigwait (no async handlers).
 #include <pthread.h>
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     }
     if (auto r = drop_privileges(config.user_id); !r) daemon.fail(EX_CONFIG, r.error().message);
 
-    // 7. Run: libmilter in its own thread; this thread owns the signals.
+    // 7. Run: the protocol server (server.cpp) in its own thread; this thread owns the signals.
     logger.log(LogLevel::notice, "dmarc-milter 0.1.0 starting on " + config.socket +
                                      (*nodelay > 0 ? " (TCP_NODELAY)" : ""));
     pthread_t main_thread = pthread_self();
@@ -129,9 +129,9 @@ int main(int argc, char** argv) {
         if (!stopping) pthread_kill(main_thread, SIGUSR2);  // it ended on its own: wake main
     });
     daemon.ready();
-    bool sig_was_term = false;  // SIGTERM/SIGINT (drain) rather than libmilter ending by itself
+    bool sig_was_term = false;  // SIGTERM/SIGINT (drain) rather than the server ending by itself
     while (true) {
-        int sig = sigwaitinfo(&signals, nullptr);  // not sigwait(): see callbacks.cpp
+        int sig = sigwaitinfo(&signals, nullptr);
         if (sig < 0) continue;
         if (sig == SIGHUP || sig == SIGUSR1) {
             runtime.reload();
@@ -140,12 +140,12 @@ int main(int argc, char** argv) {
         }
         if (sig == SIGUSR2 && stopping) continue;
         sig_was_term = sig != SIGUSR2;
-        logger.log(LogLevel::notice, sig == SIGUSR2 ? "libmilter stopped; shutting down"
+        logger.log(LogLevel::notice, sig == SIGUSR2 ? "milter server stopped; shutting down"
                                                     : "signal received; shutting down");
         break;
     }
 
-    // 8. Stop: defer new connections, let messages in flight finish, stop libmilter, flush.
+    // 8. Stop: defer new connections, let messages in flight finish, stop accepting, flush.
     stopping = true;
     if (sig_was_term && !runtime.drain(kDrainTimeout)) {
         logger.log(LogLevel::warning, "messages still in flight after 30 s; exiting anyway");
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     runtime.flush_history();
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);
-    // libmilter's connection threads are detached and may still sit in a read; leave without
+    // Connection threads are detached and may still sit in a read; leave without
     // running destructors under them (history is written with write(2), nothing is buffered).
     std::_Exit(milter_status == 0 ? EX_OK : EX_SOFTWARE);
 }

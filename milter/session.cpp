@@ -100,7 +100,7 @@ Status Session::on_negotiate(std::uint32_t offered_actions, std::uint32_t offere
     } catch (...) {
         services_.count_internal_error();
         out = Negotiation{};
-        return Status::proceed;  // libmilter then uses the defaults: every step, replies
+        return Status::proceed;  // the server then asks for every step, with replies
     }
 }
 
