@@ -413,8 +413,11 @@ bool send_all(int fd, std::string_view bytes) {
 
 void serve(Services& services, int fd) {
     ProtocolConnection connection(services);
-    std::string out;
-    std::array<char, 16384> buffer{};
+    // Per thread, not per connection: a worker serves connection after connection, and
+    // neither buffer needs clearing (only the bytes read or appended are ever looked at).
+    thread_local std::string out;
+    thread_local std::array<char, 16384> buffer;
+    out.clear();
     while (true) {
         ssize_t n = ::read(fd, buffer.data(), buffer.size());
         if (n < 0 && errno == EINTR) continue;
