@@ -34,7 +34,7 @@ work=$(mktemp -d /tmp/milter-vs-opendmarc.XXXXXX)
 pids=()
 dev_mounted=
 cleanup() {
-    local p
+    local p rc=$?
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do
         for _ in $(seq 50); do
@@ -47,7 +47,8 @@ cleanup() {
     [ -n "$dev_mounted" ] && umount -R /dev 2>/dev/null
     umount -R "$work/dev" 2>/dev/null || true
     umount /etc/resolv.conf 2>/dev/null || true
-    [ -n "${BENCH_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+    if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+    exit "$rc"
 }
 trap cleanup EXIT
 
