@@ -391,6 +391,9 @@ struct Listener {
     std::atomic<bool> stopping{false};
     std::atomic<int> idle{0};
     std::atomic<int> workers{0};
+    // Connections between reading a batch and having sent its replies: stop_milter() waits
+    // for them, so a message the drain saw finish also has its reply on the wire.
+    std::atomic<int> busy{0};
     std::mutex mutex;
     std::condition_variable stopped;
 };
@@ -422,11 +425,13 @@ void serve(Services& services, int fd) {
         ssize_t n = ::read(fd, buffer.data(), buffer.size());
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
+        g_listener.busy.fetch_add(1);
         bool keep =
             connection.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), out);
-        if (!out.empty() && !send_all(fd, out)) break;
+        bool sent = out.empty() || send_all(fd, out);
+        g_listener.busy.fetch_sub(1);
         out.clear();
-        if (!keep) break;
+        if (!sent || !keep) break;
     }
     connection.close();
 }
@@ -559,6 +564,9 @@ void stop_milter() {
     // shutdown() wakes every thread blocked in accept() on Linux; they see `stopping` and end.
     if (g_listener.fd >= 0) ::shutdown(g_listener.fd, SHUT_RDWR);
     if (!g_listener.unix_path.empty()) ::unlink(g_listener.unix_path.c_str());
+    for (int i = 0; i < 500 && g_listener.busy.load() > 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 }  // namespace dmarc::milter

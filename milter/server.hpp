@@ -59,8 +59,9 @@ class ProtocolConnection {
 Result<int> open_milter_socket(const std::string& spec, int backlog);
 // Serves connections with `services` until stop_milter(); returns 0 (or 1 if the socket failed).
 int run_milter(Services& services);
-// Stops accepting (the unix socket file is removed). Connections in progress are not cut: the
-// caller drains them first (Runtime::drain) and then exits.
+// Stops accepting (the unix socket file is removed) and waits (up to 5 s) until no connection
+// is between reading a batch and sending its replies. Idle connections are not cut: the caller
+// drains messages first (Runtime::drain) and then exits.
 void stop_milter();
 
 }  // namespace dmarc::milter
