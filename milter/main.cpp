@@ -1,4 +1,5 @@
-// dmarc-milter: DMARC enforcement for Postfix as a milter (protocol 6) daemon, a drop-in for OpenDMARC.
+// dmarc-milter: DMARC enforcement for Postfix, a milter (protocol 6) daemon and a drop-in for
+// OpenDMARC.
 // Start-up follows design §6: configuration -> history, PSL, IgnoreHosts, DNS -> socket ->
 // privileges -> run; signals are taken by this thread with sigwait (no async handlers).
 #include <pthread.h>
