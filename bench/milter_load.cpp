@@ -260,10 +260,12 @@ int main(int argc, char** argv) {
             "{{\"socket\":\"{}\",\"connections\":{},\"messages\":{},\"errors\":{},\"seconds\":{:."
             "3f},"
             "\"msgs_per_s\":{:.1f},\"p50_ms\":{:.3f},\"p90_ms\":{:.3f},\"p99_ms\":{:.3f},"
-            "\"p999_ms\":{:.3f},\"max_ms\":{:.3f},\"cpu_ms_per_msg\":{:.4f}}}\n",
+            "\"p999_ms\":{:.3f},\"max_ms\":{:.3f},\"cpu_ms_per_msg\":{:.4f},\"outcomes\":\"{}\"}}"
+            "\n",
             s.socket, s.connections, all.size(), errors, elapsed, done / elapsed,
             percentile(all, 50), percentile(all, 90), percentile(all, 99), percentile(all, 99.9),
-            all.empty() ? 0 : all.back(), s.pid > 0 && done > 0 ? cpu * 1000 / done : 0.0);
+            all.empty() ? 0 : all.back(), s.pid > 0 && done > 0 ? cpu * 1000 / done : 0.0,
+            outcome_text);
     } else {
         std::cout
             << fmt::format("socket        {}\n", s.socket)

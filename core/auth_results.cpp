@@ -191,6 +191,19 @@ Result<std::string> read_authserv_id(Cursor& cursor) {
     } else {
         const std::size_t start = cursor.pos;
         while (!cursor.at_end() && lex::is_token_char(cursor.peek())) ++cursor.pos;
+        // OpenDMARC with AuthservIDWithJobID writes `host/jobid` unquoted. RFC 8601 §2.2 makes
+        // the authserv-id an RFC 2045 `value` (token / quoted-string) and RFC 2045 §5.1 lists
+        // "/" among the tspecials, so this is not a token; it is accepted here, and only here,
+        // as one id `token "/" token` so that such a field can be matched against
+        // TrustedAuthservIDs and, carrying our own id, removed as forged (RFC 8601 §5) instead
+        // of slipping through as unparseable. A '/' anywhere else stays an error.
+        if (cursor.at('/') && cursor.pos > start) {
+            const std::size_t slash = cursor.pos++;
+            while (!cursor.at_end() && lex::is_token_char(cursor.peek())) ++cursor.pos;
+            if (cursor.pos == slash + 1) {
+                return make_error(Errc::syntax, "empty job id after the authserv-id's '/'");
+            }
+        }
         id = std::string(cursor.text.substr(start, cursor.pos - start));
         // Glued to a comment: another parser (the MTA that strips forged fields with our id)
         // might read a different id; refuse rather than guess (see lex::read_value).

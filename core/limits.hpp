@@ -102,6 +102,9 @@ inline constexpr std::size_t kMaxIgnoreHostsFileBytes = 8 * 1024 * 1024;
 inline constexpr std::size_t kMaxMilterHeaderBytes = 1024 * 1024;
 // Envelope recipients kept per message (Postfix's smtpd_recipient_limit default is 1000).
 inline constexpr std::size_t kMaxMilterRecipients = 1000;
+// One milter protocol packet. Postfix sends header fields whole (header_size_limit 102400) and
+// body chunks of at most 65535 bytes; a longer length prefix is not the milter protocol.
+inline constexpr std::size_t kMaxMilterPacketBytes = 2 * 1024 * 1024;
 
 // ---- OpenDMARC history text (opendmarc.md §3) --------------------------------------------------
 // OpenDMARC's longest lines are arc_policy JSON of a few hundred bytes.

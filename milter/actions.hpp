@@ -1,6 +1,6 @@
-// Everything dmarc-milter asks of the MTA, behind one interface: callbacks.cpp implements it
-// with libmilter's smfi_* calls; tests and `-t` mode implement it with recorders. The session
-// logic (session.hpp) never sees libmilter.
+// Everything dmarc-milter asks of the MTA, behind one interface: server.cpp implements it
+// as milter protocol reply packets; tests and `-t` mode implement it with recorders. The session
+// logic (session.hpp) never sees the protocol.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,5 @@
-// dmarc-milter: DMARC enforcement for Postfix as a libmilter daemon, a drop-in for OpenDMARC.
+// dmarc-milter: DMARC enforcement for Postfix, a milter (protocol 6) daemon and a drop-in for
+// OpenDMARC.
 // Start-up follows design §6: configuration -> history, PSL, IgnoreHosts, DNS -> socket ->
 // privileges -> run; signals are taken by this thread with sigwait (no async handlers).
 #include <pthread.h>
@@ -10,11 +11,11 @@
 #include <iostream>
 #include <thread>
 
-#include "milter/callbacks.hpp"
 #include "milter/log.hpp"
 #include "milter/options.hpp"
 #include "milter/process.hpp"
 #include "milter/runtime.hpp"
+#include "milter/server.hpp"
 #include "milter/test_mode.hpp"
 
 using namespace dmarc;
@@ -110,9 +111,7 @@ int main(int argc, char** argv) {
     runtime.open_history(config);
 
     // 6. Socket (as root if need be), pid file, then drop privileges.
-    if (auto r = register_milter(runtime, "dmarc-milter"); !r)
-        daemon.fail(EX_SOFTWARE, r.error().message);
-    auto nodelay = open_milter_socket(config.socket, 128, config.milter_debug);
+    auto nodelay = open_milter_socket(config.socket, 128);
     if (!nodelay) daemon.fail(EX_OSERR, nodelay.error().message);
     if (!config.pid_file.empty()) {
         if (auto r = write_pid_file(config.pid_file); !r)
@@ -120,20 +119,20 @@ int main(int argc, char** argv) {
     }
     if (auto r = drop_privileges(config.user_id); !r) daemon.fail(EX_CONFIG, r.error().message);
 
-    // 7. Run: libmilter in its own thread; this thread owns the signals.
+    // 7. Run: the protocol server (server.cpp) in its own thread; this thread owns the signals.
     logger.log(LogLevel::notice, "dmarc-milter 0.1.0 starting on " + config.socket +
                                      (*nodelay > 0 ? " (TCP_NODELAY)" : ""));
     pthread_t main_thread = pthread_self();
     std::atomic<bool> stopping{false};
     int milter_status = 0;
     std::thread milter_thread([&] {
-        milter_status = run_milter();
+        milter_status = run_milter(runtime);
         if (!stopping) pthread_kill(main_thread, SIGUSR2);  // it ended on its own: wake main
     });
     daemon.ready();
-    bool sig_was_term = false;  // SIGTERM/SIGINT (drain) rather than libmilter ending by itself
+    bool sig_was_term = false;  // SIGTERM/SIGINT (drain) rather than the server ending by itself
     while (true) {
-        int sig = sigwaitinfo(&signals, nullptr);  // not sigwait(): see callbacks.cpp
+        int sig = sigwaitinfo(&signals, nullptr);
         if (sig < 0) continue;
         if (sig == SIGHUP || sig == SIGUSR1) {
             runtime.reload();
@@ -142,12 +141,12 @@ int main(int argc, char** argv) {
         }
         if (sig == SIGUSR2 && stopping) continue;
         sig_was_term = sig != SIGUSR2;
-        logger.log(LogLevel::notice, sig == SIGUSR2 ? "libmilter stopped; shutting down"
+        logger.log(LogLevel::notice, sig == SIGUSR2 ? "milter server stopped; shutting down"
                                                     : "signal received; shutting down");
         break;
     }
 
-    // 8. Stop: defer new connections, let messages in flight finish, stop libmilter, flush.
+    // 8. Stop: defer new connections, let messages in flight finish, stop accepting, flush.
     stopping = true;
     if (sig_was_term && !runtime.drain(kDrainTimeout)) {
         logger.log(LogLevel::warning, "messages still in flight after 30 s; exiting anyway");
@@ -157,7 +156,7 @@ int main(int argc, char** argv) {
     runtime.flush_history();
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);
-    // libmilter's connection threads are detached and may still sit in a read; leave without
+    // Connection threads are detached and may still sit in a read; leave without
     // running destructors under them (history is written with write(2), nothing is buffered).
     std::_Exit(milter_status == 0 ? EX_OK : EX_SOFTWARE);
 }

@@ -168,7 +168,7 @@ EXAMPLES
 }
 
 std::string version_text() {
-    return "dmarc-milter 0.1.0 (milter protocol 6; libmilter; DNS: libunbound; history: "
+    return "dmarc-milter 0.1.0 (milter protocol 6, own server; DNS: libunbound; history: "
            "OpenDMARC HistoryFile text)\n";
 }
 

@@ -1,5 +1,6 @@
 // libmilter's SMFIF_* action and SMFIP_* protocol bits (milter protocol version 6), spelled out
-// so the session logic compiles without libmilter; callbacks.cpp static_asserts they match.
+// for the session logic and server.cpp; tests/milter/server_test.cpp static_asserts they match
+// the client's table (tests/support/milter_client.hpp).
 #pragma once
 
 #include <cstdint>

@@ -99,8 +99,8 @@ class Runtime final : public Services {
     std::function<void(config::MilterConfig&)> overrides;
 
     // SIGTERM: from now on new connections are deferred; then waits until every message that
-    // had started (MAIL FROM seen) is finished, or until timeout. libmilter cannot be stopped
-    // first: its worker pool stops serving idle sessions once smfi_stop() is called.
+    // had started (MAIL FROM seen) is finished, or until timeout. The server keeps
+    // accepting meanwhile (new connections get the 4xx), and is stopped after this returns.
     bool drain(std::chrono::milliseconds timeout);
     void flush_history() noexcept;
     std::string stats_line() const;

@@ -100,7 +100,7 @@ Status Session::on_negotiate(std::uint32_t offered_actions, std::uint32_t offere
     } catch (...) {
         services_.count_internal_error();
         out = Negotiation{};
-        return Status::proceed;  // libmilter then uses the defaults: every step, replies
+        return Status::proceed;  // the server then asks for every step, with replies
     }
 }
 
@@ -156,7 +156,9 @@ void Session::end_message() noexcept {
         services_.message_finished(message_sequence_);
     }
     headers_.clear();
-    headers_.shrink_to_fit();
+    // Keep the usual capacity for the next message on this connection; give back only what a
+    // huge header block took.
+    if (headers_.capacity() > 256) headers_.shrink_to_fit();
 }
 
 Status Session::on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept {

@@ -1,7 +1,7 @@
 // One milter connection as a state machine over plain values: what each protocol step means for
 // DMARC (RFC 7489 §6.6: the decision needs the From field, the envelope and upstream results,
-// so everything is gathered until end-of-message, where core's decide() runs). callbacks.cpp
-// maps libmilter's callbacks onto these methods and their Status back onto SMFIS_* codes.
+// so everything is gathered until end-of-message, where core's decide() runs). server.cpp
+// maps protocol commands onto these methods and their Status back onto reply packets.
 #pragma once
 
 #include <atomic>

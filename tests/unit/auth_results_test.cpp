@@ -165,6 +165,11 @@ TEST(AuthResultsGrammar, AuthservIdVersionAndNone) {
         {"example.com; ; ;", "example.com", {}, false, 0},
         {"example.com; none=pass", "example.com", {}, false, 1},  // a method called none
         {"Example.COM; none", "Example.COM", {}, true, 0},        // case kept for the caller
+        // OpenDMARC's AuthservIDWithJobID form, `host/jobid` unquoted: "/" is an RFC 2045
+        // tspecial, so not an RFC 8601 §2.2 token; accepted in this position only, as one id.
+        {"mx.example/4XyZ1; dkim=pass header.d=a.example", "mx.example/4XyZ1", {}, false, 1},
+        {"mx.example/Q01 1; none", "mx.example/Q01", 1u, true, 0},
+        {"\"mx.example/Q01\"; none", "mx.example/Q01", {}, true, 0},  // the quoted (RFC) form
     };
     for (const auto& c : cases) {
         auto ar = parse_ok(c.field);
@@ -188,7 +193,10 @@ TEST(AuthResultsGrammar, FieldErrors) {
         {"example.com; none none", Errc::syntax},
         {"example.com (unterminated; none", Errc::syntax},
         {"example.com(glued); none", Errc::syntax},  // where does the id end? (§5 trust)
-        {"example.com/jobid; none", Errc::syntax},   // '/' is a tspecial (RFC 2045 token)
+        {"example.com/; none", Errc::syntax},        // `host/jobid` needs a job id
+        {"/jobid; none", Errc::syntax},              // ... and a host
+        {"example.com/a/b; none", Errc::syntax},     // one '/' only (RFC 2045 tspecial)
+        {"example.com/(c)a; none", Errc::syntax},    // nothing but token characters around it
         {"example.com foo bar = x; none", Errc::syntax},
         {"example.com\x01; none", Errc::syntax},
     };

@@ -125,6 +125,59 @@ TEST_F(Verdicts, ForgedResultsWithOurIdAreRemovedAndIgnored) {
     EXPECT_EQ(v.action, MilterAction::reject);
 }
 
+// OpenDMARC with AuthservIDWithJobID writes `id/jobid` unquoted; "/" is an RFC 2045 tspecial,
+// so this is not an RFC 8601 §2.2 token, and the parser accepts it in the authserv-id position
+// only (auth_results.cpp). RFC 8601 §5: such a field carrying our id that came with the
+// message is still a forgery of our results: removed and not believed, option on or off.
+TEST_F(Verdicts, ForgedResultsWithOurIdAndJobIdAreRemoved) {
+    for (bool with_job_id : {false, true}) {
+        config_.authserv_id_with_job_id = with_job_id;
+        Scenario s = scenarios_.at("03");
+        for (auto& h : s.headers) {
+            if (h.name == "Authentication-Results") {
+                h.value =
+                    " mx.demo.example/4Q1xYz0AbE; dkim=pass header.d=bank.example "
+                    "header.s=fake; dmarc=pass header.from=bank.example";
+            }
+        }
+        VerdictContext ctx{config_, zone_};
+        ctx.now = 1764000000;
+        auto v = decide(ctx, s.envelope, s.headers);
+        EXPECT_EQ(v.forged_results_removed, 1u) << with_job_id;
+        EXPECT_TRUE(v.dkim.empty()) << with_job_id;
+        EXPECT_EQ(v.action, MilterAction::reject) << with_job_id;
+    }
+}
+
+// TrustedAuthservIDs against an upstream OpenDMARC-style `id/jobid`: the id before the '/' is
+// what is matched; with AuthservIDWithJobID the job id must also be this message's queue id
+// (OpenDMARC §1.1), without it the job id is not compared.
+TEST_F(Verdicts, TrustedAuthservIdWithJobId) {
+    struct Case {
+        bool with_job_id;
+        std::string job;
+        bool trusted;
+    };
+    const Case cases[] = {
+        {true, "Q02", true}, {true, "q02", true}, {true, "OTHER", false}, {false, "OTHER", true}};
+    for (const auto& c : cases) {
+        config_.authserv_id_with_job_id = c.with_job_id;
+        config_.trusted_authserv_ids = {"mx.demo.example", "relay.upstream.example"};
+        Scenario s = scenarios_.at("02");
+        s.headers.insert(s.headers.begin(),
+                         HeaderField{"Authentication-Results",
+                                     " Relay.Upstream.Example/" + c.job +
+                                         "; dkim=pass header.d=bank.example header.s=sel"});
+        VerdictContext ctx{config_, zone_};
+        ctx.now = 1764000000;
+        auto v = decide(ctx, s.envelope, s.headers);
+        EXPECT_EQ(v.forged_results_removed, 0u) << c.job;
+        EXPECT_EQ(!v.dkim.empty(), c.trusted) << c.with_job_id << " " << c.job;
+        EXPECT_EQ(v.evaluation.result, c.trusted ? DmarcResult::pass : DmarcResult::fail)
+            << c.with_job_id << " " << c.job;
+    }
+}
+
 TEST_F(Verdicts, SpfThroughIncludeAligns) {
     auto v = run("04");
     EXPECT_EQ(v.evaluation.result, DmarcResult::pass);

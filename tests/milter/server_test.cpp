@@ -1,0 +1,271 @@
+// The milter protocol server's byte level (milter/server.cpp), without sockets: packets as
+// Postfix's milter8 client writes them (4-byte big-endian length counting the command byte,
+// command, data; libmilter mfdef.h, protocol version 6), split across reads in every way, and
+// the replies: negotiation with our steps and symbol lists, no reply where negotiated, end-of-
+// message modifications before the final reply, reply text with reject, connection ends.
+#include "milter/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/limits.hpp"
+#include "core/memory_resolver.hpp"
+#include "milter/protocol_bits.hpp"
+#include "tests/support/milter_client.hpp"
+
+namespace dmarc::milter {
+namespace {
+
+namespace proto = milter_client::proto;
+
+// The bits protocol_bits.hpp spells out are the protocol's (the client's table is written from
+// libmilter's mfdef.h independently).
+static_assert(bits::kAddHeaders == proto::kAddHeaders &&
+              bits::kAddRecipient == proto::kAddRecipient &&
+              bits::kChangeHeaders == proto::kChangeHeaders &&
+              bits::kQuarantine == proto::kQuarantine && bits::kSetSymList == proto::kSetSymList);
+static_assert(bits::kNoBody == proto::kNoBody && bits::kNoEoh == proto::kNoEoh &&
+              bits::kNoReplyHeader == proto::kNoReplyHeader &&
+              bits::kNoUnknown == proto::kNoUnknown && bits::kNoData == proto::kNoData &&
+              bits::kNoReplyConnect == proto::kNoReplyConnect &&
+              bits::kNoReplyHelo == proto::kNoReplyHelo &&
+              bits::kNoReplyMail == proto::kNoReplyMail &&
+              bits::kNoReplyRcpt == proto::kNoReplyRcpt &&
+              bits::kNoReplyData == proto::kNoReplyData &&
+              bits::kNoReplyUnknown == proto::kNoReplyUnknown &&
+              bits::kNoReplyEoh == proto::kNoReplyEoh && bits::kNoReplyBody == proto::kNoReplyBody);
+
+class Services1 final : public Services {
+  public:
+    std::shared_ptr<const Snapshot> current;
+    std::vector<std::string> lines;
+    int recorded = 0, started = 0, finished = 0;
+    std::shared_ptr<const Snapshot> snapshot() override { return current; }
+    void log(LogLevel, std::string_view line) noexcept override { lines.emplace_back(line); }
+    void record(const MessageVerdict&, const Envelope&, std::int64_t) noexcept override {
+        ++recorded;
+    }
+    std::int64_t now() noexcept override { return 1'790'000'000; }
+    std::uint64_t now_ms() noexcept override { return 1000; }
+    std::uint8_t pct_sample() noexcept override { return 0; }
+    std::uint64_t message_started() noexcept override {
+        return static_cast<std::uint64_t>(++started);
+    }
+    void message_finished(std::uint64_t) noexcept override { ++finished; }
+};
+
+std::string u32(std::uint32_t v) {
+    return {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xff),
+            static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+}
+
+std::string packet(char code, const std::string& data = "") {
+    return u32(static_cast<std::uint32_t>(data.size() + 1)) + code + data;
+}
+
+std::string z(const std::string& s) {
+    return s + '\0';
+}
+
+struct Reply {
+    char code;
+    std::string data;
+};
+
+// Splits a reply stream into packets; a malformed stream fails the test.
+std::vector<Reply> replies(const std::string& bytes) {
+    std::vector<Reply> out;
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        EXPECT_GE(bytes.size() - at, 5u);
+        if (bytes.size() - at < 5) break;
+        auto b = [&](std::size_t i) {
+            return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + i]));
+        };
+        std::uint32_t len = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+        EXPECT_LE(at + 4 + len, bytes.size());
+        out.push_back({bytes[at + 4], bytes.substr(at + 5, len - 1)});
+        at += 4 + len;
+    }
+    return out;
+}
+
+constexpr std::uint32_t kPostfixSteps = proto::kPostfixSteps;
+
+// A Postfix-like session for one message: negotiate, connect, helo, mail, rcpt, headers, eom.
+std::string postfix_message(const std::string& from, const std::string& ip,
+                            const std::string& queue_macro = "i") {
+    std::string s = packet('O', u32(6) + u32(proto::kAllActions) + u32(kPostfixSteps));
+    s += packet('D', "C" + z("j") + z("mx.test"));
+    s += packet('C', z("client.example") + "4" + std::string("\x61\xa8", 2) + z(ip));
+    s += packet('H', z("client.example"));
+    s += packet('D', "M" + z("{auth_authen}") + z(""));
+    s += packet('M', z("<bounce@attacker.example>") + z("SIZE=100"));
+    s += packet('R', z("<ana@mx.test>"));
+    s += packet('L', z("Received") + z(" from client.example by mx.test"));
+    s += packet('L', z("From") + z(" <a@" + from + ">"));
+    s += packet('L', z("Date") + z(" Mon, 23 Nov 2026 09:12:00 +0000"));
+    s += packet('D', "E" + z(queue_macro) + z("4QSRV1"));
+    s += packet('E');
+    return s;
+}
+
+class ServerTest : public ::testing::Test {
+  protected:
+    Services1 services;
+    void SetUp() override {
+        auto snap = std::make_shared<Snapshot>();
+        snap->config.authserv_id = "mx.test";
+        snap->config.reject_failures = true;
+        snap->config.hold_quarantined_messages = true;
+        snap->dns = std::make_shared<MemoryResolver>(
+            *MemoryResolver::parse("_dmarc.bank.example TXT \"v=DMARC1; p=reject\"\n"
+                                   "_dmarc.shop.example TXT \"v=DMARC1; p=quarantine\"\n"));
+        services.current = snap;
+    }
+};
+
+// Negotiation (protocol 6): our actions, the steps switched off and the no-reply steps (as
+// session.cpp decides), and the symbol lists: connect "j", mail "{auth_authen}", eom "i j".
+TEST_F(ServerTest, NegotiationReplyCarriesStepsAndSymbolLists) {
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_TRUE(c.feed(packet('O', u32(6) + u32(proto::kAllActions) + u32(kPostfixSteps)), out));
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].code, 'O');
+    const std::string& d = r[0].data;
+    ASSERT_GE(d.size(), 12u);
+    EXPECT_EQ(d.substr(0, 4), u32(6));
+    EXPECT_EQ(d.substr(4, 4), u32(bits::kAddHeaders | bits::kChangeHeaders | bits::kQuarantine |
+                                  bits::kSetSymList));
+    EXPECT_EQ(d.substr(8, 4),
+              u32(negotiate(services.current->config, proto::kAllActions, kPostfixSteps).steps));
+    EXPECT_EQ(d.substr(12), u32(0) + z("j") + u32(2) + z("{auth_authen}") + u32(5) + z("i j"));
+}
+
+// RFC 7489 §6.6 at end-of-message, over the protocol: a spoof of p=reject gets one 'y' reply
+// "550 5.7.1 <text>" and nothing else (no reply for helo/mail/rcpt/headers: negotiated NR).
+TEST_F(ServerTest, RejectCarriesReplyTextAndNoReplyStepsStaySilent) {
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_TRUE(c.feed(postfix_message("bank.example", "203.0.113.99"), out));
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 3u);  // O, connect 'c', end-of-message 'y'
+    EXPECT_EQ(r[1].code, 'c');
+    EXPECT_EQ(r[2].code, 'y');
+    EXPECT_EQ(r[2].data, z("550 5.7.1 rejected by DMARC policy for bank.example"));
+    EXPECT_EQ(services.recorded, 1);
+    EXPECT_FALSE(c.feed(packet('Q'), out));
+}
+
+// The same bytes in any split across reads give the same replies (partial packets carried).
+TEST_F(ServerTest, AnySplitOfTheStreamGivesTheSameReplies) {
+    const std::string stream = postfix_message("shop.example", "203.0.113.7");
+    std::string whole;
+    {
+        ProtocolConnection c(services);
+        ASSERT_TRUE(c.feed(stream, whole));
+    }
+    for (std::size_t cut = 1; cut < stream.size(); cut += 7) {
+        ProtocolConnection c(services);
+        std::string out;
+        ASSERT_TRUE(c.feed(std::string_view(stream).substr(0, cut), out));
+        ASSERT_TRUE(c.feed(std::string_view(stream).substr(cut), out));
+        EXPECT_EQ(out, whole) << "cut at " << cut;
+    }
+    // One byte at a time.
+    ProtocolConnection c(services);
+    std::string out;
+    for (char ch : stream) ASSERT_TRUE(c.feed(std::string_view(&ch, 1), out));
+    EXPECT_EQ(out, whole);
+}
+
+// p=quarantine: our Authentication-Results inserted at index 0 ('i'), quarantine ('q'), then
+// the final accept: modifications come before the final reply (milter protocol).
+TEST_F(ServerTest, EndOfMessageModificationsPrecedeTheFinalReply) {
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_TRUE(c.feed(postfix_message("shop.example", "203.0.113.7"), out));
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 5u);
+    EXPECT_EQ(r[2].code, 'i');
+    EXPECT_EQ(r[2].data.substr(0, 4), u32(0));
+    EXPECT_TRUE(r[2].data.substr(4).starts_with(z("Authentication-Results") + " mx.test;") ||
+                r[2].data.substr(4).starts_with(z("Authentication-Results") + "mx.test;"))
+        << r[2].data;
+    EXPECT_NE(r[2].data.find("dmarc=fail"), std::string::npos);
+    EXPECT_EQ(r[3].code, 'q');
+    EXPECT_EQ(r[4].code, 'a');
+}
+
+// RFC 8601 §5: a forged field with our id (here in OpenDMARC's `id/jobid` form) is removed
+// with a change-header packet carrying an empty value (a rejected message is not changed, so
+// the quarantine domain shows it).
+TEST_F(ServerTest, ForgedFieldIsRemovedWithChangeHeader) {
+    ProtocolConnection c(services);
+    std::string out;
+    // The forged field comes below Received: put Received first.
+    std::string s = postfix_message("shop.example", "203.0.113.7");
+    std::string received = packet('L', z("Received") + z(" from client.example by mx.test"));
+    std::string forged =
+        packet('L', z("Authentication-Results") + z(" mx.test/4QSRV1; dmarc=pass"));
+    s.insert(s.find(received) + received.size(), forged);
+    ASSERT_TRUE(c.feed(s, out));
+    auto r = replies(out);
+    ASSERT_GE(r.size(), 3u);
+    EXPECT_EQ(r[2].code, 'm');
+    EXPECT_EQ(r[2].data, u32(1) + z("Authentication-Results") + z(""));
+    EXPECT_EQ(r.back().code, 'a');  // quarantined: delivered to the hold queue
+}
+
+// Macros: "{name}" and "name" are the same macro (as smfi_getsymval); the queue id comes from
+// the end-of-message macros and lands in the log line.
+TEST_F(ServerTest, MacrosAreFoundBracedOrNot) {
+    ProtocolConnection c(services);
+    std::string out;
+    std::string s = postfix_message("bank.example", "203.0.113.99", "{i}");
+    ASSERT_TRUE(c.feed(s, out));
+    bool found = false;
+    for (const auto& line : services.lines) found |= line.starts_with("4QSRV1: bank.example fail");
+    EXPECT_TRUE(found);
+}
+
+// Protocol errors end the connection: a zero length, a length over kMaxMilterPacketBytes, an
+// unknown command; quit ends it normally. An abort leaves the connection usable.
+TEST_F(ServerTest, ProtocolErrorsAndQuitEndTheConnection) {
+    for (const std::string& bad :
+         {u32(0) + "x", u32(static_cast<std::uint32_t>(limits::kMaxMilterPacketBytes + 1)) + "L",
+          packet('Z'), packet('Q')}) {
+        ProtocolConnection c(services);
+        std::string out;
+        EXPECT_FALSE(c.feed(bad, out));
+    }
+    ProtocolConnection c(services);
+    std::string out;
+    std::string s = postfix_message("bank.example", "203.0.113.99");
+    s.insert(s.find(packet('E')), packet('A'));  // abort instead of the first end-of-message
+    ASSERT_TRUE(c.feed(s, out));
+    EXPECT_EQ(services.started, 1);
+    EXPECT_EQ(services.finished, 1);
+}
+
+// SMFIC_QUIT_NC: the socket is reused for a new SMTP session with the same negotiation.
+TEST_F(ServerTest, QuitNewConnectionKeepsTheNegotiation) {
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_TRUE(c.feed(postfix_message("bank.example", "203.0.113.99"), out));
+    std::string second = postfix_message("bank.example", "203.0.113.99");
+    second.erase(0, packet('O', std::string(12, '\0')).size());  // no new negotiation
+    out.clear();
+    ASSERT_TRUE(c.feed(packet('K') + second, out));
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 2u);  // connect 'c', eom 'y': helo..headers still without replies
+    EXPECT_EQ(r[1].code, 'y');
+}
+
+}  // namespace
+}  // namespace dmarc::milter
