@@ -116,7 +116,10 @@ const Entry kEntries[] = {
      }},
     {{"AuthservIDWithJobID", ValueType::boolean, "false",
       "Writes authserv-id/queue-id in our header and accepts trusted headers of that form only "
-      "with the matching queue id.",
+      "with the matching queue id. Fields with our own authserv-id and no or another queue id "
+      "are then removed as forged: turn on the same option in OpenDKIM. Recommended: Postfix "
+      "never shows milters its own Received field, so without job ids a forged field above "
+      "every Received cannot be told from an upstream milter's.",
       Support::implemented, true, true},
      SET_BOOL(authserv_id_with_job_id)},
     {{"TrustedAuthservIDs", ValueType::list, "AuthservID",

@@ -122,12 +122,19 @@ TrustedResults read_authentication_results(const VerdictContext& ctx, const Enve
         if (ours) {
             // RFC 8601 §5: a field claiming our authserv-id that came with the message (below
             // the Received field our MTA added) is forged: remove it, never believe it.
-            if (below_received) {
+            // Postfix never shows a milter the Received field it adds for this hop, so a forgery
+            // placed above every Received looks like an upstream milter's field. Only a job id
+            // tells them apart: with AuthservIDWithJobID (here and in the upstream verifiers,
+            // e.g. OpenDKIM's option of the same name) a field with our id is ours only when it
+            // names this message's queue id; without one, or with another, it came with the
+            // message (found in the e2e chain: tests/e2e/README.md).
+            bool other_job = config.authserv_id_with_job_id &&
+                             (job.empty() || !text::iequals(job, env.queue_id));
+            if (below_received || other_job) {
                 out.forged_occurrences.push_back(occurrence);
                 continue;
             }
-            trusted =
-                !config.authserv_id_with_job_id || job.empty() || text::iequals(job, env.queue_id);
+            trusted = true;
         } else {
             trusted =
                 std::find(config.trusted_authserv_ids.begin(), config.trusted_authserv_ids.end(),

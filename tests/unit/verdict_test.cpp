@@ -149,6 +149,36 @@ TEST_F(Verdicts, ForgedResultsWithOurIdAndJobIdAreRemoved) {
     }
 }
 
+// RFC 8601 §5 through Postfix: the milter never sees the Received field Postfix adds, so a forgery
+// with our id at the very top looks like an upstream milter's. With AuthservIDWithJobID only a
+// field naming this message's queue id is ours; a bare id or another queue id is removed.
+TEST_F(Verdicts, ForgedResultsAboveEveryReceivedNeedTheJobId) {
+    struct Case {
+        bool with_job_id;
+        std::string suffix;  // appended to our authserv-id; "=" means this message's queue id
+        bool trusted;
+    };
+    const Case cases[] = {
+        {true, "", false}, {true, "/OTHERQ", false}, {true, "=", true}, {false, "", true}};
+    for (const auto& c : cases) {
+        config_.authserv_id_with_job_id = c.with_job_id;
+        Scenario s = scenarios_.at("03");
+        std::erase_if(s.headers,
+                      [](const HeaderField& h) { return h.name == "Authentication-Results"; });
+        std::string id =
+            "mx.demo.example" + (c.suffix == "=" ? "/" + s.envelope.queue_id : c.suffix);
+        s.headers.insert(s.headers.begin(),
+                         HeaderField{"Authentication-Results",
+                                     " " + id + "; dkim=pass header.d=bank.example header.s=fake"});
+        VerdictContext ctx{config_, zone_};
+        ctx.now = 1764000000;
+        auto v = decide(ctx, s.envelope, s.headers);
+        EXPECT_EQ(v.forged_results_removed, c.trusted ? 0u : 1u) << id;
+        EXPECT_EQ(!v.dkim.empty(), c.trusted) << id;
+        EXPECT_EQ(v.action, c.trusted ? MilterAction::accept : MilterAction::reject) << id;
+    }
+}
+
 // TrustedAuthservIDs against an upstream OpenDMARC-style `id/jobid`: the id before the '/' is
 // what is matched; with AuthservIDWithJobID the job id must also be this message's queue id
 // (OpenDMARC §1.1), without it the job id is not compared.
