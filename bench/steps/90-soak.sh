@@ -49,8 +49,6 @@ shapes=(
     "--connections 20 --per-connection 50 --messages 20000"         # long sessions, as fast as possible
     "--connections 100 --messages 8000"                             # many short connections
 )
-load_errors=0
-load_runs=0
 end=$((SECONDS + seconds))
 (
     i=0
@@ -84,8 +82,9 @@ while [ $SECONDS -lt $end ]; do
     printf '%8d %10d %8s\n' "$elapsed" "$rss" "$growth"
 done
 wait "$load_pid" || true
-load_runs=$(wc -l <"$work/load.jsonl" 2>/dev/null || echo 0)
-load_errors=$(wc -l <"$work/load.failed" 2>/dev/null || echo 0)
+count_lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+load_runs=$(count_lines "$work/load.jsonl")
+load_errors=$(count_lines "$work/load.failed")
 messages=$(sed -nE 's/.*"messages":([0-9]+).*/\1/p' "$work/load.jsonl" | awk '{ s += $1 } END { print s + 0 }')
 errors=$(sed -nE 's/.*"errors":([0-9]+).*/\1/p' "$work/load.jsonl" | awk '{ s += $1 } END { print s + 0 }')
 kill -0 "$milter_pid" 2>/dev/null || { echo "soak: the milter died" >&2; exit 1; }
