@@ -97,9 +97,15 @@ inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxIgnoreHostsEntries = 100000;
 inline constexpr std::size_t kMaxIgnoreHostsFileBytes = 8 * 1024 * 1024;
 // Header bytes the milter keeps per message for the end-of-message decision. Postfix's
-// header_size_limit (102400) bounds the whole header block it passes, so 1 MiB is only reached
-// by a misconfigured MTA; past it the message is accepted unevaluated and logged.
+// header_size_limit (102400) bounds the memory of one field, not the number of fields, so a
+// sender can pass more. Past this bound (or kMaxHeaderFields) the rest of the block is dropped
+// except From fields (next constant), and the message is evaluated on what was kept, with a log
+// line. Accepting it unevaluated would let 1 MiB of filler switch DMARC off for a spoof.
 inline constexpr std::size_t kMaxMilterHeaderBytes = 1024 * 1024;
+// From fields kept past the header bound, each cut to kMaxHeaderFieldBytes + 1 bytes (so an
+// oversized one is refused by the From parser as over its limit). One more than
+// kMaxAuthorDomains: a message with more author domains is a permerror either way (policy.cpp).
+inline constexpr std::size_t kMaxMilterFromFieldsPastBound = kMaxAuthorDomains + 1;
 // Envelope recipients kept per message (Postfix's smtpd_recipient_limit default is 1000).
 inline constexpr std::size_t kMaxMilterRecipients = 1000;
 // One milter protocol packet. Postfix sends header fields whole (header_size_limit 102400) and
@@ -135,6 +141,10 @@ inline constexpr std::size_t kMaxZipEntries = 16;
 // the DKIM entries a generator SHOULD write at 100).
 inline constexpr std::size_t kMaxReportRecords = 1000000;
 inline constexpr std::size_t kMaxReportDkimPerRecord = 1000;
+// Warning lines kept for one parsed report (they go to logs). Past it one last line counts the
+// rest: an empty <record/> costs 9 bytes of XML and several warnings, so unbounded warnings made
+// a 9 MB document take 580 MB (tests/fault XmlBounds.TooManyRecords).
+inline constexpr std::size_t kMaxReportWarnings = 1000;
 
 // ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
 // Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is

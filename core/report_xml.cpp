@@ -282,10 +282,24 @@ class Reader {
         }
     }
 
-    void warn(std::string line) { out_.warnings.push_back(std::move(line)); }
+    // Bounded (limits::kMaxReportWarnings): a million empty <record/> elements would otherwise
+    // give several million warning strings, hundreds of MB from a 9 MB document.
+    void warn(std::string line) {
+        if (out_.warnings.size() < limits::kMaxReportWarnings) {
+            out_.warnings.push_back(std::move(line));
+        } else {
+            ++warnings_dropped_;
+        }
+    }
+    void finish() {
+        if (warnings_dropped_ > 0) {
+            out_.warnings.push_back(fmt::format("{} more warnings not listed", warnings_dropped_));
+        }
+    }
 
   private:
     ParsedReport& out_;
+    std::size_t warnings_dropped_ = 0;
 };
 
 bool is_dmarc2_namespace(pugi::xml_node root) {
@@ -457,6 +471,7 @@ Result<ParsedReport> parse_report_xml(std::string_view xml) {
         report.records.push_back(std::move(record));
     }
     if (report.records.empty()) reader.warn("no record");
+    reader.finish();
     return parsed;
 }
 

@@ -104,9 +104,14 @@ TrustedResults read_authentication_results(const VerdictContext& ctx, const Enve
         }
         if (!name_is(field, "Authentication-Results")) continue;
         ++occurrence;
-        if (++considered > limits::kMaxAuthResFields) {
-            note = "too many Authentication-Results fields; the rest were ignored";
-            break;
+        // Past the bound no results are believed, but every field is still checked for our
+        // authserv-id: a forged one left in place would reach the mailbox as ours (RFC 8601 §5
+        // "MUST delete"), and stuffing 1,000 fields must not be a way to keep it there.
+        const bool over_bound = ++considered > limits::kMaxAuthResFields;
+        if (considered == limits::kMaxAuthResFields + 1) {
+            note = "too many Authentication-Results fields; past the first " +
+                   std::to_string(limits::kMaxAuthResFields) +
+                   " only forged ones were looked for (and removed)";
         }
         auto parsed = parse_authentication_results(field.value);
         if (!parsed) continue;
@@ -118,6 +123,10 @@ TrustedResults read_authentication_results(const VerdictContext& ctx, const Enve
             job = id.substr(slash + 1);
         }
         bool ours = base_id == our_id;
+        if (over_bound) {
+            if (ours && below_received) out.forged_occurrences.push_back(occurrence);
+            continue;
+        }
         bool trusted = false;
         if (ours) {
             // RFC 8601 §5: a field claiming our authserv-id that came with the message (below

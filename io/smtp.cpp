@@ -143,6 +143,11 @@ SmtpResult send_mail(const SmtpOptions& options, std::string_view mail_from,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(options.connect_timeout.count()));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
+    // libcurl waits for the reply to the final dot in its "done" phase, which CURLOPT_TIMEOUT
+    // does not cover: a server that stalls there held the call for the 120 s default of this
+    // per-reply timeout (tests/fault SmtpFault StallAfterDot). Never longer than the total.
+    curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+                     std::max(1L, static_cast<long>((options.total_timeout.count() + 999) / 1000)));
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);  // feeds on_debug; nothing is printed
     curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);

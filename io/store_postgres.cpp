@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <tuple>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -187,9 +189,12 @@ class PostgresStore final : public Store {
         std::string message = std::string(what) + ": " + PQerrorMessage(conn_.get());
         while (!message.empty() && message.back() == '\n') message.pop_back();
         // 40001 serialization failure, 40P01 deadlock, 08xxx connection: worth a retry.
+        // A connection lost without a SQLSTATE (the server restarted: "server closed the
+        // connection unexpectedly") is transient too; import() reconnects.
         bool transient =
-            state && (std::strncmp(state, "40", 2) == 0 || std::strncmp(state, "08", 2) == 0 ||
-                      std::strcmp(state, "55P03") == 0);
+            PQstatus(conn_.get()) == CONNECTION_BAD ||
+            (state && (std::strncmp(state, "40", 2) == 0 || std::strncmp(state, "08", 2) == 0 ||
+                       std::strncmp(state, "57P", 3) == 0 || std::strcmp(state, "55P03") == 0));
         return make_error(transient ? Errc::temporary : Errc::io, message);
     }
 
@@ -269,7 +274,24 @@ class PostgresStore final : public Store {
             ips_.clear();
             records_.clear();
             if (result.error().code != Errc::temporary || attempt >= 5) return result;
+            if (PQstatus(conn_.get()) == CONNECTION_BAD && !reconnect()) return result;
         }
+    }
+
+    // The server went away (restart, failover): connect again with the same parameters for up
+    // to kReconnectSeconds, then prepare the statements again (they died with the session). The
+    // batch is retried whole: it was rolled back, and the watermark commits with it.
+    bool reconnect() {
+        constexpr int kReconnectSeconds = 30;
+        for (int i = 0; i < kReconnectSeconds; ++i) {
+            PQreset(conn_.get());
+            if (PQstatus(conn_.get()) == CONNECTION_OK) {
+                return exec("SET client_min_messages = warning").has_value() &&
+                       prepare().has_value();
+            }
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+        return false;
     }
 
     Result<std::optional<std::int64_t>> watermark(std::string_view source) override {

@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "core/from_header.hpp"
 #include "core/limits.hpp"
 #include "core/text.hpp"
+#include "milter/message_resolver.hpp"
 #include "milter/protocol_bits.hpp"
 
 namespace dmarc::milter {
@@ -147,6 +149,7 @@ void Session::reset_message() noexcept {
     header_bytes_ = 0;
     recipients_seen_ = 0;
     headers_overflowed_ = false;
+    from_fields_past_bound_ = 0;
     failed_ = false;
 }
 
@@ -204,8 +207,19 @@ Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
 Status Session::on_header(std::string_view name, std::string_view value) noexcept {
     try {
         std::size_t bytes = name.size() + value.size();
-        if (headers_overflowed_ || header_bytes_ + bytes > limits::kMaxMilterHeaderBytes) {
+        if (headers_overflowed_ || header_bytes_ + bytes > limits::kMaxMilterHeaderBytes ||
+            headers_.size() >= limits::kMaxHeaderFields - limits::kMaxMilterFromFieldsPastBound) {
             headers_overflowed_ = true;
+            // Filler must not hide the author (RFC 7489 §6.6.1): From fields past the bound are
+            // still kept, each cut one byte past what the From parser takes, so an oversized
+            // one fails there as over its limit (permerror) instead of being read in part.
+            if (is_from_field_name(name) &&
+                from_fields_past_bound_ < limits::kMaxMilterFromFieldsPastBound) {
+                ++from_fields_past_bound_;
+                headers_.push_back(
+                    HeaderField{std::string(name),
+                                std::string(value.substr(0, limits::kMaxHeaderFieldBytes + 1))});
+            }
         } else {
             header_bytes_ += bytes;
             headers_.push_back(HeaderField{std::string(name), std::string(value)});
@@ -281,13 +295,18 @@ Status Session::on_eom(Actions& actions) noexcept {
         if (failed_) {
             services_.log(LogLevel::error,
                           qid + ": internal error while receiving the message; accepting");
-        } else if (headers_overflowed_) {
-            services_.log(LogLevel::warning,
-                          fmt::format("{}: header block over {} bytes; accepting unevaluated", qid,
-                                      limits::kMaxMilterHeaderBytes));
         } else {
+            if (headers_overflowed_) {
+                services_.log(
+                    LogLevel::warning,
+                    fmt::format("{}: header block over {} bytes or {} fields; evaluated "
+                                "on the fields before the bound and every From field",
+                                qid, limits::kMaxMilterHeaderBytes, limits::kMaxHeaderFields));
+            }
             const Snapshot& snap = *snapshot_;
-            VerdictContext context(snap.config, *snap.dns);
+            MessageResolver dns(*snap.dns, std::uint64_t{snap.config.dns_timeout_s} * 1000,
+                                [this] { return services_.now_ms(); });
+            VerdictContext context(snap.config, dns);
             context.psl = snap.psl.get();
             context.pct_sample = services_.pct_sample();
             context.now = services_.now();

@@ -123,6 +123,7 @@ class Session {
     std::size_t header_bytes_ = 0;
     std::size_t recipients_seen_ = 0;
     bool headers_overflowed_ = false;
+    std::size_t from_fields_past_bound_ = 0;
     bool failed_ = false;  // an internal error in a no-reply step: accept at end-of-message
     std::optional<MessageVerdict> last_verdict_;
 };

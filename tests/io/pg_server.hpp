@@ -47,6 +47,12 @@ class PgServer {
         return uri(name);
     }
 
+    // pg_ctl restart -m fast: every client connection is terminated (the fault tests).
+    bool restart() {
+        return run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w restart -l " + dir_ +
+                            "/server.log >/dev/null 2>&1") == 0;
+    }
+
     std::string uri(const std::string& database) const {
         return "postgresql://dmarc@127.0.0.1:" + std::to_string(port_) + "/" + database;
     }

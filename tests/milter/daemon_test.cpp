@@ -26,6 +26,7 @@
 #include "core/history_text.hpp"
 #include "io/spool.hpp"
 #include "tests/support/milter_client.hpp"
+#include "tests/support/milter_process.hpp"
 
 namespace dmarc::milter {
 namespace {
@@ -35,15 +36,10 @@ namespace mc = milter_client;
 using namespace std::chrono_literals;
 
 std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    return test_support::read_text_file(p);
 }
-
 void write_file(const fs::path& p, const std::string& text) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << text;
+    test_support::write_text_file(p, text);
 }
 
 struct RunResult {
@@ -67,91 +63,13 @@ RunResult run_binary(const std::vector<std::string>& args) {
     return r;
 }
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "dmarc-milter-test-XXXXXX").string();
-        path_ = ::mkdtemp(pattern.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+using TempDir = test_support::MilterTempDir;
 
-  private:
-    fs::path path_;
-};
-
-// dmarc-milter -f in a child process; stderr goes to a log file in the temp dir.
-class MilterProcess {
+// dmarc-milter -f in a child process (tests/support/milter_process.hpp).
+class MilterProcess : public test_support::MilterProcess {
   public:
     MilterProcess(const fs::path& config, const std::string& socket, const fs::path& log)
-        : socket_(socket), log_(log) {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(fd, STDERR_FILENO);
-            ::dup2(fd, STDOUT_FILENO);
-            ::execl(DMARC_MILTER_BIN, DMARC_MILTER_BIN, "-f", "-c", config.c_str(), "-p",
-                    socket.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-    }
-    ~MilterProcess() {
-        if (pid_ > 0 && !exited_) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    // Waits until the socket accepts connections.
-    bool wait_ready(std::chrono::milliseconds limit = 10s) {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (auto c = mc::Client::open(socket_, 1s)) return true;
-            if (!alive()) return false;
-            std::this_thread::sleep_for(20ms);
-        }
-        return false;
-    }
-    bool alive() {
-        if (exited_) return false;
-        int status = 0;
-        pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        if (r == pid_) {
-            exited_ = true;
-            exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            return false;
-        }
-        return true;
-    }
-    void signal(int sig) { ::kill(pid_, sig); }
-    // SIGTERM and wait; the exit code, or -1 on timeout.
-    int stop(std::chrono::milliseconds limit = 15s) {
-        signal(SIGTERM);
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (!alive()) return exit_code_;
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
-    std::string log() const { return read_file(log_); }
-    bool wait_for_log(const std::string& needle, std::chrono::milliseconds limit = 10s) {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (log().find(needle) != std::string::npos) return true;
-            std::this_thread::sleep_for(20ms);
-        }
-        return false;
-    }
-
-  private:
-    pid_t pid_ = -1;
-    bool exited_ = false;
-    int exit_code_ = -1;
-    std::string socket_;
-    fs::path log_;
+        : test_support::MilterProcess(DMARC_MILTER_BIN, config, socket, log) {}
 };
 
 struct Scenario {

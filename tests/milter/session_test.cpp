@@ -369,18 +369,31 @@ TEST_F(SessionTest, QueueIdIsReadAtEndOfMessage) {
     EXPECT_EQ(services.lines.at(0), "4LATEQID: news.example fail");
 }
 
-// A header block over kMaxMilterHeaderBytes is accepted unevaluated, with a log line.
-TEST_F(SessionTest, OversizedHeaderBlockIsAcceptedUnevaluated) {
+// A header block over kMaxMilterHeaderBytes is still evaluated: filler cannot hide the From
+// field after it (RFC 7489 §6.6.1), nor switch DMARC off for a spoof. Logged.
+TEST_F(SessionTest, OversizedHeaderBlockCannotHideTheFrom) {
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
     ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
     session.on_envfrom({"<x@attacker.example>"}, actions);
-    session.on_header("From", "b@bank.example");
     std::string big(64 * 1024, 'x');
     for (int i = 0; i < 20; ++i) session.on_header("X-Filler", big);
-    EXPECT_EQ(session.on_eom(actions), Status::accept);
-    EXPECT_TRUE(actions.calls.empty());
-    EXPECT_NE(services.lines.back().find("accepting unevaluated"), std::string::npos);
+    session.on_header("From", "b@bank.example");
+    EXPECT_EQ(session.on_eom(actions), Status::reject);
+    EXPECT_NE(services.lines.at(0).find("header block over"), std::string::npos);
+    EXPECT_EQ(services.lines.at(1), "4QTEST1: bank.example fail");
+}
+
+// limits::kMaxHeaderFields: 10,000 short fields then the From, same outcome.
+TEST_F(SessionTest, TenThousandFieldsCannotHideTheFrom) {
+    Session session(services);
+    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    session.on_envfrom({"<x@attacker.example>"}, actions);
+    for (int i = 0; i < 10000; ++i) session.on_header("X-Filler", std::to_string(i));
+    session.on_header("From", "b@bank.example");
+    EXPECT_EQ(session.on_eom(actions), Status::reject);
+    EXPECT_EQ(services.lines.at(1), "4QTEST1: bank.example fail");
 }
 
 // Postfix hands folded fields to milters with bare LF line breaks (its queue files have no CR);

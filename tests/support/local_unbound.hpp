@@ -162,6 +162,8 @@ class LocalUnbound {
     // unbound's forwarder syntax, for DnsOptions::nameservers.
     std::string address() const { return interface_ + "@" + std::to_string(port_); }
     const std::string& directory() const { return dir_; }
+    // The server process (fault tests stop it with SIGSTOP and resume it with SIGCONT).
+    pid_t pid() const { return pid_; }
 
     void stop() {
         if (pid_ <= 0) return;

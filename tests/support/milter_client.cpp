@@ -144,7 +144,17 @@ Result<Client> Client::open(std::string_view spec, std::chrono::milliseconds tim
         std::memcpy(sun.sun_path, rest.data(), rest.size());
         fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return tl::unexpected(sys_error("socket"));
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+        // A milter that stopped accepting leaves connect() waiting on a full backlog for ever
+        // (Postfix gives up after milter_connect_timeout); Linux bounds that wait by the send
+        // timeout, so set it to ours for the connect only.
+        timeval tv{};
+        tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        const int connected = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun));
+        timeval none{};
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+        if (connected != 0) {
             auto e = sys_error("connect " + std::string(rest));
             ::close(fd);
             return tl::unexpected(e);
