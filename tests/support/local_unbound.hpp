@@ -158,7 +158,6 @@ class LocalUnbound {
     }
 
     std::uint16_t port() const { return port_; }
-    pid_t pid() const { return pid_; }
     // unbound's forwarder syntax, for DnsOptions::nameservers.
     std::string address() const { return interface_ + "@" + std::to_string(port_); }
     const std::string& directory() const { return dir_; }
