@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
         h.aspf = 'r';
         h.p = 'r';
         h.sp = 'r';
+        h.arc = 2;  // ARES "none": no ARC chain (OpenDMARC 1.4 writes arc and arc_policy)
+        h.arc_policy = 2;
+        h.arc_policy_json = "json:[]";
         h.align_dkim = pass ? 4 : 5;
         h.align_spf = pass ? 4 : 5;
         h.action = pass ? dmarc::history_action::kAccept : dmarc::history_action::kReject;

@@ -43,11 +43,11 @@ const ReporterEntry kReporterEntries[] = {
          "The store: sqlite:///path or a libpq URI postgresql://user@host:port/db."),
      SET_TEXT(database)},
     {KEY("ReportEmail", string, "postmaster@<host domain>",
-         "Report <email>, SMTP MAIL FROM and From:; its domain is the Submitter and the receiver "
+         "Report `<email>`, SMTP MAIL FROM and From:; its domain is the Submitter and the receiver "
          "part of file names."),
      SET_TEXT(report_email)},
-    {KEY("ReportOrg", string, "<host domain>", "Report <org_name>."), SET_TEXT(report_org)},
-    {KEY("ReportContact", string, "(none)", "Report <extra_contact_info>."),
+    {KEY("ReportOrg", string, "<host domain>", "Report `<org_name>`."), SET_TEXT(report_org)},
+    {KEY("ReportContact", string, "(none)", "Report `<extra_contact_info>`."),
      SET_TEXT(report_contact)},
     {KEY("ReportFormat", string, "rfc7489",
          "rfc7489 (Appendix C, no namespace) or rfc9990 (dmarc-2.0 namespace)."),
@@ -225,7 +225,7 @@ std::string render_reporter_reference_markdown() {
     std::string out = "| Key | Default | Meaning |\n|---|---|---|\n";
     for (const auto& e : kReporterEntries) {
         out +=
-            fmt::format("| `{}` | {} | {} |\n", e.info.name, e.info.default_text, e.info.meaning);
+            fmt::format("| `{}` | `{}` | {} |\n", e.info.name, e.info.default_text, e.info.meaning);
     }
     return out;
 }
