@@ -267,7 +267,7 @@ Result<AggregateReport> build_aggregate_report(const ReportIdentity& identity,
     std::unordered_map<std::string, std::size_t> index;
     index.reserve(rows.size() / 4 + 16);
     std::vector<std::string> keys;
-    std::vector<PublishedPolicy> policies_seen;  // distinct, small
+    std::vector<ReportPolicy> policies_seen;  // distinct, small
     std::size_t last_policy_row = 0;
 
     for (std::size_t i = 0; i < rows.size(); ++i) {

@@ -89,7 +89,9 @@ struct ReportReason {
 };
 
 // The DMARC record in force when a message was evaluated (policy_published).
-struct PublishedPolicy {
+// (Named apart from core/spool_row.hpp's PublishedPolicy, the record as the milter stored it: two
+// different types of one name in one program break the one-definition rule.)
+struct ReportPolicy {
     std::string domain;  // where the record was found
     Policy p = Policy::none;
     std::optional<Policy> sp;
@@ -100,7 +102,7 @@ struct PublishedPolicy {
     std::string fo = "0";  // as published ("0", "1", "d", "s", "d:s", ...)
     bool testing = false;  // t=y
     DiscoveryMethod discovery_method = DiscoveryMethod::treewalk;
-    friend bool operator==(const PublishedPolicy&, const PublishedPolicy&) = default;
+    friend bool operator==(const ReportPolicy&, const ReportPolicy&) = default;
 };
 
 struct AggregateInput {
@@ -116,7 +118,7 @@ struct AggregateInput {
     std::vector<ReportReason> reasons;
     std::vector<AggregateDkim> dkim;  // every signature checked
     std::optional<AggregateSpf> spf;
-    PublishedPolicy policy;
+    ReportPolicy policy;
 };
 
 // ---- Output: the report model
@@ -150,7 +152,7 @@ struct ReportRecord {
 struct AggregateReport {
     ReportFormat format = ReportFormat::rfc7489;
     ReportMetadata metadata;
-    PublishedPolicy policy_published;
+    ReportPolicy policy_published;
     std::vector<ReportRecord> records;  // by count (largest first), then by content
     std::uint64_t message_count() const noexcept;
 };

@@ -145,6 +145,12 @@ inline constexpr std::size_t kMaxReportDkimPerRecord = 1000;
 // rest: an empty <record/> costs 9 bytes of XML and several warnings, so unbounded warnings made
 // a 9 MB document take 580 MB (tests/fault XmlBounds.TooManyRecords).
 inline constexpr std::size_t kMaxReportWarnings = 1000;
+// Destinations one report is mailed to (dmarc-reporter). A record may list
+// limits::kMaxReportUris URIs; RFC 7489 §6.2 asks receivers to support at least two. Past this
+// bound a URI is recorded as ignored in the ledger with the reason, never silently dropped.
+inline constexpr std::size_t kMaxReportDestinations = 8;
+// TXT records read at one <policy-domain>._report._dmarc.<host> name (RFC 7489 §7.1).
+inline constexpr std::size_t kMaxReportAuthorisationRecords = 16;
 
 // ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
 // Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is

@@ -165,7 +165,7 @@ Result<std::string> write_report_xml(const AggregateReport& report) {
         for (const auto& error : meta.errors) add(metadata, "error", error);
     }
 
-    const PublishedPolicy& policy = report.policy_published;
+    const ReportPolicy& policy = report.policy_published;
     pugi::xml_node published = feedback.append_child("policy_published");
     add(published, "domain", policy.domain);
     add(published, "adkim", align_name(policy.adkim));
@@ -372,7 +372,7 @@ Result<ParsedReport> parse_report_xml(std::string_view xml) {
 
     const pugi::xml_node policy = child(root, "policy_published");
     if (!policy) reader.warn("policy_published missing");
-    PublishedPolicy& published = report.policy_published;
+    ReportPolicy& published = report.policy_published;
     published.domain = text::lower(text_of(child(policy, "domain")));
     reader.read_enum(policy, "p", published.p, parse_policy, true);
     if (child(policy, "sp")) {

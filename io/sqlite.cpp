@@ -80,6 +80,12 @@ Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) 
     return value ? bind(index, *value) : bind_null(index);
 }
 
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+    sqlite3_bind_blob(stmt_.get(), index, bytes.data() ? bytes.data() : "",
+                      to_int_length(bytes.size()), SQLITE_TRANSIENT);
+    return *this;
+}
+
 Statement& Statement::bind_null(int index) {
     sqlite3_bind_null(stmt_.get(), index);
     return *this;

@@ -48,6 +48,7 @@ class Statement {
     Statement& bind(int index, const std::optional<std::string_view>& value);
     Statement& bind(int index, const std::optional<std::int64_t>& value);
     Statement& bind_null(int index);
+    Statement& bind_blob(int index, std::string_view bytes);  // a BLOB, not TEXT
 
     // true: a row is ready; false: done (the statement is then reset for reuse).
     Result<bool> step();
