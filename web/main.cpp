@@ -178,14 +178,16 @@ int serve(WebConfig& config) {
         dns.nameservers = config.nameservers;
         dns.trust_anchor_file = config.trust_anchor_file;
         auto unbound = io::make_unbound_resolver(dns);
-        if (!unbound) {
-            std::fprintf(stderr, "dmarc-web: DNS: %s\n", unbound.error().message.c_str());
-            return kExitConfig;
+        if (unbound) {
+            resolver = std::move(*unbound);
+        } else {
+            // The pages do not need DNS: without it, no DNS check and no reverse DNS.
+            std::fprintf(stderr, "dmarc-web: DNS unavailable (%s): DNS check and reverse DNS off\n",
+                         unbound.error().message.c_str());
         }
-        resolver = std::move(*unbound);
     }
     std::unique_ptr<ReverseDnsCache> rdns;
-    if (config.reverse_dns) rdns = std::make_unique<ReverseDnsCache>(*resolver);
+    if (config.reverse_dns && resolver) rdns = std::make_unique<ReverseDnsCache>(*resolver);
 
     // Signals go to the main thread only (sigwait below): block them before threads start.
     sigset_t signals;
