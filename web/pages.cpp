@@ -132,8 +132,9 @@ Html domain_table(const std::vector<io::DomainStats>& domains, const FilterForm&
              Html("</td><td class=\"num\">") + Html::percent(d.spf_aligned, d.messages) +
              Html("</td><td class=\"num\">") + Html::percent(d.dkim_aligned, d.messages) +
              Html("</td><td class=\"num\">") + Html::number(d.sources) + Html("</td><td><code>") +
-             Html::text(d.policy.empty() ? "no record" : d.policy) + Html("</code></td><td>") +
-             Html::text(utc_time(d.last_seen)) + Html("</td></tr>");
+             Html::text(d.policy.empty() ? "no record" : d.policy) +
+             Html("</code></td><td class=\"time\">") + Html::text(utc_time(d.last_seen)) +
+             Html("</td></tr>");
     }
     if (domains.empty()) h += Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
     return h + Html("</tbody></table>");
