@@ -163,5 +163,16 @@ inline constexpr std::size_t kMaxHttpBodyBytes = 16384;
 inline constexpr std::uint32_t kHttpReadTimeoutMs = 10000;
 // Open connections at once; more are closed at accept (each holds buffers and a socket).
 inline constexpr std::size_t kMaxHttpConnections = 512;
+// A PTR target shown on the sources page (RFC 1035 §2.3.4: 253 bytes of text); longer answers
+// are shown as "no name".
+inline constexpr std::size_t kMaxPtrNameBytes = 253;
+// Report preview: the decompressed XML shown on a report's page. Reports we build are far smaller
+// (a record per source and result); a larger archive is offered for download only.
+inline constexpr std::size_t kMaxReportPreviewBytes = 4 * 1024 * 1024;
+// Suppression comment, as typed by an admin.
+inline constexpr std::size_t kMaxSuppressionCommentBytes = 500;
+// DNS check: the whole request (tree walk plus SPF) must finish in this time; later queries answer
+// temperror without being sent.
+inline constexpr std::uint32_t kDnsCheckBudgetMs = 6000;
 
 }  // namespace dmarc::limits

@@ -95,6 +95,34 @@ struct WebUser {
     bool disabled = false;
 };
 
+// The outgoing report ledger (tables reports and report_deliveries).
+struct DeliveryRow {
+    std::int64_t id = 0;
+    std::string destination, address, status, smtp_reply;
+    std::int64_t attempts = 0;
+    std::optional<std::int64_t> last_attempt, next_retry, sent_at;
+};
+
+struct ReportRow {
+    std::int64_t id = 0;
+    std::string policy_domain, report_id, format, compression;
+    std::int64_t period_begin = 0, period_end = 0, created = 0, message_count = 0, record_count = 0,
+                 archive_bytes = 0;
+    std::vector<DeliveryRow> deliveries;
+};
+
+struct ReportArchive {
+    ReportRow report;
+    std::string archive;  // the compressed report as stored (gzip or zip), may be empty
+};
+
+struct SuppressionRow {
+    std::int64_t id = 0;
+    std::string pattern, comment;
+    std::int64_t added = 0;
+    std::optional<std::int64_t> expires;  // nullopt: never
+};
+
 struct ResultCount {
     std::string result;
     std::int64_t messages = 0;
@@ -116,6 +144,11 @@ class StoreReader {
     Result<std::vector<SourceStats>> sources(const MessageFilter& filter, std::size_t limit);
     Result<std::optional<WebUser>> find_user(const std::string& name);
     Result<std::vector<ResultCount>> messages_by_result();
+    // Newest first (created, id), at most `limit`, each with its deliveries.
+    Result<std::vector<ReportRow>> reports(std::size_t limit);
+    Result<std::optional<ReportArchive>> report(std::int64_t id);
+    Result<std::vector<ResultCount>> deliveries_by_status();
+    Result<std::vector<SuppressionRow>> suppressions();
     Result<void> ping();
 
   private:
@@ -129,6 +162,31 @@ class StoreReader {
     std::vector<std::unique_ptr<sqlite::Db>> all_;
     std::vector<sqlite::Db*> idle_;
     std::size_t pool_ = 0;
+};
+
+// The dashboard's one writable connection (issue 7: page reads stay on StoreReader's read-only
+// connections). Serialised by a mutex; every change is one statement or one transaction.
+class StoreWriter {
+  public:
+    // Opens an existing, migrated store read-write; never creates or migrates it.
+    static Result<std::unique_ptr<StoreWriter>> open(const std::string& path);
+
+    // Puts every delivery of report `id` that was sent or failed back to pending, due now, so
+    // the next dmarc-reporter run sends it again: a new series of attempts (attempts and
+    // parts_sent back to 0; the last reply stays until the next attempt replaces it). Rows the
+    // reporter decided not to send (suppressed, unauthorised, ignored) keep their status. Returns
+    // the rows changed; not_found when there is no such report.
+    Result<std::int64_t> resend_report(std::int64_t id, std::int64_t now);
+    // Inserts or replaces the suppression of `pattern` (already validated and normalised).
+    Result<void> add_suppression(const std::string& pattern, const std::string& comment,
+                                 std::optional<std::int64_t> expires, std::int64_t now);
+    // false when there was no such row.
+    Result<bool> remove_suppression(std::int64_t id);
+
+  private:
+    explicit StoreWriter(sqlite::Db db) : db_(std::move(db)) {}
+    std::mutex mutex_;
+    sqlite::Db db_;
 };
 
 // Adds a user (the store opened read-write and migrated). Fails if the name exists.

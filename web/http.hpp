@@ -21,6 +21,8 @@ struct Request {
     std::string content_type;
     std::string body;
     std::string client_ip;
+    std::string host;      // the Host header as sent ("" when absent)
+    std::string local_ip;  // the address the connection came in on
     std::int64_t now = 0;  // UTC epoch seconds
     bool tls = false;
 

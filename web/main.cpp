@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_resolver.hpp"
+#include "io/dns.hpp"
+#include "io/file.hpp"
 #include "io/store_queries.hpp"
 #include "web/auth.hpp"
 #include "web/options.hpp"
@@ -33,6 +36,9 @@ int usage() {
     std::fprintf(stderr,
                  "usage: dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] "
                  "[--tls-cert FILE --tls-key FILE] [--threads N]\n"
+                 "                 [--hosts NAME[,NAME]] [--dns-timeout S] [--nameservers LIST]\n"
+                 "                 [--test-dns-data ZONEFILE] [--reverse-dns yes|no] "
+                 "[--cache-seconds N]\n"
                  "       dmarc-web user add NAME --role admin|viewer [--store PATH] "
                  "[--generate-password]\n"
                  "       dmarc-web user passwd NAME [--store PATH] [--generate-password]\n"
@@ -192,6 +198,41 @@ int serve(WebConfig& config) {
         std::fprintf(stderr, "dmarc-web: %s\n", store.error().message.c_str());
         return kExitConfig;
     }
+    // Changes (suppressions, resend) go through one writable connection; pages read on the
+    // read-only pool above.
+    auto writer = io::StoreWriter::open(config.store);
+    if (!writer) {
+        std::fprintf(stderr, "dmarc-web: %s\n", writer.error().message.c_str());
+        return kExitConfig;
+    }
+    std::unique_ptr<DnsResolver> resolver;
+    if (!config.test_dns_data.empty()) {
+        auto text = io::load_file(config.test_dns_data, limits::kMaxConfigFileBytes * 16);
+        auto zone = text ? MemoryResolver::parse(*text)
+                         : Result<MemoryResolver>(tl::unexpected(text.error()));
+        if (!zone) {
+            std::fprintf(stderr, "dmarc-web: TestDNSData %s: %s\n", config.test_dns_data.c_str(),
+                         zone.error().message.c_str());
+            return kExitConfig;
+        }
+        resolver = std::make_unique<MemoryResolver>(std::move(*zone));
+    } else {
+        io::DnsOptions dns;
+        dns.timeout = std::chrono::seconds(config.dns_timeout_s);
+        dns.nameservers = config.nameservers;
+        dns.trust_anchor_file = config.trust_anchor_file;
+        auto unbound = io::make_unbound_resolver(dns);
+        if (unbound) {
+            resolver = std::move(*unbound);
+        } else {
+            // The pages do not need DNS: without it, no DNS check and no reverse DNS.
+            std::fprintf(stderr, "dmarc-web: DNS unavailable (%s): DNS check and reverse DNS off\n",
+                         unbound.error().message.c_str());
+        }
+    }
+    std::unique_ptr<ReverseDnsCache> rdns;
+    if (config.reverse_dns && resolver) rdns = std::make_unique<ReverseDnsCache>(*resolver);
+
     // Signals go to the main thread only (sigwait below): block them before threads start.
     sigset_t signals;
     sigemptyset(&signals);
@@ -200,7 +241,14 @@ int serve(WebConfig& config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     Metrics metrics;
-    App app(**store, metrics);
+    AppOptions app_options;
+    app_options.writer = writer->get();
+    app_options.resolver = resolver.get();
+    app_options.rdns = rdns.get();
+    app_options.allowed_hosts = config.hosts;
+    app_options.cache_seconds = config.cache_seconds;
+    if (!config.hosts.empty()) app_options.report_receiver = config.hosts.front();
+    App app(**store, metrics, app_options);
     std::mutex log_mutex;
     auto server = Server::start(
         config.server, [&app](const Request& request) { return app.handle(request); }, &metrics,
@@ -266,6 +314,18 @@ int main(int argc, char** argv) {
                 r = apply_web_setting("WebTLSKeyFile", v, config);
             } else if (a == "--threads") {
                 r = apply_web_setting("WebThreads", v, config);
+            } else if (a == "--hosts") {
+                r = apply_web_setting("WebHosts", v, config);
+            } else if (a == "--dns-timeout") {
+                r = apply_web_setting("DNSTimeout", v, config);
+            } else if (a == "--nameservers") {
+                r = apply_web_setting("Nameservers", v, config);
+            } else if (a == "--test-dns-data") {
+                r = apply_web_setting("TestDNSData", v, config);
+            } else if (a == "--reverse-dns") {
+                r = apply_web_setting("WebReverseDNS", v, config);
+            } else if (a == "--cache-seconds") {
+                r = apply_web_setting("WebCacheSeconds", v, config);
             } else {
                 return usage();
             }

@@ -16,7 +16,8 @@ void Metrics::observe(unsigned status, double seconds) noexcept {
     sum_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
-std::string Metrics::render(const std::vector<io::ResultCount>& by_result) const {
+std::string Metrics::render(const std::vector<io::ResultCount>& by_result,
+                            const std::vector<io::ResultCount>& deliveries_by_status) const {
     std::string out;
     char line[160];
     out += "# HELP dmarc_messages Messages in the store by DMARC result.\n";
@@ -33,6 +34,17 @@ std::string Metrics::render(const std::vector<io::ResultCount>& by_result) const
             label += c;
         }
         out += "dmarc_messages{result=\"" + label + "\"} " + std::to_string(r.messages) + "\n";
+    }
+    out += "# HELP dmarc_report_deliveries Report deliveries in the ledger by status.\n";
+    out += "# TYPE dmarc_report_deliveries gauge\n";
+    for (const auto& r : deliveries_by_status) {
+        std::string label;
+        for (char c : r.result) {
+            // Statuses are the ledger's CHECKed tokens; anything else is dropped, not escaped.
+            if ((c >= 'a' && c <= 'z') || c == '_') label += c;
+        }
+        out += "dmarc_report_deliveries{status=\"" + label + "\"} " + std::to_string(r.messages) +
+               "\n";
     }
     out += "# HELP dmarc_web_requests_total HTTP requests answered, by status class.\n";
     out += "# TYPE dmarc_web_requests_total counter\n";

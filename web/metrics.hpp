@@ -17,7 +17,8 @@ class Metrics {
     static constexpr std::array<double, 11> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                         0.25,  0.5,   1.0,  2.5,   5.0};
     void observe(unsigned status, double seconds) noexcept;
-    std::string render(const std::vector<io::ResultCount>& by_result) const;
+    std::string render(const std::vector<io::ResultCount>& by_result,
+                       const std::vector<io::ResultCount>& deliveries_by_status = {}) const;
 
   private:
     std::array<std::atomic<std::uint64_t>, 6> by_class_{};  // index status/100 (1..5), 0 other

@@ -3,9 +3,11 @@
 
 #include <charconv>
 #include <fstream>
+#include <optional>
 
 #include "core/limits.hpp"
 #include "core/text.hpp"
+#include "io/dns.hpp"
 
 namespace dmarc::web {
 
@@ -32,6 +34,63 @@ Result<void> apply_web_setting(std::string_view name, std::string_view value, We
             return make_error(Errc::invalid_value, "WebThreads: expected 1..64");
         }
         config.server.threads = n;
+        return {};
+    }
+    auto number = [&](unsigned low, unsigned high) -> std::optional<unsigned> {
+        unsigned n = 0;
+        auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || ptr != value.data() + value.size() || n < low || n > high) {
+            return std::nullopt;
+        }
+        return n;
+    };
+    if (text::iequals(name, "WebHosts")) {
+        config.hosts.clear();
+        std::string item;
+        for (char c : std::string(value) + ",") {
+            if (c == ',' || c == ' ' || c == '\t') {
+                if (!item.empty()) config.hosts.push_back(item);
+                item.clear();
+            } else {
+                item += c;
+            }
+        }
+        return {};
+    }
+    if (text::iequals(name, "WebReverseDNS")) {
+        if (text::iequals(value, "yes") || text::iequals(value, "true")) {
+            config.reverse_dns = true;
+        } else if (text::iequals(value, "no") || text::iequals(value, "false")) {
+            config.reverse_dns = false;
+        } else {
+            return make_error(Errc::invalid_value, "WebReverseDNS: expected yes or no");
+        }
+        return {};
+    }
+    if (text::iequals(name, "WebCacheSeconds")) {
+        auto n = number(0, 3600);
+        if (!n) return make_error(Errc::invalid_value, "WebCacheSeconds: expected 0..3600");
+        config.cache_seconds = *n;
+        return {};
+    }
+    if (text::iequals(name, "DNSTimeout")) {
+        auto n = number(1, 60);
+        if (!n) return make_error(Errc::invalid_value, "DNSTimeout: expected 1..60 seconds");
+        config.dns_timeout_s = *n;
+        return {};
+    }
+    if (text::iequals(name, "Nameservers")) {
+        auto list = io::parse_nameservers(value);
+        if (!list) return make_error(list.error().code, "Nameservers: " + list.error().message);
+        config.nameservers = std::move(*list);
+        return {};
+    }
+    if (text::iequals(name, "TrustAnchorFile")) {
+        config.trust_anchor_file = std::string(value);
+        return {};
+    }
+    if (text::iequals(name, "TestDNSData")) {
+        config.test_dns_data = std::string(value);
         return {};
     }
     if (text::iequals(name, "StoreDatabase")) {

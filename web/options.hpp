@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/result.hpp"
 #include "web/server.hpp"
@@ -12,9 +13,20 @@ namespace dmarc::web {
 struct WebConfig {
     ServerOptions server;
     std::string store = "/var/lib/dmarc/store.db";  // SQLite store path (sqlite:// URIs accepted)
+    // Host names the dashboard answers to besides its listen address (DNS rebinding check).
+    std::vector<std::string> hosts;
+    // DNS (the DNS check page and reverse DNS of sources), as the milter's keys.
+    unsigned dns_timeout_s = 2;
+    std::vector<std::string> nameservers;  // unbound "address[@port]"; empty: resolv.conf
+    std::string trust_anchor_file;
+    std::string test_dns_data;  // a MemoryResolver zone file instead of the network (tests)
+    bool reverse_dns = true;
+    std::int64_t cache_seconds = 60;
 };
 
-// Keys: WebListen ADDRESS:PORT, WebTLSCertificateFile, WebTLSKeyFile, WebThreads N, StoreDatabase.
+// Keys: WebListen ADDRESS:PORT, WebTLSCertificateFile, WebTLSKeyFile, WebThreads N, StoreDatabase,
+// WebHosts NAME[,NAME...], WebReverseDNS yes|no, WebCacheSeconds N, DNSTimeout SECONDS,
+// Nameservers ADDR[@PORT][,...], TrustAnchorFile PATH, TestDNSData PATH.
 Result<void> load_web_config(const std::string& path, WebConfig& config);
 Result<void> apply_web_setting(std::string_view name, std::string_view value, WebConfig& config);
 // "sqlite:///abs/path" and "sqlite:rel" -> the path; anything else is taken as a path.

@@ -132,31 +132,55 @@ Html domain_table(const std::vector<io::DomainStats>& domains, const FilterForm&
              Html("</td><td class=\"num\">") + Html::percent(d.spf_aligned, d.messages) +
              Html("</td><td class=\"num\">") + Html::percent(d.dkim_aligned, d.messages) +
              Html("</td><td class=\"num\">") + Html::number(d.sources) + Html("</td><td><code>") +
-             Html::text(d.policy.empty() ? "no record" : d.policy) + Html("</code></td><td>") +
-             Html::text(utc_time(d.last_seen)) + Html("</td></tr>");
+             Html::text(d.policy.empty() ? "no record" : d.policy) +
+             Html("</code></td><td class=\"time\">") + Html::text(utc_time(d.last_seen)) +
+             Html("</td></tr>");
     }
     if (domains.empty()) h += Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
     return h + Html("</tbody></table>");
 }
 
-Html source_table(const std::vector<io::SourceStats>& sources, const FilterForm& form) {
-    Html h = Html(
-        "<table class=\"data\"><thead><tr><th>Source IP</th><th class=\"num\">Messages</th>"
+Html rdns_cell(const ReverseDnsCache::Answer& a) {
+    switch (a.state) {
+        case ReverseDnsCache::State::found:
+            return Html("<td class=\"name rdns\">") + Html::text(a.name) + Html("</td>");
+        case ReverseDnsCache::State::none:
+            return Html("<td class=\"rdns muted\">no name</td>");
+        case ReverseDnsCache::State::resolving:
+            break;
+    }
+    return Html("<td class=\"rdns muted\">resolving…</td>");
+}
+
+Html source_table(const std::vector<io::SourceStats>& sources, const FilterForm& form,
+                  const std::vector<ReverseDnsCache::Answer>* rdns = nullptr) {
+    const bool with_rdns = rdns && rdns->size() == sources.size();
+    Html h = Html("<table class=\"data\"><thead><tr><th>Source IP</th>");
+    if (with_rdns) h += Html("<th>Reverse DNS</th>");
+    h += Html(
+        "<th class=\"num\">Messages</th>"
         "<th class=\"num\">DMARC pass</th><th class=\"num\">Not pass</th>"
         "<th class=\"num\">Pass %</th><th class=\"num\">Domains</th><th>First seen (UTC)</th>"
         "<th>Last seen (UTC)</th></tr></thead><tbody>");
-    for (const auto& s : sources) {
-        h += Html("<tr><td class=\"name\">") + ip_link(form, s.ip);
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        const auto& s = sources[i];
+        h += Html("<tr><td class=\"ip\">") + ip_link(form, s.ip);
         if (s.is_new) h += Html(" <span class=\"badge new\">new</span>");
-        h += Html("</td><td class=\"num\">") + Html::number(s.messages) +
+        h += Html("</td>");
+        if (with_rdns) h += rdns_cell((*rdns)[i]);
+        h += Html("<td class=\"num\">") + Html::number(s.messages) +
              Html("</td><td class=\"num\">") + Html::number(s.dmarc_pass) +
              Html("</td><td class=\"num\">") + Html::number(s.messages - s.dmarc_pass) +
              Html("</td><td class=\"num\">") + Html::percent(s.dmarc_pass, s.messages) +
-             Html("</td><td class=\"num\">") + Html::number(s.domains) + Html("</td><td>") +
-             Html::text(utc_time(s.first_seen)) + Html("</td><td>") +
-             Html::text(utc_time(s.last_seen)) + Html("</td></tr>");
+             Html("</td><td class=\"num\">") + Html::number(s.domains) +
+             Html("</td><td class=\"time\">") + Html::text(utc_time(s.first_seen)) +
+             Html("</td><td class=\"time\">") + Html::text(utc_time(s.last_seen)) +
+             Html("</td></tr>");
     }
-    if (sources.empty()) h += Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
+    if (sources.empty()) {
+        h += with_rdns ? Html("<tr><td colspan=\"9\" class=\"empty\">No messages</td></tr>")
+                       : Html("<tr><td colspan=\"8\" class=\"empty\">No messages</td></tr>");
+    }
     return h + Html("</tbody></table>");
 }
 
@@ -194,11 +218,11 @@ Html layout(const PageContext& context, const Html& title, const Html& body) {
             "<script src=\"/static/app.js\" defer></script></head><body>"
             "<header class=\"top\"><span class=\"brand\">dmarc-web</span><nav>");
     static constexpr std::pair<std::string_view, std::string_view> kNav[] = {
-        {"overview", "/"},
-        {"messages", "/messages"},
-        {"domains", "/domains"},
-        {"sources", "/sources"}};
-    static constexpr std::string_view kLabels[] = {"Overview", "Messages", "Domains", "Sources"};
+        {"overview", "/"},       {"messages", "/messages"}, {"domains", "/domains"},
+        {"sources", "/sources"}, {"reports", "/reports"},   {"suppressions", "/suppressions"},
+        {"dns", "/dns"}};
+    static constexpr std::string_view kLabels[] = {
+        "Overview", "Messages", "Domains", "Sources", "Reports", "Suppressions", "DNS check"};
     for (std::size_t i = 0; i < std::size(kNav); ++i) {
         h += Html("<a href=\"") + Html::text(kNav[i].second) + Html("\"");
         if (kNav[i].first == context.active) h += Html(" class=\"active\"");
@@ -404,12 +428,356 @@ Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm&
            domain_table(domains, form) + Html("</section>");
 }
 
-Html sources_page(const std::vector<io::SourceStats>& sources, const FilterForm& form) {
+Html sources_page(const std::vector<io::SourceStats>& sources, const FilterForm& form,
+                  const std::vector<ReverseDnsCache::Answer>& rdns) {
     return filter_form(form, "/sources", false) + Html("<section class=\"panel\">") +
-           source_table(sources, form) +
+           source_table(sources, form, rdns.empty() ? nullptr : &rdns) +
            Html(
                "<p class=\"muted\">\"new\": first seen in the store inside the period.</p>"
                "</section>");
+}
+
+namespace {
+
+Html status_badge(std::string_view status) {
+    Html cls = status == "sent"                                      ? Html("ok")
+               : status == "perm_failed" || status == "unauthorised" ? Html("bad")
+               : status == "pending" || status == "temp_failed"      ? Html("warn")
+                                                                     : Html("neutral");
+    return Html("<span class=\"badge ") + cls + Html("\">") + Html::text(status) + Html("</span>");
+}
+
+Html time_or_dash(const std::optional<std::int64_t>& t) {
+    return t ? Html::text(utc_time(*t)) : Html("<span class=\"muted\">-</span>");
+}
+
+Html csrf_field(const PageContext& context) {
+    return Html("<input type=\"hidden\" name=\"csrf\" value=\"") + Html::text(context.csrf) +
+           Html("\">");
+}
+
+Html deliveries_table(const io::ReportRow& r) {
+    Html h = Html(
+        "<table class=\"data deliveries\"><thead><tr><th>Destination</th><th>Status</th>"
+        "<th class=\"num\">Attempts</th><th>Last attempt</th><th>Next retry</th><th>Sent</th>"
+        "<th>SMTP reply</th></tr></thead><tbody>");
+    for (const auto& d : r.deliveries) {
+        h += Html("<tr><td class=\"name\">") + Html::text(d.address);
+        if (d.destination != "mailto:" + d.address) {
+            h += Html("<div class=\"muted\"><code>") + Html::text(d.destination) +
+                 Html("</code></div>");
+        }
+        h += Html("</td><td>") + status_badge(d.status) + Html("</td><td class=\"num\">") +
+             Html::number(d.attempts) + Html("</td><td>") + time_or_dash(d.last_attempt) +
+             Html("</td><td>") + time_or_dash(d.next_retry) + Html("</td><td>") +
+             time_or_dash(d.sent_at) + Html("</td><td class=\"reply\"><code>") +
+             Html::text(d.smtp_reply) + Html("</code></td></tr>");
+    }
+    if (r.deliveries.empty()) {
+        h += Html("<tr><td colspan=\"7\" class=\"empty\">No destination</td></tr>");
+    }
+    return h + Html("</tbody></table>");
+}
+
+// A UTC day as its date; any other span as its two ends.
+Html period_text(const io::ReportRow& r) {
+    if (r.period_begin % 86400 == 0 && r.period_end == r.period_begin + 86399) {
+        return Html::text(utc_date(r.period_begin));
+    }
+    return Html::text(utc_time(r.period_begin)) + Html(" – ") + Html::text(utc_time(r.period_end));
+}
+
+Html resend_form(const io::ReportRow& r, const PageContext& context) {
+    return Html("<form method=\"post\" class=\"inline\" action=\"/reports/") + Html::number(r.id) +
+           Html("/resend\">") + csrf_field(context) +
+           Html("<button type=\"submit\" class=\"secondary\">Resend</button></form>");
+}
+
+}  // namespace
+
+Html reports_page(const std::vector<io::ReportRow>& reports, const PageContext& context,
+                  std::string_view notice) {
+    Html h;
+    if (!notice.empty()) h += Html("<p class=\"notice\">") + Html::text(notice) + Html("</p>");
+    h += Html(
+        "<section class=\"panel\"><table class=\"data\" id=\"reports\"><thead><tr>"
+        "<th>Domain</th><th>Period (UTC)</th><th>Report-ID</th><th>Format</th>"
+        "<th class=\"num\">Messages</th><th class=\"num\">Records</th><th>Destinations</th>"
+        "<th></th></tr></thead><tbody>");
+    for (const auto& r : reports) {
+        h += Html("<tr><td class=\"name\">") + Html::text(r.policy_domain) + Html("</td><td>") +
+             period_text(r) + Html("</td><td class=\"name\"><a href=\"/reports/") +
+             Html::number(r.id) + Html("\"><code>") + Html::text(r.report_id) +
+             Html("</code></a></td><td>") + Html::text(r.format) + Html("</td><td class=\"num\">") +
+             Html::number(r.message_count) + Html("</td><td class=\"num\">") +
+             Html::number(r.record_count) + Html("</td><td><ul class=\"dests\">");
+        for (const auto& d : r.deliveries) {
+            h += Html("<li>") + status_badge(d.status) + Html("<span>") + Html::text(d.address) +
+                 Html("</span></li>");
+        }
+        if (r.deliveries.empty()) h += Html("<li class=\"muted\">none</li>");
+        h += Html("</ul></td><td class=\"actions\"><a href=\"/reports/") + Html::number(r.id) +
+             Html("\">Preview</a> <a href=\"/reports/") + Html::number(r.id) +
+             Html("/download\">Download</a>");
+        if (context.admin() && !r.deliveries.empty()) h += resend_form(r, context);
+        h += Html("</td></tr>");
+    }
+    if (reports.empty()) {
+        h += Html("<tr><td colspan=\"8\" class=\"empty\">No report built yet</td></tr>");
+    }
+    return h + Html("</tbody></table></section>");
+}
+
+Html report_detail_page(const io::ReportRow& r, const std::string* xml, std::string_view xml_error,
+                        const PageContext& context) {
+    Html h = Html("<p><a href=\"/reports\">← All reports</a></p>") +
+             Html("<section class=\"panel\"><h2>Report</h2><table class=\"kv\">") +
+             row(Html("Domain"), Html::text(r.policy_domain)) +
+             row(Html("Report-ID"), Html("<code>") + Html::text(r.report_id) + Html("</code>")) +
+             row(Html("Period (UTC)"), Html::text(utc_time(r.period_begin)) + Html(" – ") +
+                                           Html::text(utc_time(r.period_end))) +
+             row(Html("Format"), Html::text(r.format)) +
+             row(Html("Built"), Html::text(utc_time(r.created))) +
+             row(Html("Messages / records"),
+                 Html::number(r.message_count) + Html(" / ") + Html::number(r.record_count)) +
+             row(Html("Archive"), Html::text(r.compression) + Html(", ") +
+                                      Html::number(r.archive_bytes) + Html(" bytes")) +
+             Html("</table><p><a class=\"button\" href=\"/reports/") + Html::number(r.id) +
+             Html("/download\">Download</a></p></section>");
+    h += Html("<section class=\"panel\"><h2>Deliveries");
+    if (context.admin() && !r.deliveries.empty()) h += resend_form(r, context);
+    h += Html("</h2>") + deliveries_table(r) + Html("</section>");
+    h += Html("<section class=\"panel\"><h2>XML</h2>");
+    if (xml) {
+        h += Html("<pre class=\"xml\">") + Html::text(pretty_xml(*xml)) + Html("</pre>");
+    } else {
+        h += Html("<p class=\"muted\">") + Html::text(xml_error) + Html("</p>");
+    }
+    return h + Html("</section>");
+}
+
+Html suppressions_page(const std::vector<io::SuppressionRow>& rows, const PageContext& context,
+                       std::string_view error, std::int64_t now) {
+    Html h;
+    if (!error.empty()) h += Html("<p class=\"error\">") + Html::text(error) + Html("</p>");
+    if (context.admin()) {
+        h += Html("<form class=\"filters\" method=\"post\" action=\"/suppressions\">") +
+             csrf_field(context) +
+             Html(
+                 "<label>Address or domain <input name=\"pattern\" size=\"30\" required "
+                 "placeholder=\"reports@example.com or example.com\"></label>"
+                 "<label>Comment <input name=\"comment\" size=\"40\" maxlength=\"500\"></label>"
+                 "<label>Expires (UTC, optional) <input type=\"date\" name=\"expires\"></label>"
+                 "<button type=\"submit\">Add suppression</button></form>");
+    }
+    h += Html(
+        "<section class=\"panel\"><table class=\"data\" id=\"suppressions\"><thead><tr>"
+        "<th>Address or domain</th><th>Comment</th><th>Added (UTC)</th><th>Expires (UTC)</th>"
+        "<th></th></tr></thead><tbody>");
+    for (const auto& s : rows) {
+        const bool expired = s.expires && *s.expires <= now;
+        h += Html("<tr><td class=\"name\"><code>") + Html::text(s.pattern) +
+             Html("</code></td><td class=\"name\">") + Html::text(s.comment) + Html("</td><td>") +
+             Html::text(utc_time(s.added)) + Html("</td><td>") +
+             (!s.expires                ? Html("never")
+              : *s.expires % 86400 == 0 ? Html("through ") + Html::text(utc_date(*s.expires - 1))
+                                        : Html::text(utc_time(*s.expires)));
+        if (expired) h += Html(" <span class=\"badge neutral\">expired</span>");
+        h += Html("</td><td class=\"actions\">");
+        if (context.admin()) {
+            h += Html("<form method=\"post\" class=\"inline\" action=\"/suppressions/") +
+                 Html::number(s.id) + Html("/delete\">") + csrf_field(context) +
+                 Html("<button type=\"submit\" class=\"danger\">Remove</button></form>");
+        }
+        h += Html("</td></tr>");
+    }
+    if (rows.empty()) h += Html("<tr><td colspan=\"5\" class=\"empty\">No suppression</td></tr>");
+    return h + Html(
+                   "</tbody></table><p class=\"muted\">dmarc-reporter sends no report to a "
+                   "suppressed address, nor to any address at a suppressed domain.</p></section>");
+}
+
+namespace {
+
+std::string_view qualifier_text(SpfQualifier q) {
+    switch (q) {
+        case SpfQualifier::pass:
+            return "+ pass";
+        case SpfQualifier::fail:
+            return "- fail";
+        case SpfQualifier::softfail:
+            return "~ softfail";
+        case SpfQualifier::neutral:
+            return "? neutral";
+    }
+    return "";
+}
+
+Html policy_text(const std::optional<Policy>& p) {
+    return p ? Html::text(to_string(*p)) : Html("<span class=\"muted\">not published</span>");
+}
+
+}  // namespace
+
+Html dns_check_page(std::string_view typed, const DnsCheck* check, std::string_view error) {
+    Html h = Html(
+                 "<form class=\"filters\" method=\"get\" action=\"/dns\"><label>Domain "
+                 "<input name=\"domain\" size=\"40\" required value=\"") +
+             Html::text(typed) + Html("\"></label><button type=\"submit\">Check</button></form>");
+    if (!error.empty()) h += Html("<p class=\"error\">") + Html::text(error) + Html("</p>");
+    if (!check) return h;
+    const auto& d = check->discovery;
+    if (check->budget_spent) {
+        h += Html(
+            "<p class=\"error\">The time budget ran out: later queries were not sent and "
+            "count as temperror.</p>");
+    }
+    h += Html(
+             "<div class=\"grid2\"><section class=\"panel\"><h2>DMARC policy</h2><table "
+             "class=\"kv\">") +
+         row(Html("Domain"), Html::text(check->domain)) +
+         row(Html("Discovery"),
+             Html::text(to_string(d.status)) + Html(" (DNS Tree Walk, RFC 9989 §4.10)")) +
+         row(Html("Policy domain"), text_or_dash(d.policy_domain)) +
+         row(Html("Organizational domain"), text_or_dash(d.organizational_domain)) +
+         row(Html("Record as published"),
+             d.record_text.empty() ? Html("<span class=\"muted\">-</span>")
+                                   : Html("<code>") + Html::text(d.record_text) + Html("</code>"));
+    if (d.record) {
+        const auto& r = *d.record;
+        h += row(Html("p"), Html::text(to_string(r.p))) + row(Html("sp"), policy_text(r.sp)) +
+             row(Html("np"), policy_text(r.np)) +
+             row(Html("adkim / aspf"),
+                 Html::text(to_string(r.adkim)) + Html(" / ") + Html::text(to_string(r.aspf))) +
+             row(Html("pct"), Html::number(r.pct)) +
+             row(Html("t (testing)"), r.testing ? Html("y") : Html("n"));
+        Html rua;
+        for (const auto& u : r.rua)
+            rua += Html("<div><code>") + Html::text(u.uri) + Html("</code></div>");
+        h += row(Html("rua"), r.rua.empty() ? Html("<span class=\"muted\">none</span>") : rua);
+        Html warnings;
+        for (const auto& w : r.warnings) warnings += Html("<div>") + Html::text(w) + Html("</div>");
+        if (!r.warnings.empty()) h += row(Html("Warnings"), warnings);
+        h += row(Html("Canonical"), Html("<code>") + Html::text(to_string(r)) + Html("</code>"));
+    }
+    h += row(Html("Decision"), text_or_dash(d.detail)) + Html("</table></section>");
+    h += Html(
+        "<section class=\"panel\"><h2>Discovery path</h2><ol class=\"trace\" id=\"dns-path\">");
+    for (const auto& step : d.path) {
+        h += Html("<li><code>") + Html::text(step.describe()) + Html("</code>");
+        if (!step.detail.empty())
+            h += Html(" <span class=\"muted\">") + Html::text(step.detail) + Html("</span>");
+        h += Html("</li>");
+    }
+    if (d.path.empty()) h += Html("<li class=\"muted\">no query made</li>");
+    h += Html("</ol><p class=\"muted\">") +
+         Html::number(static_cast<std::int64_t>(std::llround(check->seconds * 1000))) +
+         Html(" ms</p></section></div>");
+    h += Html("<section class=\"panel\"><h2>SPF record</h2>");
+    for (const auto& t : check->spf.records) {
+        h += Html("<p><code>") + Html::text(t) + Html("</code></p>");
+    }
+    if (!check->spf.error.empty()) {
+        h += Html("<p class=\"muted\">") + Html::text(check->spf.error) + Html("</p>");
+    }
+    if (check->spf.parsed) {
+        h += Html(
+            "<table class=\"data\" id=\"spf\"><thead><tr><th>Term</th><th>Qualifier</th>"
+            "<th>Mechanism</th></tr></thead><tbody>");
+        for (const auto& m : check->spf.parsed->mechanisms) {
+            h += Html("<tr><td><code>") + Html::text(m.text) + Html("</code></td><td>") +
+                 Html::text(qualifier_text(m.qualifier)) + Html("</td><td>") +
+                 Html::text(to_string(m.kind)) + Html("</td></tr>");
+        }
+        if (check->spf.parsed->redirect) {
+            h += Html("<tr><td><code>redirect=") + Html::text(*check->spf.parsed->redirect) +
+                 Html("</code></td><td></td><td>modifier</td></tr>");
+        }
+        if (check->spf.parsed->exp) {
+            h += Html("<tr><td><code>exp=") + Html::text(*check->spf.parsed->exp) +
+                 Html("</code></td><td></td><td>modifier</td></tr>");
+        }
+        h += Html("</tbody></table>");
+    }
+    return h + Html("</section>");
+}
+
+std::string pretty_xml(std::string_view xml) {
+    std::string out;
+    out.reserve(xml.size() + xml.size() / 4);
+    int depth = 0;
+    std::size_t i = 0;
+    bool last_was_open = false;  // the previous token was an opening tag
+    bool text_since = false;     // text came after it
+    auto newline = [&](int level) {
+        if (!out.empty()) out += '\n';
+        out.append(static_cast<std::size_t>(std::max(level, 0)) * 2, ' ');
+    };
+    while (i < xml.size()) {
+        if (xml[i] == '<') {
+            // Comments and CDATA end at their own terminator, not at the first '>'.
+            std::size_t end = std::string_view::npos;
+            if (xml.substr(i).starts_with("<!--")) {
+                end = xml.find("-->", i + 4);
+                if (end != std::string_view::npos) end += 2;
+            } else if (xml.substr(i).starts_with("<![CDATA[")) {
+                end = xml.find("]]>", i + 9);
+                if (end != std::string_view::npos) end += 2;
+            } else {
+                end = xml.find('>', i);
+            }
+            if (end == std::string_view::npos) end = xml.size() - 1;
+            std::string_view tag = xml.substr(i, end - i + 1);
+            const bool closing = tag.starts_with("</");
+            const bool self_closing =
+                tag.ends_with("/>") || tag.starts_with("<?") || tag.starts_with("<!");
+            if (closing) {
+                depth = std::max(depth - 1, 0);  // stray closing tags stay at the margin
+                // <a>text</a> stays on one line.
+                if (!(last_was_open && text_since)) newline(depth);
+                out += tag;
+                last_was_open = false;
+            } else {
+                newline(depth);
+                out += tag;
+                if (!self_closing) ++depth;
+                last_was_open = !self_closing;
+            }
+            text_since = false;
+            i = end + 1;
+        } else {
+            std::size_t next = xml.find('<', i);
+            if (next == std::string_view::npos) next = xml.size();
+            std::string_view text = xml.substr(i, next - i);
+            auto first = text.find_first_not_of(" \t\r\n");
+            if (first != std::string_view::npos) {
+                auto last = text.find_last_not_of(" \t\r\n");
+                text = text.substr(first, last - first + 1);
+                if (!last_was_open) newline(depth);
+                out += text;
+                text_since = true;
+            }
+            i = next;
+        }
+    }
+    return out;
+}
+
+std::string report_filename(const io::ReportRow& r, std::string_view receiver) {
+    std::string name = std::string(receiver) + "!" + r.policy_domain + "!" +
+                       std::to_string(r.period_begin) + "!" + std::to_string(r.period_end) + "!" +
+                       r.report_id + (r.compression == "zip" ? ".zip" : ".xml.gz");
+    for (char& c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '!';
+        if (!ok) c = '_';
+    }
+    if (name.size() > 200)
+        name = name.substr(0, 190) + (r.compression == "zip" ? ".zip" : ".xml.gz");
+    // No leading dot (a hidden file) and no ".." sequence survives.
+    while (name.find("..") != std::string::npos) name.replace(name.find(".."), 2, "_.");
+    if (!name.empty() && name.front() == '.') name.front() = '_';
+    return name;
 }
 
 Html error_page(const Html& message) {

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/domain_name.hpp"
+#include "core/text.hpp"
+#include "io/archive.hpp"
 #include "web/assets.hpp"
 #include "web/pages.hpp"
 
@@ -162,6 +165,45 @@ json to_json(const io::MessageDetail& d) {
     return j;
 }
 
+json opt_json(const std::optional<std::int64_t>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
+json to_json(const io::ReportRow& r) {
+    json deliveries = json::array();
+    for (const auto& d : r.deliveries) {
+        deliveries.push_back({{"id", d.id},
+                              {"destination", d.destination},
+                              {"address", d.address},
+                              {"status", d.status},
+                              {"attempts", d.attempts},
+                              {"last_attempt", opt_json(d.last_attempt)},
+                              {"next_retry", opt_json(d.next_retry)},
+                              {"sent_at", opt_json(d.sent_at)},
+                              {"smtp_reply", d.smtp_reply}});
+    }
+    return {{"id", r.id},
+            {"policy_domain", r.policy_domain},
+            {"report_id", r.report_id},
+            {"format", r.format},
+            {"compression", r.compression},
+            {"period_begin", r.period_begin},
+            {"period_end", r.period_end},
+            {"created", r.created},
+            {"message_count", r.message_count},
+            {"record_count", r.record_count},
+            {"archive_bytes", r.archive_bytes},
+            {"deliveries", deliveries}};
+}
+
+json to_json(const DmarcLookup& l) {
+    return {{"name", "_dmarc." + l.domain},
+            {"outcome", std::string(to_string(l.outcome))},
+            {"record", l.record_text},
+            {"detail", l.detail},
+            {"describe", l.describe()}};
+}
+
 json filter_json(const FilterForm& f) {
     return {{"period", f.period},
             {"from", f.filter.from},
@@ -223,10 +265,12 @@ Result<FilterForm> parse_filter(const Request& request) {
         return make_error(Errc::invalid_value, "unknown period");
     }
     f.period = period;
-    const std::int64_t now = request.now;
+    // Relative periods move by whole minutes, so an aggregate can be reused for a minute
+    // (ResultCache) instead of being recomputed for every second's window.
+    const std::int64_t now = request.now - request.now % 60;
     if (period == "24h") {
         f.filter.from = now - 86400;
-        f.filter.to = now + 1;  // a bounded span: the store then picks hourly buckets
+        f.filter.to = now + 60;  // a bounded span: the store then picks hourly buckets
     } else if (period == "7d") {
         f.filter.from = now - 7 * 86400;
     } else if (period == "30d") {
@@ -277,6 +321,66 @@ Result<FilterForm> parse_filter(const Request& request) {
     f.filter.disposition = f.disposition;
     f.filter.queue_id = f.queue_id;
     return f;
+}
+
+Result<std::string> normalise_suppression_pattern(std::string_view typed) {
+    std::string_view t = text::trim(typed);
+    if (t.empty()) return make_error(Errc::invalid_value, "an address or a domain is required");
+    if (t.size() > 254) return make_error(Errc::limit, "longer than an address can be");
+    std::string local;
+    std::string_view domain = t;
+    if (auto at = t.rfind('@'); at != std::string_view::npos) {
+        std::string_view lp = t.substr(0, at);
+        domain = t.substr(at + 1);
+        if (lp.empty() || lp.size() > 64) {
+            return make_error(Errc::invalid_value, "the local part must have 1 to 64 characters");
+        }
+        if (lp.front() == '.' || lp.back() == '.' || lp.find("..") != std::string_view::npos) {
+            return make_error(Errc::invalid_value, "the local part is not a dot-atom");
+        }
+        for (char c : lp) {
+            if (c != '.' && !text::is_atext(c)) {
+                return make_error(Errc::invalid_value,
+                                  "the local part may hold only letters, digits and "
+                                  "!#$%&'*+-/=?^_`{|}~ and dots");
+            }
+        }
+        local = std::string(lp) + "@";
+    }
+    auto d = to_a_label_domain(domain, LabelRule::hostname);
+    if (!d) return make_error(Errc::invalid_value, "not a domain name: " + d.error().message);
+    if (d->find('.') == std::string::npos) {
+        return make_error(Errc::invalid_value, "a domain needs at least two labels");
+    }
+    return local + *d;
+}
+
+bool App::host_allowed(const Request& request) const {
+    std::string host = lower(request.host);
+    // Strip the port: "[::1]:8080" -> "::1", "name:8080" -> "name".
+    if (host.starts_with('[')) {
+        auto close = host.find(']');
+        if (close == std::string::npos) return false;
+        host = host.substr(1, close - 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+        host = host.substr(0, colon);
+    }
+    if (host.empty()) return false;
+    for (const auto& allowed : options_.allowed_hosts) {
+        if (host == lower(allowed)) return true;
+    }
+    if (!request.local_ip.empty() && host == lower(request.local_ip)) return true;
+    // A browser only sends "localhost" for a page it loaded from localhost: never a rebinding.
+    const bool loopback = request.local_ip.starts_with("127.") || request.local_ip == "::1";
+    return loopback && host == "localhost";
+}
+
+Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterForm& form,
+                                                                 std::int64_t now) {
+    const std::string window =
+        std::to_string(form.filter.from) + "-" + std::to_string(form.filter.to);
+    return overview_cache_.get(form.query(), window, now,
+                               [&] { return store_.overview(form.filter, options_.top_n); });
 }
 
 void add_security_headers(Response& r, bool tls) {
@@ -379,6 +483,163 @@ Response App::login_post(const Request& request) {
     return r;
 }
 
+namespace {
+
+std::optional<std::int64_t> id_between(std::string_view path, std::string_view prefix,
+                                       std::string_view suffix) {
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
+        path.size() <= prefix.size() + suffix.size()) {
+        return std::nullopt;
+    }
+    std::int64_t id = 0;
+    if (!parse_i64(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()), id) ||
+        id <= 0) {
+        return std::nullopt;
+    }
+    return id;
+}
+
+}  // namespace
+
+Response App::change(const Request& request, const Session& session,
+                     const std::multimap<std::string, std::string>& form) {
+    const std::string& path = request.path;
+    auto field = [&form](const char* name) {
+        auto it = form.find(name);
+        return it == form.end() ? std::string() : it->second;
+    };
+    const bool known = path == "/suppressions" || id_between(path, "/suppressions/", "/delete") ||
+                       id_between(path, "/reports/", "/resend");
+    if (!known) return Response::plain(404, "not found");
+    if (session.role != "admin") return Response::plain(403, "admins only");
+    if (!options_.writer) return Response::plain(503, "this dashboard is read-only");
+    PageContext context{session.user, session.role, session.csrf, "suppressions"};
+
+    if (path == "/suppressions") {
+        auto show_error = [&](std::string message) {
+            auto rows = store_.suppressions();
+            if (!rows) return Response::plain(503, "store unavailable");
+            Response r;
+            r.status = 400;
+            r.body = layout(context, Html("Suppressions"),
+                            suppressions_page(*rows, context, message, request.now))
+                         .str();
+            return r;
+        };
+        auto pattern = normalise_suppression_pattern(field("pattern"));
+        if (!pattern) return show_error(pattern.error().message);
+        std::string comment = std::string(text::trim(field("comment")));
+        if (comment.size() > limits::kMaxSuppressionCommentBytes || !printable(comment)) {
+            return show_error("the comment must be at most 500 printable characters");
+        }
+        std::optional<std::int64_t> expires;
+        if (std::string e = field("expires"); !e.empty()) {
+            auto date = parse_date(e);
+            if (!date) return show_error("expires: expected YYYY-MM-DD");
+            expires = *date + 86400;  // through the whole day given
+            if (*expires <= request.now) return show_error("expires: that day is over");
+        }
+        if (auto r = options_.writer->add_suppression(*pattern, comment, expires, request.now);
+            !r) {
+            return Response::plain(503, "store unavailable");
+        }
+        return Response::redirect("/suppressions");
+    }
+    if (auto id = id_between(path, "/suppressions/", "/delete")) {
+        auto removed = options_.writer->remove_suppression(*id);
+        if (!removed) return Response::plain(503, "store unavailable");
+        if (!*removed) return Response::plain(404, "no such suppression");
+        return Response::redirect("/suppressions");
+    }
+    auto id = id_between(path, "/reports/", "/resend");
+    auto changed = options_.writer->resend_report(*id, request.now);
+    if (!changed) {
+        if (changed.error().code == Errc::not_found) return Response::plain(404, "no such report");
+        return Response::plain(503, "store unavailable");
+    }
+    return Response::redirect("/reports/" + std::to_string(*id) +
+                              "?resent=" + std::to_string(*changed));
+}
+
+Response App::dns_check(const Request& request, PageContext& context, bool api) {
+    context.active = "dns";
+    const std::string typed = request.param("domain");
+    auto page = [&](const DnsCheck* check, std::string_view error, unsigned status) {
+        return html_response(
+            layout(context, Html("DNS check"), dns_check_page(typed, check, error)), status);
+    };
+    if (typed.empty()) {
+        if (api) return json_error(400, "domain: required");
+        return page(nullptr, "", 200);
+    }
+    auto domain = to_a_label_domain(text::trim(typed), LabelRule::hostname);
+    if (!domain || domain->find('.') == std::string::npos) {
+        const std::string why = "domain: not a domain name";
+        return api ? json_error(400, why) : page(nullptr, why, 400);
+    }
+    if (!options_.resolver) {
+        const std::string why = "no DNS resolver is configured";
+        return api ? json_error(503, why) : page(nullptr, why, 503);
+    }
+    // A check holds a server thread for up to its budget: one at a time, so the others stay
+    // free for the pages.
+    if (dns_checks_running_.fetch_add(1) >= 1) {
+        dns_checks_running_.fetch_sub(1);
+        const std::string why = "another DNS check is running; try again in a moment";
+        return api ? json_error(503, why) : page(nullptr, why, 503);
+    }
+    DnsCheck check;
+    try {
+        check = run_dns_check(*options_.resolver, *domain, options_.dns_check_budget);
+    } catch (...) {
+        dns_checks_running_.fetch_sub(1);
+        throw;
+    }
+    dns_checks_running_.fetch_sub(1);
+    if (!api) return page(&check, "", 200);
+    const auto& d = check.discovery;
+    json path = json::array();
+    for (const auto& l : d.path) path.push_back(to_json(l));
+    json record = nullptr;
+    if (d.record) {
+        const auto& r = *d.record;
+        json rua = json::array();
+        for (const auto& u : r.rua) rua.push_back(u.uri);
+        record = {{"p", std::string(to_string(r.p))},
+                  {"sp", r.sp ? json(std::string(to_string(*r.sp))) : json(nullptr)},
+                  {"np", r.np ? json(std::string(to_string(*r.np))) : json(nullptr)},
+                  {"adkim", std::string(to_string(r.adkim))},
+                  {"aspf", std::string(to_string(r.aspf))},
+                  {"pct", r.pct},
+                  {"testing", r.testing},
+                  {"rua", rua},
+                  {"warnings", r.warnings},
+                  {"canonical", to_string(r)}};
+    }
+    json spf_terms = json::array();
+    if (check.spf.parsed) {
+        for (const auto& m : check.spf.parsed->mechanisms) spf_terms.push_back(m.text);
+    }
+    return json_response({{"domain", check.domain},
+                          {"discovery",
+                           {{"status", std::string(to_string(d.status))},
+                            {"policy_domain", d.policy_domain},
+                            {"organizational_domain", d.organizational_domain},
+                            {"record_text", d.record_text},
+                            {"record", record},
+                            {"detail", d.detail},
+                            {"path", path}}},
+                          {"spf",
+                           {{"records", check.spf.records},
+                            {"error", check.spf.error},
+                            {"terms", spf_terms},
+                            {"redirect", check.spf.parsed && check.spf.parsed->redirect
+                                             ? json(*check.spf.parsed->redirect)
+                                             : json(nullptr)}}},
+                          {"budget_spent", check.budget_spent},
+                          {"milliseconds", static_cast<std::int64_t>(check.seconds * 1000)}});
+}
+
 Response App::route(const Request& request) {
     const std::string& path = request.path;
     const bool get = request.method == "GET";
@@ -389,6 +650,13 @@ Response App::route(const Request& request) {
         return r;
     };
 
+    // DNS rebinding (a hostile name resolving to this address): the Host must be ours. HTTP/1.1
+    // requires the field (RFC 9112 §3.2); a name we do not serve is 421 (RFC 9110 §15.5.20).
+    if (options_.check_host) {
+        if (request.host.empty()) return Response::plain(400, "Host header required");
+        if (!host_allowed(request)) return Response::plain(421, "unknown host name");
+    }
+
     // Public routes.
     if (path == "/healthz") {
         if (!get) return method_not_allowed("GET");
@@ -397,11 +665,13 @@ Response App::route(const Request& request) {
     }
     if (path == "/metrics") {
         if (!get) return method_not_allowed("GET");
-        auto by_result = store_.messages_by_result();
-        if (!by_result) return Response::plain(503, "store unavailable");
+        auto by_result = by_result_cache_.get("messages", "", request.now,
+                                              [&] { return store_.messages_by_result(); });
+        auto by_status = store_.deliveries_by_status();
+        if (!by_result || !by_status) return Response::plain(503, "store unavailable");
         Response r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = metrics_.render(*by_result);
+        r.body = metrics_.render(**by_result, *by_status);
         return r;
     }
     if (path.starts_with("/static/")) {
@@ -460,7 +730,9 @@ Response App::route(const Request& request) {
             r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, "", "/", request.tls, 0));
             return r;
         }
-        return Response::plain(404, "not found");
+        Response r = change(request, *session, *form);
+        r.user = session->user;
+        return r;
     }
     if (!get) return method_not_allowed("GET, POST");
     if (path == "/logout") return method_not_allowed("POST");
@@ -485,8 +757,9 @@ Response App::route(const Request& request) {
     if (path == "/" || path == "/api/overview") {
         auto form = parse_filter(request);
         if (!form) return bad_filter(form.error());
-        auto o = store_.overview(form->filter, options_.top_n);
-        if (!o) return unavailable();
+        auto cached = cached_overview(*form, request.now);
+        if (!cached) return unavailable();
+        const io::Overview* o = cached->get();
         if (api) {
             json series = json::array();
             for (const auto& p : o->series) {
@@ -559,8 +832,12 @@ Response App::route(const Request& request) {
     if (path == "/domains" || path == "/api/domains") {
         auto form = parse_filter(request);
         if (!form) return bad_filter(form.error());
-        auto domains = store_.domains(form->filter, 500);
-        if (!domains) return unavailable();
+        auto cached = domains_cache_.get(
+            form->query(),
+            std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
+            [&] { return store_.domains(form->filter, 500); });
+        if (!cached) return unavailable();
+        const auto* domains = cached->get();
         if (api) {
             json rows = json::array();
             for (const auto& d : *domains) rows.push_back(to_json(d));
@@ -573,16 +850,132 @@ Response App::route(const Request& request) {
     if (path == "/sources" || path == "/api/sources") {
         auto form = parse_filter(request);
         if (!form) return bad_filter(form.error());
-        auto sources = store_.sources(form->filter, 500);
-        if (!sources) return unavailable();
+        auto cached = sources_cache_.get(
+            form->query(),
+            std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
+            [&] { return store_.sources(form->filter, 500); });
+        if (!cached) return unavailable();
+        const auto* sources = cached->get();
+        // Reverse DNS never waits: what the cache knows now, the rest queued.
+        std::vector<ReverseDnsCache::Answer> rdns;
+        if (options_.rdns) {
+            for (const auto& s : *sources) rdns.push_back(options_.rdns->lookup(s.ip, request.now));
+        }
         if (api) {
             json rows = json::array();
-            for (const auto& s : *sources) rows.push_back(to_json(s));
+            for (std::size_t i = 0; i < sources->size(); ++i) {
+                json row = to_json((*sources)[i]);
+                if (!rdns.empty()) {
+                    const auto& a = rdns[i];
+                    row["rdns_status"] = a.state == ReverseDnsCache::State::found  ? "found"
+                                         : a.state == ReverseDnsCache::State::none ? "none"
+                                                                                   : "resolving";
+                    row["rdns"] =
+                        a.state == ReverseDnsCache::State::found ? json(a.name) : json(nullptr);
+                }
+                rows.push_back(std::move(row));
+            }
             return finish(json_response({{"filter", filter_json(*form)}, {"sources", rows}}));
         }
         context.active = "sources";
         return finish(
-            html_response(layout(context, Html("Sources"), sources_page(*sources, *form))));
+            html_response(layout(context, Html("Sources"), sources_page(*sources, *form, rdns))));
+    }
+    if (path == "/reports" || path == "/api/reports") {
+        auto reports = store_.reports(500);
+        if (!reports) return unavailable();
+        if (api) {
+            json rows = json::array();
+            for (const auto& r : *reports) rows.push_back(to_json(r));
+            return finish(json_response({{"reports", rows}}));
+        }
+        context.active = "reports";
+        return finish(
+            html_response(layout(context, Html("Reports"), reports_page(*reports, context, ""))));
+    }
+    if (auto id = id_between(path, "/reports/", "/download")) {
+        auto report = store_.report(*id);
+        if (!report) return unavailable();
+        if (!*report || (*report)->archive.empty()) {
+            return finish(html_response(error_page(Html("No such report archive.")), 404));
+        }
+        Response r;
+        const bool zip = io::sniff_archive((*report)->archive) == io::ArchiveKind::zip;
+        r.content_type = zip ? "application/zip" : "application/gzip";
+        r.body = std::move((*report)->archive);
+        io::ReportRow named = (*report)->report;
+        named.compression = zip ? "zip" : "gzip";
+        r.headers.emplace_back(
+            "Content-Disposition",
+            "attachment; filename=\"" + report_filename(named, options_.report_receiver) + "\"");
+        return finish(std::move(r));
+    }
+    for (std::string_view prefix : {"/reports/", "/api/reports/"}) {
+        if (!path.starts_with(prefix)) continue;
+        std::int64_t id = 0;
+        if (!parse_i64(std::string_view(path).substr(prefix.size()), id) || id <= 0) {
+            return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
+        }
+        auto report = store_.report(id);
+        if (!report) return unavailable();
+        if (!*report) {
+            return finish(api ? json_error(404, "not found")
+                              : html_response(error_page(Html("No such report.")), 404));
+        }
+        // The archive as built: sniffed, not trusted by its label, and bounded (zip bombs).
+        std::optional<std::string> xml;
+        std::string xml_error;
+        if ((*report)->archive.empty()) {
+            xml_error = "No archive stored for this report.";
+        } else if (auto x =
+                       io::decompress_report((*report)->archive, limits::kMaxReportPreviewBytes)) {
+            xml = std::move(*x);
+        } else {
+            xml_error = "The archive cannot be shown: " + x.error().message;
+        }
+        if (api) {
+            json j = to_json((*report)->report);
+            j["xml"] = xml ? json(*xml) : json(nullptr);
+            if (!xml) j["xml_error"] = xml_error;
+            return finish(json_response(j));
+        }
+        context.active = "reports";
+        std::string notice;
+        if (auto resent = request.param("resent"); !resent.empty()) {
+            std::int64_t n = 0;
+            if (parse_i64(resent, n)) {
+                notice = std::to_string(n) +
+                         " deliveries set back to pending: the next dmarc-reporter run sends them.";
+            }
+        }
+        Html body;
+        if (!notice.empty())
+            body += Html("<p class=\"notice\">") + Html::text(notice) + Html("</p>");
+        body += report_detail_page((*report)->report, xml ? &*xml : nullptr, xml_error, context);
+        return finish(html_response(
+            layout(context, Html("Report ") + Html::text((*report)->report.policy_domain), body)));
+    }
+    if (path == "/suppressions" || path == "/api/suppressions") {
+        auto rows = store_.suppressions();
+        if (!rows) return unavailable();
+        if (api) {
+            json out = json::array();
+            for (const auto& r : *rows) {
+                out.push_back({{"id", r.id},
+                               {"pattern", r.pattern},
+                               {"comment", r.comment},
+                               {"added", r.added},
+                               {"expires", r.expires ? json(*r.expires) : json(nullptr)},
+                               {"active", !r.expires || *r.expires > request.now}});
+            }
+            return finish(json_response({{"suppressions", out}}));
+        }
+        context.active = "suppressions";
+        return finish(html_response(layout(context, Html("Suppressions"),
+                                           suppressions_page(*rows, context, "", request.now))));
+    }
+    if (path == "/dns" || path == "/api/dns") {
+        return finish(dns_check(request, context, api));
     }
     return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
 }

@@ -3,16 +3,26 @@
 // the security headers to every response and enforces login and CSRF before any route runs.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "core/dns.hpp"
+#include "core/limits.hpp"
 
 #include "io/store_queries.hpp"
 #include "web/auth.hpp"
+#include "web/cache.hpp"
 #include "web/http.hpp"
 #include "web/metrics.hpp"
+#include "web/rdns.hpp"
 
 namespace dmarc::web {
+
+struct PageContext;
 
 // The filter a page or API call was asked for, as typed (for the form and links) and as parsed.
 struct FilterForm {
@@ -27,9 +37,29 @@ struct FilterForm {
 // Parses and validates the filter parameters; nullopt with a reason on a bad value.
 Result<FilterForm> parse_filter(const Request& request);
 
+// A suppression pattern as typed: an address (dot-atom local part, RFC 5322 §3.2.3 / §3.4.1,
+// at most 64 bytes per RFC 5321 §4.5.3.1.1) or a domain with at least two labels; the domain is
+// normalised to a lower-case A-label. Errors say what is wrong.
+Result<std::string> normalise_suppression_pattern(std::string_view typed);
+
 struct AppOptions {
     std::size_t page_size = 50;
     std::size_t top_n = 10;
+    // The one writable connection (suppressions, resend); nullptr: those changes answer 503.
+    io::StoreWriter* writer = nullptr;
+    // DNS check; nullptr: the page says no resolver is configured.
+    DnsResolver* resolver = nullptr;
+    std::chrono::milliseconds dns_check_budget{limits::kDnsCheckBudgetMs};
+    // Reverse DNS of sources; nullptr: no column.
+    ReverseDnsCache* rdns = nullptr;
+    // Host header check (DNS rebinding): names accepted besides the address the connection came
+    // in on (and "localhost" on a loopback address). Off only in route-level tests.
+    std::vector<std::string> allowed_hosts;
+    bool check_host = true;
+    // Aggregates (overview, domains, sources, metrics) are reused this long; 0: never.
+    std::int64_t cache_seconds = 60;
+    // The receiver part of a report's download name (RFC 7489 §7.2.1.1).
+    std::string report_receiver = "dmarc-web";
 };
 
 class App {
@@ -46,12 +76,24 @@ class App {
     Response route(const Request& request);
     Response login_form(const Request& request, std::string error, unsigned status);
     Response login_post(const Request& request);
+    bool host_allowed(const Request& request) const;
+    Response dns_check(const Request& request, PageContext& context, bool api);
+    // A state-changing POST whose CSRF token was checked.
+    Response change(const Request& request, const Session& session,
+                    const std::multimap<std::string, std::string>& form);
+    Result<std::shared_ptr<const io::Overview>> cached_overview(const FilterForm& form,
+                                                                std::int64_t now);
 
     io::StoreReader& store_;
     Metrics& metrics_;
     AppOptions options_;
     SessionStore sessions_;
     LoginLimiter limiter_;
+    ResultCache<io::Overview> overview_cache_{options_.cache_seconds};
+    ResultCache<std::vector<io::DomainStats>> domains_cache_{options_.cache_seconds};
+    ResultCache<std::vector<io::SourceStats>> sources_cache_{options_.cache_seconds};
+    ResultCache<std::vector<io::ResultCount>> by_result_cache_{options_.cache_seconds};
+    std::atomic<int> dns_checks_running_{0};
 };
 
 // Headers every response carries (CSP, nosniff, frame-ancestors, Referrer-Policy, ...).

@@ -117,6 +117,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ~Session() { server_.connections.fetch_sub(1); }
 
     void start() {
+        beast::error_code ec;
+        auto local = beast::get_lowest_layer(stream_).socket().local_endpoint(ec);
+        if (!ec) local_ip_ = local.address().to_string();
         if constexpr (kTls) {
             beast::get_lowest_layer(stream_).expires_after(server_.options.read_timeout);
             stream_.async_handshake(
@@ -170,6 +173,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             if (auto it = req.find(http::field::cookie); it != req.end()) {
                 request.cookies = parse_cookies(it->value());
             }
+            if (auto it = req.find(http::field::host); it != req.end()) {
+                request.host = std::string(it->value());
+            }
+            request.local_ip = local_ip_;
             if (auto it = req.find(http::field::content_type); it != req.end()) {
                 request.content_type = std::string(it->value());
             }
@@ -227,6 +234,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     Server::Impl& server_;
     std::string client_ip_;
+    std::string local_ip_;
     Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;

@@ -4,7 +4,7 @@
 // Usage: node dashboard.mjs DMARC_WEB WEB_SEED OUT_DIR
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -19,7 +19,26 @@ const store = join(work, "store.db");
 const password = "browser test password 1";
 execFileSync(seedBinary, [store, password], { stdio: "inherit" });
 
-const server = spawn(webBinary, ["--store", store, "--listen", "127.0.0.1:0"], {
+// The DNS the dashboard sees (DNS check page, reverse DNS of sources): a zone file, no network.
+const zone = join(work, "zone.txt");
+writeFileSync(zone, [
+    '_dmarc.example.com TXT "v=DMARC1; p=reject; sp=quarantine; adkim=s; pct=100; ' +
+        'rua=mailto:dmarc-reports@example.com; ruf=mailto:forensic@example.com; fo=1"',
+    'example.com TXT "v=spf1 ip4:192.0.2.0/24 include:_spf.example.net mx -all"',
+    'example.com TXT "google-site-verification=abc123"',
+    'example.com A 192.0.2.1',
+    'mail.example.com A 192.0.2.10',
+    '_dmarc.example.org TXT "v=DMARC1; p=quarantine; rua=mailto:d@example.org"',
+    'shop.example.org TXT "v=spf1 redirect=_spf.example.org"',
+    '10.2.0.192.in-addr.arpa PTR mail.example.com',
+    '11.2.0.192.in-addr.arpa PTR mail2.example.com',
+    '20.100.51.198.in-addr.arpa PTR smtp.shop.example.org',
+    '30.113.0.203.in-addr.arpa PTR bulk-30.newsletter.example.net',
+    '',
+].join("\n"));
+
+const server = spawn(webBinary, ["--store", store, "--listen", "127.0.0.1:0",
+    "--test-dns-data", zone], {
     stdio: ["ignore", "pipe", "pipe"],
 });
 server.stderr.on("data", () => {}); // the access log
@@ -140,10 +159,82 @@ try {
         assert(await page.locator("main script").count() === 0, "a script element in main");
         await shot("web-domains");
     });
-    await check("sources page", async () => {
+    await check("sources page, reverse DNS resolved in the background", async () => {
         await page.goto(base + "/sources?period=30d");
         assert(await page.locator("table.data tbody tr").count() >= 6, "too few sources");
+        // The first visit queues the lookups and shows "resolving…"; a later one has the names.
+        let text = "";
+        for (let i = 0; i < 20 && !text.includes("mail.example.com"); i++) {
+            await page.waitForTimeout(250);
+            await page.goto(base + "/sources?period=30d");
+            text = await page.textContent("main");
+        }
+        assert(text.includes("mail.example.com"), "no reverse DNS name");
+        assert(text.includes("smtp.shop.example.org"), "no reverse DNS name for the shop");
         await shot("web-sources");
+    });
+    await check("reports: the ledger per report and destination", async () => {
+        await page.goto(base + "/reports");
+        const rows = await page.locator("#reports tbody tr").count();
+        assert(rows === 12, `${rows} reports`);
+        const text = await page.textContent("main");
+        for (const status of ["sent", "pending", "temp_failed", "perm_failed", "unauthorised",
+            "suppressed"]) {
+            assert(text.includes(status), `no ${status}`);
+        }
+        await shot("web-reports");
+    });
+    await check("report detail: XML preview, deliveries, resend", async () => {
+        await Promise.all([page.waitForURL(/\/reports\/[0-9]+$/),
+            page.locator("#reports tbody tr td.actions a", { hasText: "Preview" }).first().click()]);
+        const xml = await page.textContent("pre.xml");
+        assert(xml.includes("<feedback>") && xml.includes("  <report_metadata>"), "no indented XML");
+        const download = await page.request.get(page.url() + "/download");
+        assert(download.headers()["content-type"] === "application/gzip", "download type");
+        assert(/^attachment; filename="[A-Za-z0-9._!-]+\.xml\.gz"$/.test(
+            download.headers()["content-disposition"]), download.headers()["content-disposition"]);
+        await shot("web-report-detail");
+        await Promise.all([page.waitForURL(/resent=[0-9]+/), page.click("h2 form.inline button")]);
+        assert((await page.textContent(".notice")).includes("set back to pending"), "no notice");
+    });
+    await check("hostile XML in a report is text", async () => {
+        await page.goto(base + "/reports");
+        const links = page.locator("#reports tbody tr", { hasText: "bank.example" })
+            .locator("td.actions a", { hasText: "Preview" });
+        await links.first().click();
+        await page.waitForURL(/\/reports\/[0-9]+$/);
+        assert((await page.textContent("pre.xml")).includes("<script>alert('xml')</script>"),
+            "comment not shown as text");
+    });
+    await check("suppressions: add one with a comment and expiry, then remove it", async () => {
+        await page.goto(base + "/suppressions");
+        await page.fill("input[name=pattern]", "Reports@Partner.Example");
+        await page.fill("input[name=comment]", "partner asked, <ticket 99>");
+        await page.fill("input[name=expires]", "2099-12-31");
+        await Promise.all([page.waitForURL(/\/suppressions$/), page.click("form.filters button")]);
+        let text = await page.textContent("#suppressions");
+        assert(text.includes("Reports@partner.example"), "not added");
+        assert(text.includes("partner asked, <ticket 99>"), "comment not shown as text");
+        await shot("web-suppressions");
+        const row = page.locator("#suppressions tbody tr", { hasText: "Reports@partner.example" });
+        await Promise.all([page.waitForURL(/\/suppressions$/), row.locator("button").click()]);
+        text = await page.textContent("#suppressions");
+        assert(!text.includes("Reports@partner.example"), "not removed");
+        await page.fill("input[name=pattern]", "not a domain");
+        await page.click("form.filters button");
+        assert((await page.textContent(".error")).includes("domain"), "bad pattern accepted");
+    });
+    await check("DNS check: record, discovery path, SPF", async () => {
+        await page.goto(base + "/dns");
+        await page.fill("input[name=domain]", "mail.example.com");
+        await Promise.all([page.waitForURL(/domain=/), page.click("form.filters button")]);
+        const text = await page.textContent("main");
+        assert(text.includes("_dmarc.mail.example.com"), "no path");
+        assert(text.includes("p=reject"), "no record");
+        await page.goto(base + "/dns?domain=example.com");
+        const spf = await page.locator("#spf tbody tr").count();
+        assert(spf === 4, `${spf} SPF terms`);
+        await shot("web-dns");
     });
     await check("hostile message detail renders as text", async () => {
         await page.goto(base + "/messages?period=all&header_from=" +

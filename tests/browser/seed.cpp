@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "io/archive.hpp"
 #include "io/sqlite.hpp"
 #include "io/store.hpp"
 #include "io/store_queries.hpp"
@@ -104,6 +105,110 @@ int main(int argc, char** argv) {
     if (!msg) return 70;
     msg->bind(1, now - 30);
     if (!msg->run()) return 70;
+    // The outgoing ledger: a day's report per domain for the last three days, each with its
+    // destinations in the states a reporter leaves them, and two suppressions.
+    const char* domains[] = {"example.com", "shop.example.org", "newsletter.example.net",
+                             "bank.example"};
+    auto rep = db->prepare(
+        "INSERT INTO reports (policy_domain_id, period_begin, period_end, report_id, format,"
+        " created, message_count, record_count, compression, archive) VALUES ((SELECT id FROM"
+        " domains WHERE name = ?), ?, ?, ?, 'rfc7489', ?, ?, ?, 'gzip', CAST(? AS BLOB))");
+    auto del = db->prepare(
+        "INSERT INTO report_deliveries (report_id, destination, address, status, attempts,"
+        " last_attempt, next_retry, smtp_reply, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!rep || !del) return 70;
+    const std::int64_t today = now / 86400 * 86400;
+    int serial = 0;
+    for (int day = 3; day >= 1; --day) {
+        for (const char* d : domains) {
+            const std::int64_t begin = today - day * 86400, end = begin + 86399;
+            const std::string id =
+                std::string(d) + "!" + std::to_string(begin) + "!" + std::to_string(++serial);
+            std::string xml =
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><feedback><version>1.0</version>"
+                "<report_metadata><org_name>mx.example.net</org_name><email>dmarc-noreply@"
+                "example.net</email><report_id>" +
+                id + "</report_id><date_range><begin>" + std::to_string(begin) + "</begin><end>" +
+                std::to_string(end) +
+                "</end></date_range></report_metadata><policy_published><domain>" + d +
+                "</domain><adkim>r</adkim><aspf>r</aspf><p>reject</p><pct>100</pct>"
+                "</policy_published><record><row><source_ip>192.0.2.10</source_ip><count>40"
+                "</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>"
+                "pass</spf></policy_evaluated></row><identifiers><header_from>" +
+                d + "</header_from></identifiers><auth_results><dkim><domain>" + d +
+                "</domain><result>pass</result></dkim><spf><domain>" + d +
+                "</domain><result>pass</result></spf></auth_results></record></feedback>";
+            if (day == 1 && std::string(d) == "bank.example") {
+                xml += "<!-- <script>alert('xml')</script> -->";
+            }
+            auto gz = io::gzip_compress(xml);
+            if (!gz) return 70;
+            rep->bind(1, d)
+                .bind(2, begin)
+                .bind(3, end)
+                .bind(4, id)
+                .bind(5, end + 3600)
+                .bind(6, std::int64_t{40 + serial})
+                .bind(7, std::int64_t{1})
+                .bind(8, *gz);
+            if (!rep->run()) return 70;
+            const std::int64_t report = db->last_insert_rowid();
+            struct Dest {
+                std::string address, status, reply;
+                std::int64_t attempts;
+            };
+            std::vector<Dest> dests = {
+                {"dmarc-reports@" + std::string(d), "sent", "250 2.0.0 Ok: queued as 4XK2", 1}};
+            if (std::string(d) == "shop.example.org") {
+                dests.push_back(
+                    {"agg@reports.example", day == 1 ? "temp_failed" : "sent",
+                     day == 1 ? "451 4.7.1 greylisted, try again later" : "250 2.0.0 Ok",
+                     day == 1 ? 2 : 1});
+            }
+            if (std::string(d) == "bank.example") {
+                dests.push_back({"dmarc@thirdparty.example", "unauthorised",
+                                 "no _report._dmarc authorisation record (RFC 7489 §7.1)", 0});
+                dests.push_back({"old@bank.example", "perm_failed",
+                                 "550 5.1.1 <old@bank.example>: Recipient address rejected", 1});
+            }
+            if (std::string(d) == "newsletter.example.net") {
+                dests.push_back({"stop@newsletter.example.net", "suppressed", "", 0});
+            }
+            if (day == 1 && std::string(d) == "example.com") dests[0].status = "pending";
+            for (const auto& x : dests) {
+                del->bind(1, report)
+                    .bind(2, "mailto:" + x.address)
+                    .bind(3, x.address)
+                    .bind(4, x.status)
+                    .bind(5, x.attempts);
+                if (x.attempts > 0) {
+                    del->bind(6, end + 3700);
+                } else {
+                    del->bind_null(6);
+                }
+                if (x.status == "temp_failed" || x.status == "pending") {
+                    del->bind(7, now + 1800);
+                } else {
+                    del->bind_null(7);
+                }
+                del->bind(8, x.reply);
+                if (x.status == "sent") {
+                    del->bind(9, end + 3700);
+                } else {
+                    del->bind_null(9);
+                }
+                if (!del->run()) return 70;
+            }
+        }
+    }
+    auto sup = db->prepare(
+        "INSERT INTO suppressions (pattern, comment, added, expires) VALUES"
+        " ('stop@newsletter.example.net', 'asked us to stop, ticket 4411', ?, NULL),"
+        " ('legacy.example', 'domain retired <b>2026</b>', ?, ?)");
+    if (!sup) return 70;
+    sup->bind(1, now - 20 * 86400).bind(2, now - 3 * 86400).bind(3, now + 60 * 86400);
+    if (!sup->run()) return 70;
+
     auto hash = web::hash_password(argv[2]);
     if (!hash || !io::add_web_user(path, "admin", "admin", *hash, now)) return 70;
     std::printf("seeded %zu messages\n", items.size() + 1);

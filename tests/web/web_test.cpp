@@ -10,20 +10,28 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "core/ip.hpp"
+#include "core/memory_resolver.hpp"
+#include "io/archive.hpp"
 #include "io/sqlite.hpp"
 #include "io/store.hpp"
 #include "io/store_queries.hpp"
 #include "web/auth.hpp"
+#include "web/dns_check.hpp"
 #include "web/html.hpp"
+#include "web/pages.hpp"
+#include "web/rdns.hpp"
 #include "web/routes.hpp"
 #include "web/server.hpp"
 
@@ -37,6 +45,12 @@ constexpr const char* kAdminPassword = "correct horse battery staple";
 constexpr const char* kHostileDomain = "<script>alert(1)</script>.evil.example";
 constexpr const char* kHostileQueueId = "<img src=x onerror=alert(2)>";
 constexpr const char* kHostileHelo = "\"><script>alert(3)</script>";
+constexpr const char* kHostileReportId = "\"; filename=../../etc/passwd <b>";
+constexpr const char* kHostileXml =
+    "<?xml version=\"1.0\"?><feedback><report_metadata><org_name><script>alert(5)</script>"
+    "</org_name><report_id>r1</report_id></report_metadata><record><row><source_ip>192.0.2.10"
+    "</source_ip><count>40</count></row></record></feedback>";
+constexpr const char* kHostilePtr = "<script>alert(7)</script>.ptr.example";
 
 std::int64_t now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -127,9 +141,19 @@ class WebServerTest : public ::testing::Test {
         auto reader = io::StoreReader::open(store_path_, 4);
         ASSERT_TRUE(reader) << reader.error().message;
         reader_ = reader->release();
+        auto writer = io::StoreWriter::open(store_path_);
+        ASSERT_TRUE(writer) << writer.error().message;
+        writer_ = writer->release();
+        resolver_ = new MemoryResolver(zone());
+        rdns_ = new ReverseDnsCache(*resolver_);
         metrics_ = new Metrics();
         AppOptions options;
         options.page_size = 25;
+        options.writer = writer_;
+        options.resolver = resolver_;
+        options.rdns = rdns_;
+        options.allowed_hosts = {"dmarc.example.net"};
+        options.cache_seconds = 0;  // rows change under some tests; ResultCache has its own
         app_ = new App(*reader_, *metrics_, options);
         ServerOptions so;
         so.port = 0;
@@ -148,6 +172,9 @@ class WebServerTest : public ::testing::Test {
         delete server_;
         delete app_;
         delete metrics_;
+        delete rdns_;
+        delete resolver_;
+        delete writer_;
         delete reader_;
         fs::remove_all(dir_);
     }
@@ -236,6 +263,113 @@ class WebServerTest : public ::testing::Test {
         ASSERT_TRUE(msg->run());
         msg->bind(1, "Q3").bind(2, now - 62).bind(3, "h").bind(4, huge);
         ASSERT_TRUE(msg->run());
+        seed_reports(*db);
+    }
+
+    static MemoryResolver zone() {
+        MemoryResolver z;
+        z.add_txt("_dmarc.good.example",
+                  "v=DMARC1; p=reject; sp=quarantine; pct=50; rua=mailto:dmarc@good.example");
+        z.add_txt("good.example", "v=spf1 ip4:192.0.2.0/24 include:_spf.good.example -all");
+        z.add_txt("good.example", "google-site-verification=abc");
+        z.add_exists("sub.good.example");
+        z.add_txt("_dmarc.hostile.example",
+                  "v=DMARC1; p=reject; rua=mailto:a@x.example; x=<script>alert(9)</script>");
+        z.add_txt("hostile.example", "v=spf1 a:<script>alert(10)</script> -all");
+        z.add_txt("two.example", "v=spf1 -all");
+        z.add_txt("two.example", "v=spf1 +all");
+        z.add_ptr(IpAddress::parse("192.0.2.10")->to_reverse_name(), kHostilePtr);
+        z.add_ptr(IpAddress::parse("203.0.113.9")->to_reverse_name(), "mail.bad.example");
+        return z;
+    }
+
+    // The outgoing ledger: a gzip report with hostile XML and a hostile Report-ID, a zip report,
+    // one with no archive; deliveries in every state; a suppression.
+    static void seed_reports(io::sqlite::Db& db) {
+        auto gz = io::gzip_compress(kHostileXml);
+        auto zip = io::zip_compress(
+            "<feedback><report_metadata><org_name>zip</org_name>"
+            "</report_metadata></feedback>",
+            "report.xml");
+        ASSERT_TRUE(gz && zip);
+        auto rep = db.prepare(
+            "INSERT INTO reports (policy_domain_id, period_begin, period_end, report_id, format,"
+            " created, message_count, record_count, compression, archive) VALUES ((SELECT id FROM"
+            " domains WHERE name = ?), ?, ?, ?, 'rfc7489', ?, 40, 1, ?, CAST(? AS BLOB))");
+        ASSERT_TRUE(rep);
+        const std::int64_t day = now_seconds() / 86400 * 86400;
+        rep->bind(1, "good.example")
+            .bind(2, day - 86400)
+            .bind(3, day - 1)
+            .bind(4, kHostileReportId)
+            .bind(5, day + 60)
+            .bind(6, "gzip")
+            .bind(7, *gz);
+        ASSERT_TRUE(rep->run());
+        report_id_ = db.last_insert_rowid();
+        rep->bind(1, "bad.example")
+            .bind(2, day - 86400)
+            .bind(3, day - 1)
+            .bind(4, "zip-report-1")
+            .bind(5, day + 30)
+            .bind(6, "zip")
+            .bind(7, *zip);
+        ASSERT_TRUE(rep->run());
+        zip_report_id_ = db.last_insert_rowid();
+        auto bare = db.prepare(
+            "INSERT INTO reports (policy_domain_id, period_begin, period_end, report_id, format,"
+            " created) VALUES ((SELECT id FROM domains WHERE name = 'bad.example'), ?, ?,"
+            " 'no-archive', 'rfc9990', ?)");
+        ASSERT_TRUE(bare);
+        bare->bind(1, day - 2 * 86400).bind(2, day - 86401).bind(3, day);
+        ASSERT_TRUE(bare->run());
+        auto del = db.prepare(
+            "INSERT INTO report_deliveries (report_id, destination, address, status, attempts,"
+            " last_attempt, next_retry, smtp_reply, parts_sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?)");
+        ASSERT_TRUE(del);
+        struct D {
+            const char* address;
+            const char* status;
+            std::int64_t attempts;
+            const char* reply;
+        } rows[] = {{"dmarc@good.example", "sent", 1, "250 2.0.0 Ok: queued as ABC"},
+                    {"agg@other.example", "perm_failed", 3, "550 5.1.1 <script>alert(8)</script>"},
+                    {"stop@other.example", "suppressed", 0, ""},
+                    {"tmp@other.example", "temp_failed", 2, "451 4.3.0 try later"}};
+        for (const auto& d : rows) {
+            del->bind(1, report_id_)
+                .bind(2, std::string("mailto:") + d.address)
+                .bind(3, d.address)
+                .bind(4, d.status)
+                .bind(5, d.attempts)
+                .bind(6, now_seconds() - 600)
+                .bind_null(7)
+                .bind(8, d.reply)
+                .bind(9, std::int64_t{d.attempts > 1 ? 1 : 0});
+            ASSERT_TRUE(del->run());
+        }
+        auto sup = db.prepare(
+            "INSERT INTO suppressions (pattern, comment, added, expires) VALUES ('stop@other."
+            "example', '<b>asked us</b> \"twice\"', ?, NULL)");
+        ASSERT_TRUE(sup);
+        sup->bind(1, now_seconds() - 86400);
+        ASSERT_TRUE(sup->run());
+    }
+
+    // A request with the Host header given (or none).
+    static HttpReply request_host(const std::string& target, const std::optional<std::string>& host,
+                                  const std::string& cookie = "") {
+        int fd = connect_to(server_->port());
+        EXPECT_GE(fd, 0);
+        std::string req = "GET " + target + " HTTP/1.1\r\n";
+        if (host) req += "Host: " + *host + "\r\n";
+        if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
+        req += "Connection: close\r\n\r\n";
+        send_all(fd, req);
+        std::string raw = read_all(fd);
+        ::close(fd);
+        return parse_reply(raw);
     }
 
     static HttpReply request(
@@ -298,7 +432,12 @@ class WebServerTest : public ::testing::Test {
     static inline std::string store_path_;
     static inline std::string long_name_;
     static inline std::int64_t hostile_id_ = 0;
+    static inline std::int64_t report_id_ = 0;
+    static inline std::int64_t zip_report_id_ = 0;
     static inline io::StoreReader* reader_ = nullptr;
+    static inline io::StoreWriter* writer_ = nullptr;
+    static inline MemoryResolver* resolver_ = nullptr;
+    static inline ReverseDnsCache* rdns_ = nullptr;
     static inline Metrics* metrics_ = nullptr;
     static inline App* app_ = nullptr;
     static inline Server* server_ = nullptr;
@@ -342,6 +481,26 @@ const RouteCase kAuthenticatedRoutes[] = {
     {"/static/app.css", 200, "text/css; charset=utf-8", "--accent"},
     {"/static/app.js", 200, "text/javascript; charset=utf-8", "autosubmit"},
     {"/login", 303, "text/plain; charset=utf-8", ""},  // already logged in
+    {"/reports", 200, "text/html; charset=utf-8", "<h1>Reports</h1>"},
+    {"/reports/1", 200, "text/html; charset=utf-8", "&lt;feedback&gt;"},
+    {"/reports/999999", 404, "text/html; charset=utf-8", "No such report"},
+    {"/reports/abc", 404, "text/plain; charset=utf-8", "not found"},
+    {"/reports/1/resend", 404, "text/plain; charset=utf-8", "not found"},  // GET: no such page
+    {"/reports/1/download", 200, "application/gzip", ""},
+    {"/reports/2/download", 200, "application/zip", "PK"},
+    {"/reports/3/download", 404, "text/html; charset=utf-8", "No such report archive"},
+    {"/api/reports", 200, "application/json", "\"deliveries\""},
+    {"/api/reports/1", 200, "application/json", "\"xml\":\"<?xml"},
+    {"/api/reports/3", 200, "application/json", "\"xml\":null"},
+    {"/api/reports/999999", 404, "application/json", "not found"},
+    {"/suppressions", 200, "text/html; charset=utf-8", "stop@other.example"},
+    {"/api/suppressions", 200, "application/json", "\"pattern\":\"stop@other.example\""},
+    {"/dns", 200, "text/html; charset=utf-8", "<h1>DNS check</h1>"},
+    {"/dns?domain=good.example", 200, "text/html; charset=utf-8", "p=reject"},
+    {"/dns?domain=%3Cscript%3E", 400, "text/html; charset=utf-8", "not a domain name"},
+    {"/api/dns?domain=good.example", 200, "application/json", "\"status\":\"found\""},
+    {"/api/dns", 400, "application/json", "domain: required"},
+    {"/api/dns?domain=a..b", 400, "application/json", "not a domain name"},
 };
 
 void expect_security_headers(const HttpReply& r, const std::string& what) {
@@ -618,12 +777,26 @@ TEST_F(WebServerTest, MetricsCountMessagesByResultAndRequests) {
 // ---- Static assets: a fixed map, no filesystem -------------------------------------------------
 
 TEST_F(WebServerTest, StaticAssetsCannotBeTraversed) {
-    for (const char* target :
-         {"/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
-          "/static/..%2f..%2fetc%2fpasswd", "/static/app.css/../../etc/passwd",
-          "/static//etc/passwd", "/static/%2fetc%2fpasswd", "/static/app.css%00.js",
-          "/static/./app.css", "/static/APP.CSS", "/static/", "/static/..", "/../etc/passwd",
-          "/static/..\\..\\etc\\passwd"}) {
+    for (const char* target : {"/static/../../../../etc/passwd",
+                               "/static/%2e%2e/%2e%2e/etc/passwd",
+                               "/static/..%2f..%2fetc%2fpasswd",
+                               "/static/app.css/../../etc/passwd",
+                               "/static//etc/passwd",
+                               "/static/%2fetc%2fpasswd",
+                               "/static/app.css%00.js",
+                               "/static/./app.css",
+                               "/static/APP.CSS",
+                               "/static/",
+                               "/static/..",
+                               "/../etc/passwd",
+                               "/static/..\\..\\etc\\passwd",
+                               "/reports/1/../../../etc/passwd",
+                               "/reports/%2e%2e/%2e%2e/etc/passwd/download",
+                               "/reports/1/download/../../etc/passwd",
+                               "/reports/..%2f1/download",
+                               "/api/reports/..%2f..%2fetc",
+                               "/suppressions/..%2f/delete",
+                               "/dns/../../etc/passwd"}) {
         HttpReply r = request("GET", target, cookie_);
         EXPECT_TRUE(r.status == 404 || r.status == 400 || r.status == 303)
             << target << " " << r.status;
@@ -687,9 +860,9 @@ TEST_F(WebServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     int fd = connect_to(server_->port());
     ASSERT_GE(fd, 0);
     send_all(fd,
-             "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-             "GET /static/app.js HTTP/1.1\r\nHost: a\r\n\r\n"
-             "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+             "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+             "GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+             "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     std::string raw = read_all(fd);
     ::close(fd);
     std::size_t answers = 0;
@@ -758,6 +931,397 @@ TEST_F(WebServerTest, TlsServesWithSecureCookiesAndHsts) {
         so, [](const Request& r) { return app_->handle(r); }, nullptr, nullptr));
 }
 
+// ---- Reports: ledger, preview, download, resend ----------------------------------------------
+
+TEST_F(WebServerTest, ReportsListTheLedgerPerReportAndDestination) {
+    json j = json::parse(request("GET", "/api/reports", cookie_).body);
+    ASSERT_EQ(j["reports"].size(), 3u);
+    // Newest first (created).
+    EXPECT_EQ(j["reports"][1]["report_id"], "zip-report-1");
+    EXPECT_EQ(j["reports"][2]["report_id"], "no-archive");
+    const json& r = j["reports"][0];
+    EXPECT_EQ(r["report_id"], kHostileReportId);
+    EXPECT_EQ(r["policy_domain"], "good.example");
+    ASSERT_EQ(r["deliveries"].size(), 4u);
+    EXPECT_EQ(r["deliveries"][1]["status"], "perm_failed");
+    EXPECT_EQ(r["deliveries"][1]["attempts"], 3);
+    EXPECT_EQ(r["deliveries"][1]["smtp_reply"], "550 5.1.1 <script>alert(8)</script>");
+    HttpReply page = request("GET", "/reports", cookie_);
+    ASSERT_EQ(page.status, 200);
+    EXPECT_EQ(page.body.find("<b>"), std::string::npos);
+    EXPECT_NE(page.body.find("&quot;; filename=../../etc/passwd &lt;b&gt;"), std::string::npos);
+    for (const char* status : {"sent", "perm_failed", "suppressed", "temp_failed"}) {
+        EXPECT_NE(page.body.find(std::string(">") + status + "</span>"), std::string::npos)
+            << status;
+    }
+    // An admin sees the resend form with the session's token; a viewer does not.
+    EXPECT_NE(page.body.find("action=\"/reports/" + std::to_string(report_id_) + "/resend\""),
+              std::string::npos);
+    std::string viewer = login("viewer", kAdminPassword);
+    EXPECT_EQ(request("GET", "/reports", viewer).body.find("/resend"), std::string::npos);
+}
+
+TEST_F(WebServerTest, ReportPreviewShowsTheXmlEscapedAndIndented) {
+    HttpReply r = request("GET", "/reports/" + std::to_string(report_id_), cookie_);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.find("<script>alert"), std::string::npos);
+    EXPECT_EQ(r.body.find("<feedback>"), std::string::npos);
+    // The hostile element is an element of the preview, shown as text like the rest.
+    EXPECT_NE(r.body.find("&lt;org_name&gt;\n      &lt;script&gt;alert(5)&lt;/script&gt;"),
+              std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("\n    &lt;row&gt;"), std::string::npos);  // indented
+    EXPECT_NE(r.body.find("550 5.1.1 &lt;script&gt;alert(8)&lt;/script&gt;"), std::string::npos);
+    // The zip report is found by its magic bytes, not its label.
+    HttpReply z = request("GET", "/reports/" + std::to_string(zip_report_id_), cookie_);
+    EXPECT_NE(z.body.find("&lt;org_name&gt;zip&lt;/org_name&gt;"), std::string::npos);
+    HttpReply none = request("GET", "/reports/3", cookie_);
+    EXPECT_NE(none.body.find("No archive stored"), std::string::npos);
+}
+
+TEST_F(WebServerTest, ReportDownloadIsAnAttachmentWithASafeName) {
+    HttpReply r = request("GET", "/reports/" + std::to_string(report_id_) + "/download", cookie_);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("content-type"), "application/gzip");
+    const std::string cd = r.header("content-disposition");
+    EXPECT_TRUE(cd.starts_with("attachment; filename=\"")) << cd;
+    const std::string name = cd.substr(22, cd.size() - 23);
+    EXPECT_TRUE(name.ends_with(".xml.gz")) << name;
+    EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789._!-"),
+              std::string::npos)
+        << name;
+    EXPECT_EQ(name.find(".."), std::string::npos) << name;
+    EXPECT_NE(name.find("!good.example!"), std::string::npos) << name;
+    // The bytes are the archive as stored.
+    auto xml = io::gzip_decompress(r.body);
+    ASSERT_TRUE(xml);
+    EXPECT_EQ(*xml, kHostileXml);
+    HttpReply zip =
+        request("GET", "/reports/" + std::to_string(zip_report_id_) + "/download", cookie_);
+    EXPECT_EQ(zip.header("content-type"), "application/zip");
+    EXPECT_TRUE(zip.header("content-disposition").ends_with(".zip\""));
+    // Without a session: the login page, never the bytes.
+    EXPECT_EQ(request("GET", "/reports/1/download").status, 303);
+}
+
+TEST_F(WebServerTest, ResendNeedsAnAdminAndTheCsrfTokenThenQueuesTheDeliveries) {
+    const std::string target = "/reports/" + std::to_string(report_id_) + "/resend";
+    std::string viewer = login("viewer", kAdminPassword);
+    EXPECT_EQ(request("POST", target, viewer, "csrf=" + csrf_of_session(viewer)).status, 403);
+    EXPECT_EQ(request("POST", target, cookie_, "").status, 403);
+    EXPECT_EQ(request("POST", target, cookie_, "csrf=" + std::string(64, 'a')).status, 403);
+    EXPECT_EQ(request("POST", target, "", "csrf=x").status, 403);
+    EXPECT_EQ(request("POST", "/reports/999999/resend", cookie_, "csrf=" + csrf_of_session(cookie_))
+                  .status,
+              404);
+    const std::int64_t before = now_seconds();
+    HttpReply ok = request("POST", target, cookie_, "csrf=" + csrf_of_session(cookie_));
+    ASSERT_EQ(ok.status, 303);
+    EXPECT_EQ(ok.header("location"), "/reports/" + std::to_string(report_id_) + "?resent=3");
+    json j =
+        json::parse(request("GET", "/api/reports/" + std::to_string(report_id_), cookie_).body);
+    std::map<std::string, json> by_address;
+    for (const auto& d : j["deliveries"]) by_address[d["address"]] = d;
+    for (const char* a : {"dmarc@good.example", "agg@other.example", "tmp@other.example"}) {
+        EXPECT_EQ(by_address[a]["status"], "pending") << a;
+        EXPECT_EQ(by_address[a]["attempts"], 0) << a;
+        EXPECT_GE(by_address[a]["next_retry"].get<std::int64_t>(), before) << a;
+        EXPECT_LE(by_address[a]["next_retry"].get<std::int64_t>(), now_seconds()) << a;
+    }
+    // A suppressed destination stays suppressed: a resend does not override a suppression.
+    EXPECT_EQ(by_address["stop@other.example"]["status"], "suppressed");
+    // The reporter resumes split reports at parts_sent: a resend starts them over.
+    auto db = io::sqlite::Db::open(store_path_);
+    ASSERT_TRUE(db);
+    auto st = db->prepare("SELECT sum(parts_sent) FROM report_deliveries WHERE report_id = ?");
+    ASSERT_TRUE(st);
+    st->bind(1, report_id_);
+    ASSERT_TRUE(*st->step());
+    EXPECT_EQ(st->column_int64(0), 0);
+    st->reset();
+    HttpReply shown = request("GET", ok.header("location"), cookie_);
+    EXPECT_NE(shown.body.find("3 deliveries set back to pending"), std::string::npos);
+}
+
+// ---- Suppressions -----------------------------------------------------------------------------
+
+TEST_F(WebServerTest, SuppressionsAreAddedAndRemovedByAdminsWithCsrf) {
+    const std::string csrf = csrf_of_session(cookie_);
+    // RFC 5321 §4.5.3.1.1 / RFC 5322 §3.4.1: what a pattern may be.
+    struct Case {
+        const char* typed;
+        unsigned status;
+        const char* stored;
+    } cases[] = {
+        {"Reports@Example.ORG", 303, "Reports@example.org"},
+        {"  partner.example  ", 303, "partner.example"},
+        {"<script>alert(11)</script>@x.example", 400, nullptr},
+        {"nodot", 400, nullptr},
+        {"a..b@x.example", 400, nullptr},
+        {"@x.example", 400, nullptr},
+        {"x@-bad-.example", 400, nullptr},
+        {"", 400, nullptr},
+    };
+    for (const auto& c : cases) {
+        HttpReply r = request("POST", "/suppressions", cookie_,
+                              "csrf=" + csrf + "&pattern=" + percent_encode(c.typed) + "&comment=" +
+                                  percent_encode("<i>why</i>") + "&expires=2099-12-31");
+        EXPECT_EQ(r.status, c.status) << c.typed;
+        EXPECT_EQ(r.body.find("<script>alert(11)"), std::string::npos);
+    }
+    json j = json::parse(request("GET", "/api/suppressions", cookie_).body);
+    std::map<std::string, json> by_pattern;
+    for (const auto& s : j["suppressions"]) by_pattern[s["pattern"]] = s;
+    ASSERT_TRUE(by_pattern.contains("Reports@example.org"));
+    ASSERT_TRUE(by_pattern.contains("partner.example"));
+    EXPECT_EQ(by_pattern.size(), 3u);
+    EXPECT_EQ(by_pattern["partner.example"]["comment"], "<i>why</i>");
+    EXPECT_EQ(by_pattern["partner.example"]["expires"], 4102444800);  // through 2099-12-31
+    HttpReply page = request("GET", "/suppressions", cookie_);
+    EXPECT_EQ(page.body.find("<i>why"), std::string::npos);
+    EXPECT_NE(page.body.find("&lt;i&gt;why&lt;/i&gt;"), std::string::npos);
+    EXPECT_NE(page.body.find("&lt;b&gt;asked us&lt;/b&gt; &quot;twice&quot;"), std::string::npos);
+    // Bad expiry dates and comments.
+    EXPECT_EQ(request("POST", "/suppressions", cookie_,
+                      "csrf=" + csrf + "&pattern=x.example&expires=2001-01-01")
+                  .status,
+              400);
+    EXPECT_EQ(request("POST", "/suppressions", cookie_,
+                      "csrf=" + csrf + "&pattern=x.example&comment=" + std::string(501, 'c'))
+                  .status,
+              400);
+    // A viewer, or no token: refused, nothing removed.
+    const std::string id = std::to_string(by_pattern["partner.example"]["id"].get<std::int64_t>());
+    std::string viewer = login("viewer", kAdminPassword);
+    EXPECT_EQ(request("POST", "/suppressions/" + id + "/delete", viewer,
+                      "csrf=" + csrf_of_session(viewer))
+                  .status,
+              403);
+    EXPECT_EQ(request("POST", "/suppressions", viewer,
+                      "csrf=" + csrf_of_session(viewer) + "&pattern=v.example")
+                  .status,
+              403);
+    EXPECT_EQ(request("POST", "/suppressions/" + id + "/delete", cookie_, "").status, 403);
+    EXPECT_EQ(request("GET", "/suppressions/" + id + "/delete", cookie_).status, 404);
+    // The admin with the token removes it; a second time it is gone.
+    EXPECT_EQ(request("POST", "/suppressions/" + id + "/delete", cookie_, "csrf=" + csrf).status,
+              303);
+    EXPECT_EQ(request("POST", "/suppressions/" + id + "/delete", cookie_, "csrf=" + csrf).status,
+              404);
+    j = json::parse(request("GET", "/api/suppressions", cookie_).body);
+    EXPECT_EQ(j["suppressions"].size(), 2u);
+}
+
+// ---- DNS check --------------------------------------------------------------------------------
+
+TEST_F(WebServerTest, DnsCheckShowsRecordDiscoveryPathAndSpf) {
+    // RFC 9989 §4.10: sub.good.example has no record; the walk finds the one at good.example.
+    json j = json::parse(request("GET", "/api/dns?domain=Sub.Good.Example.", cookie_).body);
+    EXPECT_EQ(j["domain"], "sub.good.example");
+    EXPECT_EQ(j["discovery"]["status"], "found");
+    EXPECT_EQ(j["discovery"]["policy_domain"], "good.example");
+    EXPECT_EQ(j["discovery"]["record"]["sp"], "quarantine");
+    EXPECT_EQ(j["discovery"]["record"]["pct"], 50);
+    ASSERT_GE(j["discovery"]["path"].size(), 2u);
+    EXPECT_EQ(j["discovery"]["path"][0]["name"], "_dmarc.sub.good.example");
+    EXPECT_EQ(j["discovery"]["path"][1]["name"], "_dmarc.good.example");
+    EXPECT_EQ(j["spf"]["error"], "no SPF record (RFC 7208 §4.5: result none)");
+    // RFC 7208 §4.5: the one v=spf1 record among the TXT records, parsed term by term.
+    json g = json::parse(request("GET", "/api/dns?domain=good.example", cookie_).body);
+    ASSERT_EQ(g["spf"]["records"].size(), 1u);
+    EXPECT_EQ(g["spf"]["terms"][1], "include:_spf.good.example");
+    // §4.5: two records are a permerror.
+    json two = json::parse(request("GET", "/api/dns?domain=two.example", cookie_).body);
+    EXPECT_NE(two["spf"]["error"].get<std::string>().find("several"), std::string::npos);
+    // Hostile TXT content is text on the page.
+    HttpReply h = request("GET", "/dns?domain=hostile.example", cookie_);
+    ASSERT_EQ(h.status, 200);
+    EXPECT_EQ(h.body.find("<script>alert"), std::string::npos);
+    EXPECT_NE(h.body.find("x=&lt;script&gt;alert(9)&lt;/script&gt;"), std::string::npos);
+    EXPECT_NE(h.body.find("a:&lt;script&gt;alert(10)&lt;/script&gt;"), std::string::npos);
+    HttpReply typed = request("GET", "/dns?domain=%22%3E%3Cscript%3Ealert(12)", cookie_);
+    EXPECT_EQ(typed.status, 400);
+    EXPECT_EQ(typed.body.find("<script>alert(12)"), std::string::npos);
+    EXPECT_NE(typed.body.find("value=\"&quot;&gt;&lt;script&gt;alert(12)\""), std::string::npos);
+}
+
+// A resolver that takes its time: the check's budget cuts the walk short.
+class SlowResolver final : public DnsResolver {
+  public:
+    DnsResponse lookup(std::string_view, RrType) override {
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        return DnsResponse::make(DnsStatus::nxdomain);
+    }
+};
+
+TEST(WebDnsCheck, TheTimeBudgetBoundsTheWholeCheck) {
+    SlowResolver slow;
+    auto start = std::chrono::steady_clock::now();
+    DnsCheck c = run_dns_check(slow, "a.b.c.d.e.f.example", std::chrono::milliseconds(100));
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(c.budget_spent);
+    EXPECT_EQ(to_string(c.discovery.status), "temperror");
+    // At most one query past the budget.
+    EXPECT_LT(took, std::chrono::milliseconds(100 + 2 * 60 + 100));
+}
+
+// ---- Reverse DNS of sources -------------------------------------------------------------------
+
+TEST_F(WebServerTest, SourcesShowReverseDnsResolvedInTheBackground) {
+    // The first visit may only say "resolving…"; the page never waits for DNS.
+    request("GET", "/sources?period=all", cookie_);
+    ASSERT_TRUE(rdns_->wait_idle(std::chrono::seconds(5)));
+    HttpReply r = request("GET", "/sources?period=all", cookie_);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.find("<script>alert(7)"), std::string::npos);
+    EXPECT_NE(r.body.find("&lt;script&gt;alert(7)&lt;/script&gt;.ptr.example"), std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("mail.bad.example"), std::string::npos);
+    EXPECT_NE(r.body.find("no name"), std::string::npos);  // 198.51.100.7 has no PTR
+    json j = json::parse(request("GET", "/api/sources?period=all", cookie_).body);
+    std::map<std::string, json> by_ip;
+    for (const auto& s : j["sources"]) by_ip[s["ip"]] = s;
+    EXPECT_EQ(by_ip["192.0.2.10"]["rdns"], kHostilePtr);
+    EXPECT_EQ(by_ip["192.0.2.10"]["rdns_status"], "found");
+    EXPECT_EQ(by_ip["198.51.100.7"]["rdns_status"], "none");
+    EXPECT_TRUE(by_ip["198.51.100.7"]["rdns"].is_null());
+}
+
+// A resolver that blocks until released: lookups must not wait for it.
+class GateResolver final : public DnsResolver {
+  public:
+    DnsResponse lookup(std::string_view, RrType) override {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return open_; });
+        DnsResponse r = DnsResponse::make(DnsStatus::answer);
+        r.names = {"host.example"};
+        r.ttl = 3600;
+        return r;
+    }
+    void open() {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        cv_.notify_all();
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+TEST(WebReverseDns, NeverBlocksIsBoundedAndExpires) {
+    GateResolver gate;
+    ReverseDnsOptions o;
+    o.max_entries = 3;
+    o.max_queue = 4;
+    ReverseDnsCache cache(gate, o);
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) {
+        auto a = cache.lookup("192.0.2." + std::to_string(i), 1000);
+        EXPECT_EQ(a.state, ReverseDnsCache::State::resolving);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+    gate.open();
+    ASSERT_TRUE(cache.wait_idle(std::chrono::seconds(5)));
+    EXPECT_LE(cache.size(), 3u);  // bounded: 4 were queued (max_queue), 3 kept
+    int found = 0;
+    for (int i = 0; i < 10; ++i) {
+        found += cache.lookup("192.0.2." + std::to_string(i), 1001).state ==
+                 ReverseDnsCache::State::found;
+    }
+    EXPECT_EQ(found, 3);
+    ASSERT_TRUE(cache.wait_idle(std::chrono::seconds(5)));
+
+    // Past the TTL an answer is still shown while it is asked again.
+    ReverseDnsCache fresh(gate, o);
+    EXPECT_EQ(fresh.lookup("198.51.100.1", 1000).state, ReverseDnsCache::State::resolving);
+    ASSERT_TRUE(fresh.wait_idle(std::chrono::seconds(5)));
+    auto now_known = fresh.lookup("198.51.100.1", 1001);
+    EXPECT_EQ(now_known.state, ReverseDnsCache::State::found);
+    EXPECT_EQ(now_known.name, "host.example");
+    EXPECT_EQ(fresh.lookup("198.51.100.1", 1000 + 7200).state, ReverseDnsCache::State::found);
+    ASSERT_TRUE(fresh.wait_idle(std::chrono::seconds(5)));
+}
+
+// ---- Host header (DNS rebinding) --------------------------------------------------------------
+
+TEST_F(WebServerTest, OnlyOurHostNamesAreServed) {
+    const std::string port = std::to_string(server_->port());
+    for (const std::string& host :
+         std::vector<std::string>{"127.0.0.1", "127.0.0.1:" + port, "localhost:" + port,
+                                  "dmarc.example.net", "DMARC.example.net:443"}) {
+        EXPECT_EQ(request_host("/healthz", host).status, 200) << host;
+    }
+    for (const std::string& host :
+         std::vector<std::string>{"evil.example", "evil.example:" + port, "127.0.0.2",
+                                  "dmarc.example.net.evil.example", "[::1]"}) {
+        EXPECT_EQ(request_host("/healthz", host).status, 421) << host;
+        EXPECT_EQ(request_host("/metrics", host).status, 421) << host;
+        EXPECT_EQ(request_host("/", host, cookie_).status, 421) << host;
+        HttpReply api = request_host("/api/overview", host, cookie_);
+        EXPECT_EQ(api.status, 421) << host;
+        EXPECT_EQ(api.body.find("messages"), std::string::npos) << host;
+    }
+    EXPECT_EQ(request_host("/metrics", std::nullopt).status, 400);
+}
+
+// ---- Helpers ----------------------------------------------------------------------------------
+
+TEST(WebPages, PrettyXmlIndentsAndKeepsText) {
+    EXPECT_EQ(pretty_xml("<a><b>x</b><c/></a>"), "<a>\n  <b>x</b>\n  <c/>\n</a>");
+    EXPECT_EQ(pretty_xml("<?xml version=\"1.0\"?>\n<a>\n <b> y z </b></a>"),
+              "<?xml version=\"1.0\"?>\n<a>\n  <b>y z</b>\n</a>");
+    // Not well nested: every byte of content still shown, never thrown away.
+    std::string odd = pretty_xml("</x></y><a>t");
+    EXPECT_NE(odd.find("</x>"), std::string::npos);
+    EXPECT_NE(odd.find("t"), std::string::npos);
+    EXPECT_EQ(pretty_xml("<a><!-- <b>x</b> --><![CDATA[<c>]]></a>"),
+              "<a>\n  <!-- <b>x</b> -->\n  <![CDATA[<c>]]>\n</a>");
+    EXPECT_EQ(pretty_xml(""), "");
+    EXPECT_EQ(pretty_xml("<a"), "<a");
+}
+
+TEST(WebPages, ReportFileNamesAreSafe) {
+    io::ReportRow r;
+    r.policy_domain = "example.com";
+    r.period_begin = 1;
+    r.period_end = 2;
+    r.report_id = "../../x\"\r\n;y";
+    r.compression = "gzip";
+    // RFC 7489 §7.2.1.1: receiver!policy-domain!begin!end!unique-id.xml.gz
+    const std::string name = report_filename(r, "mx.example.net");
+    EXPECT_TRUE(name.starts_with("mx.example.net!example.com!1!2!")) << name;
+    EXPECT_TRUE(name.ends_with("x____y.xml.gz")) << name;
+    EXPECT_EQ(name.find(".."), std::string::npos) << name;
+    EXPECT_EQ(name.find('/'), std::string::npos) << name;
+    r.compression = "zip";
+    r.report_id = std::string(400, 'a');
+    std::string long_name = report_filename(r, "..");
+    EXPECT_LE(long_name.size(), 200u);
+    EXPECT_TRUE(long_name.ends_with(".zip"));
+    EXPECT_NE(long_name.front(), '.');
+}
+
+TEST(WebCache, ReusesAnAnswerAndServesTheOldOneWhileRecomputing) {
+    ResultCache<int> cache(60);
+    int calls = 0;
+    auto compute = [&]() -> Result<int> { return ++calls; };
+    EXPECT_EQ(**cache.get("k", "w1", 100, compute), 1);
+    EXPECT_EQ(**cache.get("k", "w1", 120, compute), 1);  // fresh
+    EXPECT_EQ(**cache.get("k", "w2", 121, compute), 2);  // the window moved
+    EXPECT_EQ(**cache.get("k", "w2", 200, compute), 3);  // too old
+    EXPECT_EQ(**cache.get("other", "w2", 200, compute), 4);
+    // Errors are returned, not kept.
+    auto broken = [&]() -> Result<int> { return make_error(Errc::io, "down"); };
+    EXPECT_FALSE(cache.get("e", "w", 1, broken));
+    EXPECT_EQ(**cache.get("e", "w", 1, compute), 5);
+    ResultCache<int> off(0);
+    EXPECT_EQ(**off.get("k", "w", 1, compute), 6);
+    EXPECT_EQ(**off.get("k", "w", 1, compute), 7);
+}
+
 // ---- Routes as pure functions: the login limiter, without sockets
 // ---------------------------------
 
@@ -783,6 +1347,8 @@ TEST(WebRoutes, LoginAttemptsAreRateLimitedPerIp) {
         r.method = "POST";
         fill_target(r, "/login");
         r.client_ip = ip;
+        r.host = "127.0.0.1";
+        r.local_ip = "127.0.0.1";
         r.now = now;
         r.content_type = "application/x-www-form-urlencoded";
         r.cookies[kLoginCookie] = "t0ken";

@@ -1,0 +1,100 @@
+// A small result cache for the dashboard's aggregates (issue 7: the overview on a store of 10 M
+// messages). The aggregation still runs in the store; its answer is kept for `ttl` seconds per
+// filter, and while one request recomputes an entry whose window moved or whose time ran out,
+// the others get the previous answer (stale-while-revalidate), so 50 concurrent dashboards cost
+// one query, not fifty. Bounded: at most max_entries filters, the least recently used go first.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/result.hpp"
+
+namespace dmarc::web {
+
+template <typename T>
+class ResultCache {
+  public:
+    explicit ResultCache(std::int64_t ttl_seconds, std::size_t max_entries = 256)
+        : ttl_(ttl_seconds), max_entries_(max_entries) {}
+
+    // key: what the answer depends on except the window; window: the exact [from, to) asked.
+    // compute runs without the lock held; an error is returned, never cached.
+    Result<std::shared_ptr<const T>> get(const std::string& key, const std::string& window,
+                                         std::int64_t now,
+                                         const std::function<Result<T>()>& compute) {
+        {
+            std::unique_lock lock(mutex_);
+            // A first computation under way: wait for it rather than start another.
+            done_.wait(lock, [&] {
+                auto it = entries_.find(key);
+                return it == entries_.end() || it->second.value || !it->second.computing;
+            });
+            Entry& e = entries_[key];
+            e.used = ++clock_;
+            const bool fresh = e.value && e.window == window && now - e.computed < ttl_;
+            if (fresh || (e.value && e.computing)) return e.value;
+            if (ttl_ <= 0 && !e.value) {
+                // Caching off: compute every time.
+            } else {
+                e.computing = true;
+            }
+        }
+        std::optional<Result<T>> computed;
+        try {
+            computed.emplace(compute());
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            entries_[key].computing = false;
+            done_.notify_all();
+            throw;
+        }
+        auto& value = *computed;
+        std::lock_guard lock(mutex_);
+        Entry& e = entries_[key];
+        e.computing = false;
+        done_.notify_all();
+        if (!value) return tl::unexpected(value.error());
+        auto shared = std::make_shared<const T>(std::move(*value));
+        if (ttl_ > 0) {
+            e.value = shared;
+            e.window = window;
+            e.computed = now;
+            evict_locked();
+        }
+        return shared;
+    }
+
+  private:
+    struct Entry {
+        std::shared_ptr<const T> value;
+        std::string window;
+        std::int64_t computed = 0;
+        std::uint64_t used = 0;
+        bool computing = false;
+    };
+    void evict_locked() {
+        while (entries_.size() > max_entries_) {
+            auto oldest = entries_.begin();
+            for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+                if (!it->second.computing && it->second.used < oldest->second.used) oldest = it;
+            }
+            entries_.erase(oldest);
+        }
+    }
+
+    std::int64_t ttl_;
+    std::size_t max_entries_;
+    std::mutex mutex_;
+    std::condition_variable done_;
+    std::map<std::string, Entry> entries_;
+    std::uint64_t clock_ = 0;
+};
+
+}  // namespace dmarc::web
