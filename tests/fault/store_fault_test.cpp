@@ -342,8 +342,18 @@ TEST_F(CollectorFault, StoreLockedByAnotherWriterDuringImport) {
         return n;
     };
     for (int i = 0; i < 2000 && stored() == 0; ++i) std::this_thread::sleep_for(1ms);
-    ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK)
-        << sqlite3_errmsg(other);
+    // The collector's writer starts its next transaction as soon as one commits, so a waiting
+    // BEGIN EXCLUSIVE can starve until the import ends. Catch it between two transactions:
+    // stop it, try the lock without waiting, let it run a moment if it held the lock.
+    sqlite3_busy_timeout(other, 0);
+    bool locked = false;
+    for (int i = 0; i < 5000 && !locked; ++i) {
+        ::kill(pid, SIGSTOP);
+        locked = sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK;
+        ::kill(pid, SIGCONT);
+        if (!locked) std::this_thread::sleep_for(200us);
+    }
+    ASSERT_TRUE(locked) << sqlite3_errmsg(other);
     const int status = wait_status(pid);
     ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(other);
