@@ -21,5 +21,8 @@ grep -q 'spoofed bank.example.*rejected: 550 5.7.1 rejected by DMARC policy for 
 grep -q 'forwarded.*delivered' <<<"$out" || fail "forwarded mail not delivered"
 grep -q 'opendmarc.dat: 300 records, 300 new' <<<"$out" || fail "history import"
 grep -q 'spool.db: 25 rows, 25 new' <<<"$out" || fail "spool import"
+grep -Eq 'dmarc-reporter: [1-9][0-9]* reports built, [1-9][0-9]* sent, 0 retried, 0 failed' <<<"$out" ||
+    fail "reports not sent"
+grep -q 'reports.dmarc-service.example/agg/' <<<"$out" || fail "no report at the external rua"
 grep -Eq 'one-time password: [^ )]{12,}' <<<"$out" || fail "no admin password"
 echo "demo.live OK"
