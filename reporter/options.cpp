@@ -68,7 +68,7 @@ FILES
     /var/lib/dmarc/dmarc.db   the default store (shared with dmarc-collector and dmarc-web)
 
 EXAMPLES
-    dmarc-reporter --config /etc/dmarc/reporter.conf          # from cron, e.g. hourly
+    dmarc-reporter --config /etc/dmarc/dmarc-reporter.conf         # from cron, e.g. hourly
     dmarc-reporter --dry-run --domain example.com --output-dir /tmp/reports
     dmarc-reporter --resend 17011872002c5e4b1a9f0d3e77
     dmarc-reporter suppress add dead.example --comment "bounces" --expires 2027-01-01

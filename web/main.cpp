@@ -69,7 +69,7 @@ OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
                           WebThreads, StoreDatabase (`Name value` lines); flags override it
     --listen ADDR:PORT    where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6)
-    --store PATH          the store: a path or sqlite:///path (default /var/lib/dmarc/store.db)
+    --store PATH          the store: a path or sqlite:///path (default /var/lib/dmarc/dmarc.db)
     --tls-cert FILE, --tls-key FILE
                           PEM certificate chain and key: HTTPS, HSTS and Secure cookies
     --threads N           worker threads (default 2)

@@ -17,6 +17,40 @@ std::string store_path(std::string_view uri) {
     return std::string(uri);
 }
 
+namespace {
+constexpr WebKey kWebKeys[] = {
+    {"WebListen", "127.0.0.1:8080", "127.0.0.1:8080",
+     "Address and port to listen on (`[::1]:8080` for IPv6). Loopback by default: put a TLS "
+     "reverse proxy in front, or set the two TLS keys."},
+    {"WebTLSCertificateFile", "/etc/ssl/certs/dmarc.pem", "(none)",
+     "PEM certificate chain; with WebTLSKeyFile the dashboard speaks HTTPS and session cookies "
+     "get `Secure`."},
+    {"WebTLSKeyFile", "/etc/ssl/private/dmarc.key", "(none)", "PEM private key for the above."},
+    {"WebThreads", "2", "2", "Worker threads serving requests (1..64)."},
+    {"StoreDatabase", "sqlite:///var/lib/dmarc/dmarc.db", "sqlite:///var/lib/dmarc/dmarc.db",
+     "The store the dashboard reads (read-only connections; suppressions, resend and users use "
+     "one separate writable connection)."},
+    {"WebHosts", "dmarc.example.com,dmarc", "(the listen address; localhost on loopback)",
+     "Host names accepted in the Host header (DNS-rebinding defence); others get 421."},
+    {"WebReverseDNS", "yes", "yes",
+     "Resolve source addresses to names in the background for the Sources page."},
+    {"WebCacheSeconds", "60", "60",
+     "How long overview, domain, source and metrics totals are reused per filter (0..3600)."},
+    {"DNSTimeout", "5", "5",
+     "Seconds per DNS query for the DNS-check page and reverse DNS (1..60), as the milter's key."},
+    {"Nameservers", "127.0.0.1@53", "(resolv.conf)",
+     "Resolvers to ask, `address[@port]`, comma-separated, as the milter's key."},
+    {"TrustAnchorFile", "/usr/share/dns/root.key", "(none)",
+     "DNSSEC trust anchor for the resolver, as the milter's key."},
+    {"TestDNSData", "/dev/null", "(none)",
+     "A zone file answered instead of the network (tests and the demo), as the milter's key."},
+};
+}  // namespace
+
+std::span<const WebKey> web_keys() {
+    return kWebKeys;
+}
+
 Result<void> apply_web_setting(std::string_view name, std::string_view value, WebConfig& config) {
     if (text::iequals(name, "WebListen")) return parse_listen(value, config.server);
     if (text::iequals(name, "WebTLSCertificateFile")) {

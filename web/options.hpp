@@ -2,6 +2,7 @@
 // '#' comments, names case-insensitive) and command-line flags that override it.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,7 @@ namespace dmarc::web {
 
 struct WebConfig {
     ServerOptions server;
-    std::string store = "/var/lib/dmarc/store.db";  // SQLite store path (sqlite:// URIs accepted)
+    std::string store = "/var/lib/dmarc/dmarc.db";  // as the collector and reporter (sqlite:// ok)
     // Host names the dashboard answers to besides its listen address (DNS rebinding check).
     std::vector<std::string> hosts;
     // DNS (the DNS check page and reverse DNS of sources), as the milter's keys.
@@ -23,6 +24,14 @@ struct WebConfig {
     bool reverse_dns = true;
     std::int64_t cache_seconds = 60;
 };
+
+// One documented settings key: the reference (docs/configuration.md, dist/config_reference.cpp)
+// is generated from web_keys(), and a test applies each `example` through apply_web_setting and
+// checks that every name apply_web_setting knows is in the table.
+struct WebKey {
+    std::string_view name, example, default_text, meaning;
+};
+std::span<const WebKey> web_keys();
 
 // Keys: WebListen ADDRESS:PORT, WebTLSCertificateFile, WebTLSKeyFile, WebThreads N, StoreDatabase,
 // WebHosts NAME[,NAME...], WebReverseDNS yes|no, WebCacheSeconds N, DNSTimeout SECONDS,

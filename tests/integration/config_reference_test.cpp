@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/config.hpp"
+#include "core/reporter_config.hpp"
 #include "tests/integration/program_runner.hpp"
 #include "tests/io/temp_dir.hpp"
 
@@ -20,13 +21,16 @@ namespace {
 
 const std::string kSourceDir = std::string(DMARC_TEST_DATA) + "/../..";
 
-// Keys of the reference's table: lines "| `Name` | ...".
-std::vector<std::string> reference_keys() {
+// Keys of one program's table in the reference: lines "| `Name` | ..." under the heading
+// "# Configuration reference: <program>", up to the next top-level heading.
+std::vector<std::string> reference_keys(const std::string& program = "dmarc-milter") {
     std::istringstream in(test::read_text(kSourceDir + "/docs/configuration.md"));
     std::vector<std::string> keys;
     std::string line;
+    bool inside = false;
     while (std::getline(in, line)) {
-        if (!line.starts_with("| `")) continue;
+        if (line.starts_with("# ")) inside = line == "# Configuration reference: " + program;
+        if (!inside || !line.starts_with("| `")) continue;
         auto end = line.find('`', 3);
         keys.push_back(line.substr(3, end - 3));
     }
@@ -192,6 +196,50 @@ TEST_F(ConfigReference, SampleConfigurationNamesEveryKeyAndIsValid) {
     auto r = test::run_program("dmarc-milter", {"-n", "-c", kSourceDir + "/dist/dmarc-milter.conf"},
                                dir_.path());
     EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// dmarc-reporter's settings file, both directions: the reference's section is its key table, each
+// documented key set to a valid value is accepted by parse_reporter_config (what
+// `dmarc-reporter --config` runs), and a key outside the table is refused.
+TEST(ConfigReferenceReporter, SectionIsTheKeyTableAndEveryKeyIsAccepted) {
+    auto keys = reference_keys("dmarc-reporter");
+    std::vector<std::string> table;
+    for (const auto& k : config::reporter_keys()) table.emplace_back(k.name);
+    ASSERT_FALSE(table.empty());
+    EXPECT_EQ(keys, table) << "docs/configuration.md is stale: build the dmarc-docs target";
+    const std::map<std::string, std::string> valid = {
+        {"Database", "sqlite:///var/lib/dmarc/dmarc.db"},
+        {"ReportEmail", "dmarc-noreply@example.com"},
+        {"ReportOrg", "Example Mail"},
+        {"ReportContact", "https://example.com/dmarc"},
+        {"ReportFormat", "rfc9990"},
+        {"ReportCompression", "zip"},
+        {"ReportInterval", "3600"},
+        {"SmtpServer", "smtp.example.com"},
+        {"SmtpPort", "587"},
+        {"SmtpTls", "starttls-required"},
+        {"SmtpUsername", "reports"},
+        {"SmtpPassword", "secret"},
+        {"SmtpHelo", "mx.example.com"},
+        {"SendPause", "100"},
+        {"SplitOversizedReports", "yes"},
+        {"PublicSuffixList", "/usr/share/publicsuffix/public_suffix_list.dat"},
+        {"DNSTimeout", "3"},
+        {"Nameservers", "127.0.0.1@53"},
+        {"TrustAnchorFile", "/usr/share/dns/root.key"},
+        {"TestDNSData", "/dev/null"},
+        {"OutputDir", "/var/lib/dmarc/reports"},
+    };
+    std::string all;
+    for (const auto& key : keys) {
+        auto value = valid.find(key);
+        ASSERT_NE(value, valid.end()) << key << ": documented, but no valid value here (add one)";
+        const std::string line = key + " " + value->second + "\n";
+        EXPECT_TRUE(config::parse_reporter_config(line).ok()) << line;
+        all += line;
+    }
+    EXPECT_TRUE(config::parse_reporter_config(all).ok());
+    EXPECT_FALSE(config::parse_reporter_config("ReportColour blue\n").ok());
 }
 
 }  // namespace
