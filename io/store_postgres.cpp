@@ -8,8 +8,8 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <tuple>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
