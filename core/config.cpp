@@ -376,8 +376,10 @@ const Entry kEntries[] = {
          c.syslog_facility = f;
          return {};
      }},
-    {{"MilterDebug", ValueType::integer, "0", "libmilter debug level (smfi_setdbg).",
-      Support::implemented, false, true},
+    {{"MilterDebug", ValueType::integer, "0",
+      "Milter protocol trace in the log: 1 negotiation and one line per message, 2 also every "
+      "protocol step with our reply, 3 also header fields and macro values.",
+      Support::implemented, true, true},
      [](MilterConfig& c, std::string_view v) -> Result<void> {
          auto n = unsigned_value(v);
          if (!n) return tl::unexpected(n.error());

@@ -1,7 +1,9 @@
 // Per-connection milter logic (see session.hpp).
 #include "milter/session.hpp"
 
+#include <atomic>
 #include <exception>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -13,6 +15,28 @@
 
 namespace dmarc::milter {
 namespace {
+
+std::atomic<std::uint64_t> g_trace_connections{0};
+
+// A value in a MilterDebug trace: one line (controls shown as '?'), at most 200 bytes.
+std::string printable(std::string_view v) {
+    std::string out;
+    for (char c : v.substr(0, 200)) {
+        auto u = static_cast<unsigned char>(c);
+        out += (u < 0x20 || u == 0x7f) ? '?' : c;
+    }
+    if (v.size() > 200) out += "...";
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& args) {
+    std::string out;
+    for (const auto& a : args) {
+        if (!out.empty()) out += ' ';
+        out += printable(a);
+    }
+    return out;
+}
 
 std::string strip_angle_brackets(std::string_view address) {
     address = text::trim(address);
@@ -54,6 +78,62 @@ std::string sanitize_reply_text(std::string_view text) {
         }
     }
     return out;
+}
+
+std::string describe_steps(std::uint32_t steps) {
+    static constexpr std::pair<std::uint32_t, std::string_view> kNames[] = {
+        {0x1, "NOCONNECT"},
+        {0x2, "NOHELO"},
+        {0x4, "NOMAIL"},
+        {0x8, "NORCPT"},
+        {bits::kNoBody, "NOBODY"},
+        {0x20, "NOHDRS"},
+        {bits::kNoEoh, "NOEOH"},
+        {bits::kNoReplyHeader, "NR_HDR"},
+        {bits::kNoUnknown, "NOUNKNOWN"},
+        {bits::kNoData, "NODATA"},
+        {0x400, "SKIP"},
+        {0x800, "RCPT_REJ"},
+        {bits::kNoReplyConnect, "NR_CONN"},
+        {bits::kNoReplyHelo, "NR_HELO"},
+        {bits::kNoReplyMail, "NR_MAIL"},
+        {bits::kNoReplyRcpt, "NR_RCPT"},
+        {bits::kNoReplyData, "NR_DATA"},
+        {bits::kNoReplyUnknown, "NR_UNKN"},
+        {bits::kNoReplyEoh, "NR_EOH"},
+        {bits::kNoReplyBody, "NR_BODY"},
+        {0x100000, "HDR_LEADSPC"},
+    };
+    std::string out;
+    for (const auto& [bit, name] : kNames) {
+        if ((steps & bit) == 0) continue;
+        if (!out.empty()) out += ' ';
+        out += name;
+    }
+    return out.empty() ? "none" : out;
+}
+
+Session::Session(Services& services) : services_(services), trace_id_(++g_trace_connections) {}
+
+void Session::trace(std::uint32_t level, std::string_view line) noexcept {
+    if (trace_level() < level) return;
+    try {
+        services_.log(LogLevel::info,
+                      fmt::format("milter-debug: connection {}: {}", trace_id_, line));
+    } catch (...) {
+        // A trace line is never worth failing a message.
+    }
+}
+
+Status Session::traced(std::string_view step, std::string_view detail, Status status) noexcept {
+    if (trace_level() >= 2) {
+        try {
+            trace(2, fmt::format("{}{}{} -> {}", step, detail.empty() ? "" : " ", detail,
+                                 to_string(status)));
+        } catch (...) {
+        }
+    }
+    return status;
 }
 
 Negotiation negotiate(const config::MilterConfig& config, std::uint32_t offered_actions,
@@ -98,6 +178,12 @@ Status Session::on_negotiate(std::uint32_t offered_actions, std::uint32_t offere
         steps_ = out.steps;
         actions_ = out.actions;
         negotiated_ = true;
+        if (trace_level() >= 1) {
+            trace(1, fmt::format("MTA offers actions {:#x}, steps {:#x}; we ask actions {:#x}, "
+                                 "steps {:#x} ({})",
+                                 offered_actions, offered_steps, out.actions, out.steps,
+                                 describe_steps(out.steps)));
+        }
         return Status::proceed;
     } catch (...) {
         services_.count_internal_error();
@@ -113,19 +199,23 @@ Status Session::on_connect(std::string_view host_name, const std::optional<IpAdd
         client_ip_ = client_ip;
         client_name_ = std::string(host_name);
         if (auto j = actions.macro("j")) mta_hostname_ = *j;
+        if (trace_level() >= 3) trace(3, "macro j=" + printable(mta_hostname_));
+        const std::string who =
+            fmt::format("{} [{}]", printable(client_name_),
+                        client_ip_ ? client_ip_->to_string() : std::string("local"));
         if (services_.draining()) {
             // Shutting down: a 4xx now beats a connection cut mid-message later.
             services_.log(LogLevel::info,
                           "shutting down; connection from " + client_name_ + " deferred");
-            return Status::tempfail;
+            return traced("connect", who, Status::tempfail);
         }
         if (snapshot_->ignore_hosts.matches(client_ip_, client_name_)) {
             services_.log(LogLevel::info,
                           fmt::format("ignoring connection from {} [{}]", client_name_,
                                       client_ip_ ? client_ip_->to_string() : "local"));
-            return Status::accept;
+            return traced("connect", who, Status::accept);
         }
-        return Status::proceed;
+        return traced("connect", who, Status::proceed);
     } catch (...) {
         services_.count_internal_error();
         services_.log(LogLevel::error, "internal error at connect; accepting the connection");
@@ -136,11 +226,12 @@ Status Session::on_connect(std::string_view host_name, const std::optional<IpAdd
 Status Session::on_helo(std::string_view helo) noexcept {
     try {
         helo_ = std::string(text::trim(helo));
+        trace_helo_ = true;
     } catch (...) {
         failed_ = true;
         services_.count_internal_error();
     }
-    return no_reply_or(bits::kNoReplyHelo, Status::proceed);
+    return traced("helo", printable(helo_), no_reply_or(bits::kNoReplyHelo, Status::proceed));
 }
 
 void Session::reset_message() noexcept {
@@ -151,6 +242,7 @@ void Session::reset_message() noexcept {
     headers_overflowed_ = false;
     from_fields_past_bound_ = 0;
     failed_ = false;
+    trace_headers_ = 0;
 }
 
 void Session::end_message() noexcept {
@@ -176,19 +268,20 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
         envelope_.mail_from = args.empty() ? std::string() : strip_angle_brackets(args.front());
         auto auth = actions.macro("{auth_authen}");
         envelope_.authenticated = auth.has_value() && !auth->empty();
+        if (trace_level() >= 3) trace(3, "macro {auth_authen}=" + printable(auth.value_or("")));
         if (envelope_.authenticated && snapshot_->config.ignore_authenticated_clients &&
             (steps_ & bits::kNoReplyMail) == 0) {
             services_.log(LogLevel::info,
                           fmt::format("ignoring authenticated client {} [{}]", client_name_,
                                       client_ip_ ? client_ip_->to_string() : "local"));
             end_message();
-            return Status::accept;
+            return traced("mail", joined(args), Status::accept);
         }
     } catch (...) {
         failed_ = true;
         services_.count_internal_error();
     }
-    return no_reply_or(bits::kNoReplyMail, Status::proceed);
+    return traced("mail", joined(args), no_reply_or(bits::kNoReplyMail, Status::proceed));
 }
 
 Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
@@ -201,10 +294,19 @@ Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
         failed_ = true;
         services_.count_internal_error();
     }
-    return no_reply_or(bits::kNoReplyRcpt, Status::proceed);
+    return traced("rcpt", joined(args), no_reply_or(bits::kNoReplyRcpt, Status::proceed));
 }
 
 Status Session::on_header(std::string_view name, std::string_view value) noexcept {
+    ++trace_headers_;
+    if (trace_level() >= 2) {
+        try {
+            trace(2, trace_level() >= 3
+                         ? fmt::format("header {}: {}", printable(name), printable(value))
+                         : fmt::format("header {} ({} bytes)", printable(name), value.size()));
+        } catch (...) {
+        }
+    }
     try {
         std::size_t bytes = name.size() + value.size();
         if (headers_overflowed_ || header_bytes_ + bytes > limits::kMaxMilterHeaderBytes ||
@@ -290,6 +392,10 @@ Status Session::on_eom(Actions& actions) noexcept {
         if (mta_hostname_.empty()) {
             if (auto j = actions.macro("j")) mta_hostname_ = *j;
         }
+        if (trace_level() >= 3) {
+            trace(3, fmt::format("macro i={} j={}", printable(envelope_.queue_id),
+                                 printable(mta_hostname_)));
+        }
         envelope_.mta_hostname = mta_hostname_;
         std::string qid = envelope_.queue_id.empty() ? "(unknown-jobid)" : envelope_.queue_id;
         if (failed_) {
@@ -332,12 +438,27 @@ Status Session::on_eom(Actions& actions) noexcept {
         services_.log(LogLevel::error, "internal error at end-of-message; accepting");
         status = Status::accept;
     }
+    if (trace_level() >= 1) {
+        try {
+            trace(1,
+                  fmt::format("{}: connect{}, mail, rcpt x{}, header x{}, eom -> {}{}",
+                              envelope_.queue_id.empty() ? "(unknown-jobid)" : envelope_.queue_id,
+                              trace_helo_ ? ", helo" : "", recipients_seen_, trace_headers_,
+                              to_string(status),
+                              last_verdict_ && !last_verdict_->reply_text.empty() &&
+                                      (status == Status::reject || status == Status::tempfail)
+                                  ? " " + last_verdict_->reply_text
+                                  : std::string()));
+        } catch (...) {
+        }
+    }
     end_message();
     reset_message();
     return status;
 }
 
 Status Session::on_abort() noexcept {
+    trace(2, "abort");
     end_message();
     reset_message();
     return Status::proceed;

@@ -79,9 +79,12 @@ struct Negotiation {
 Negotiation negotiate(const config::MilterConfig& config, std::uint32_t offered_actions,
                       std::uint32_t offered_steps);
 
+// Names of the SMFIP_* bits set in `steps` ("NOBODY NR_HDR ..."), for MilterDebug traces.
+std::string describe_steps(std::uint32_t steps);
+
 class Session {
   public:
-    explicit Session(Services& services) : services_(services) {}
+    explicit Session(Services& services);
 
     Status on_negotiate(std::uint32_t offered_actions, std::uint32_t offered_steps,
                         Negotiation& out) noexcept;
@@ -101,6 +104,10 @@ class Session {
 
   private:
     Status no_reply_or(std::uint32_t nr_flag, Status otherwise) const;
+    // MilterDebug: a protocol trace in the log, more with each level (config.cpp).
+    std::uint32_t trace_level() const { return snapshot_ ? snapshot_->config.milter_debug : 0; }
+    void trace(std::uint32_t level, std::string_view line) noexcept;
+    Status traced(std::string_view step, std::string_view detail, Status status) noexcept;
     void reset_message() noexcept;
     void end_message() noexcept;
     Status apply(const MessageVerdict& verdict, Actions& actions);
@@ -126,10 +133,16 @@ class Session {
     std::size_t from_fields_past_bound_ = 0;
     bool failed_ = false;  // an internal error in a no-reply step: accept at end-of-message
     std::optional<MessageVerdict> last_verdict_;
+    // MilterDebug: this connection's number in the trace, steps seen in the current message.
+    std::uint64_t trace_id_ = 0;
+    std::size_t trace_headers_ = 0;
+    bool trace_helo_ = false;
 };
 
-// The text for smfi_setreply: libmilter treats '%' as a format character and refuses CR/LF, so
-// a configured RejectString must not reach it raw.
+// The reply text as sent in SMFIR_REPLYCODE. The MTA reads it as a format: sendmail formats it,
+// Postfix (milter8.c) turns "%%" into "%" and drops a lone "%". So every '%' is doubled and the
+// SMTP client sees exactly the configured text (tests/e2e RejectStringPercentReachesTheClient);
+// CR/LF and other controls would end or corrupt the reply line.
 std::string sanitize_reply_text(std::string_view text);
 
 }  // namespace dmarc::milter

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -435,6 +436,60 @@ TEST_F(SessionTest, AbortDiscardsTheMessage) {
     for (const auto& [n, v] : basic_headers("n@news.example")) session.on_header(n, v);
     EXPECT_EQ(session.on_eom(actions), Status::accept);
     EXPECT_EQ(services.lines.at(0), "4QTEST1: news.example fail");
+}
+
+// MilterDebug (OpenDMARC's key; libmilter's smfi_setdbg level before the protocol server): a
+// protocol trace in the log, more with each level, nothing at 0.
+TEST_F(SessionTest, MilterDebugTracesTheProtocolByLevel) {
+    struct Case {
+        std::uint32_t level;
+        std::size_t lines;
+        std::vector<std::string> present, absent;
+    };
+    const std::vector<Case> cases = {
+        {0, 0, {}, {}},
+        {1,
+         2,
+         {"we ask actions 0x131, steps 0xe3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_HELO "
+          "NR_MAIL NR_RCPT)",
+          "4QTEST1: connect, helo, mail, rcpt x1, header x5, eom -> reject 100% refused for "
+          "bank.example"},
+         {"header From"}},
+        {2,
+         2 + 4 + 5,
+         {"connect client.example [203.0.113.99] -> continue", "helo attacker.example -> noreply",
+          "mail <bounce@attacker.example> SIZE=100 -> noreply", "rcpt <ana@mx.test> -> noreply",
+          "header From (14 bytes)"},
+         {"header From: b@bank.example", "macro i="}},
+        {3,
+         2 + 4 + 5 + 3,
+         {"header From: b@bank.example", "macro i=4QTEST1 j=mx.test", "macro j=mx.test"},
+         {}},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.level);
+        auto config = enforcing_config();
+        config.milter_debug = c.level;
+        config.reject_string = "100%% refused for %s";
+        services.current = make_snapshot(config);
+        services.lines.clear();
+        Session session(services);
+        Flow flow;
+        flow.headers = basic_headers("b@bank.example");
+        EXPECT_EQ(run(session, flow), Status::reject);
+        std::vector<std::string> trace;
+        for (const auto& l : services.lines) {
+            if (l.starts_with("milter-debug: connection ")) trace.push_back(l);
+        }
+        EXPECT_EQ(trace.size(), c.lines) << ::testing::PrintToString(trace);
+        auto contains = [&](const std::string& needle) {
+            return std::any_of(trace.begin(), trace.end(), [&](const std::string& l) {
+                return l.find(needle) != std::string::npos;
+            });
+        };
+        for (const auto& p : c.present) EXPECT_TRUE(contains(p)) << p;
+        for (const auto& a : c.absent) EXPECT_FALSE(contains(a)) << a;
+    }
 }
 
 }  // namespace
