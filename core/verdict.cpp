@@ -136,9 +136,12 @@ TrustedResults read_authentication_results(const VerdictContext& ctx, const Enve
             // tells them apart: with AuthservIDWithJobID (here and in the upstream verifiers,
             // e.g. OpenDKIM's option of the same name) a field with our id is ours only when it
             // names this message's queue id; without one, or with another, it came with the
-            // message (found in the e2e chain: tests/e2e/README.md).
-            bool other_job = config.authserv_id_with_job_id &&
-                             (job.empty() || !text::iequals(job, env.queue_id));
+            // message (found in the e2e chain: tests/e2e/README.md). In either mode a job id
+            // that is not this message's cannot come from this hop. Without AuthservIDWithJobID
+            // the upstream verifier must remove forgeries with the shared id itself (OpenDKIM:
+            // RemoveARAll yes; milter/README.md, Forged Authentication-Results).
+            bool other_job =
+                job.empty() ? config.authserv_id_with_job_id : !text::iequals(job, env.queue_id);
             if (below_received || other_job) {
                 out.forged_occurrences.push_back(occurrence);
                 continue;
