@@ -262,6 +262,39 @@ TEST(EndToEnd, PctZeroDowngradesUnderRfc7489) {
     EXPECT_EQ(row->override_reasons, std::vector<OverrideReason>{OverrideReason::sampled_out});
 }
 
+// RejectString through Postfix: '%%' in the configuration is a literal '%' (OpenDMARC's printf
+// convention), and the SMTP client sees the text exactly, though Postfix reads the milter's reply
+// as a format ("%%" -> "%", a lone '%' dropped: milter8.c). MilterDebug 2 traces the same
+// message in the milter's log, with what Postfix offered at negotiation.
+TEST(EndToEnd, RejectStringPercentReachesTheClient) {
+    MailChain& mc = chain();
+    std::string error;
+    ASSERT_TRUE(mc.reconfigure_milter(
+        std::string(kMilterExtra) +
+            "RejectString DMARC: 100%% sure %s is forged (50%% of 2%%)\nMilterDebug 2\n",
+        &error))
+        << error;
+    const std::string token = unique_token("percent");
+    Submission s{"203.0.113.99", "attacker.example", token + "@attacker.example",
+                 "ana@dest.example", message(token, "From: Bank <alerts@bank.example>\n")};
+    const SmtpOutcome o = mc.send(s);
+    const bool traced =
+        mc.wait_for_milter_log("eom -> reject DMARC: 100% sure bank.example is forged (50% of 2%)");
+    const std::string log = mc.milter_log();
+    ASSERT_TRUE(mc.reconfigure_milter(kMilterExtra, &error)) << error;
+    EXPECT_EQ(o.stage, "eod");
+    EXPECT_EQ(o.reply, "550 5.7.1 DMARC: 100% sure bank.example is forged (50% of 2%)");
+    EXPECT_TRUE(traced) << log;
+    EXPECT_NE(log.find("milter-debug: connection "), std::string::npos);
+    // Postfix 3.7 offers every protocol-6 step (0x1fffff); a reply at MAIL FROM is kept because
+    // of IgnoreAuthenticatedClients (kMilterExtra), so no NR_MAIL here.
+    EXPECT_NE(log.find("MTA offers actions 0x1ff, steps 0x1fffff; we ask actions 0x131, steps "
+                       "0xa3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_HELO NR_RCPT)"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("header From (26 bytes)"), std::string::npos) << log;
+}
+
 // Pass 1 of the DKIM cases: OpenDKIM signs for signed.example (the signing client is an
 // InternalHost and SPF-authorised); the signed message is taken from the sink from its
 // DKIM-Signature down (OpenDKIM's field, Postfix's Received, the message).
@@ -336,29 +369,47 @@ TEST(EndToEnd, AlignedDkimPassOpenDkimSigned) {
     EXPECT_EQ(row->dkim[0].result, DkimResult::pass);
 }
 
-// FINDING (disabled until fixed; see tests/e2e/README.md): Postfix 3.7 does not pass the
-// Received field it adds to its milters (observed by logging every header callback: the
-// milters see the message's own fields plus what earlier milters inserted, never Postfix's
-// Received for this hop). core/verdict treats a field with our authserv-id as forged only when
-// it sits below a Received field (RFC 8601 §5), so a forgery in a message without earlier hops,
-// or above the first earlier Received as here, is taken as ours and believed. In the Scenarios
-// case forged_results_removed it is OpenDKIM (same authserv-id) that strips the forged dkim
-// result before our milter sees it; this one (spf/dmarc only) OpenDKIM leaves alone.
-TEST(EndToEnd, DISABLED_ForgedResultsAfterAnotherMiltersResult) {
-    const std::string token = unique_token("forged-dkim");
-    std::string text = opendkim_signed(token);
-    ASSERT_FALSE(text.empty());
-    const std::string mail_from = token + "-resent@attacker.example";
-    text.insert(0,
-                "Authentication-Results: mx.e2e.example; spf=pass smtp.mailfrom=forger@"
-                "signed.example; dmarc=pass header.from=signed.example\r\n");
-    auto [o, delivered] = resend(token, text, mail_from);
-    ASSERT_EQ(o.code, 250) << o.reply;
-    EXPECT_EQ(delivered.find("smtp.mailfrom=forger@signed.example"), std::string::npos)
-        << delivered;
-    auto row = spool_row(o.queue_id);
-    ASSERT_TRUE(row);
-    EXPECT_NE(row->spf_domain, "signed.example");
+// RFC 8601 §5 through the real chain, where the milter cannot tell a forgery from an upstream
+// milter's result: Postfix never passes a milter the Received field it adds for this hop
+// (milter8.c skips the first header of the queue file), and OpenDKIM's field, inserted below
+// that Received, arrives at the top of the same header list as the client's own fields. So a
+// forged field with our authserv-id placed above every earlier Received looks exactly like
+// OpenDKIM's. With the shared id (tutorial set-up) it is OpenDKIM that must remove it: with
+// `RemoveARAll yes` (kOpenDkimExtra) it deletes every field with its id, spf/dmarc-only ones too
+// (without it only those with a dkim result: this spf/dmarc forgery was kept, delivered and
+// believed). A field naming another queue id is removed by the milter itself. In every variant
+// OpenDKIM's own dkim=pass is still trusted (DMARC passes on it) and the forged SPF is not.
+TEST(EndToEnd, ForgedResultsAfterAnotherMiltersResult) {
+    const std::vector<std::string> forged_ids = {
+        "mx.e2e.example",                // the exact id
+        "(forged) MX.E2E.Example",       // CFWS and case (ids compare case-insensitively)
+        "mx.e2e.example 1",              // RFC 8601 §2.2 authres-version
+        "mx.e2e.example/4AFAKEQUEUEID",  // a job id that is not this message's
+    };
+    for (const auto& id : forged_ids) {
+        SCOPED_TRACE(id);
+        const std::string token = unique_token("forged-ar");
+        std::string text = opendkim_signed(token);
+        ASSERT_FALSE(text.empty());
+        const std::string mail_from = token + "-resent@attacker.example";
+        text.insert(0, "Authentication-Results: " + id +
+                           "; spf=pass smtp.mailfrom=forger@signed.example; dmarc=pass "
+                           "header.from=signed.example\r\n");
+        auto [o, delivered] = resend(token, text, mail_from);
+        ASSERT_EQ(o.code, 250) << o.reply;
+        ASSERT_FALSE(delivered.empty());
+        EXPECT_EQ(delivered.find("smtp.mailfrom=forger@signed.example"), std::string::npos)
+            << delivered;
+        EXPECT_NE(delivered.find("dmarc=pass (p=reject dis=none) header.from=signed.example"),
+                  std::string::npos)
+            << delivered;
+        auto row = spool_row(o.queue_id);
+        ASSERT_TRUE(row);
+        EXPECT_EQ(row->dmarc_result, DmarcResult::pass);
+        EXPECT_TRUE(row->dkim_aligned);
+        EXPECT_FALSE(row->spf_aligned);
+        EXPECT_NE(row->spf_domain, "signed.example");
+    }
 }
 
 // IgnoreAuthenticatedClients (issue 4 §5): through the milter protocol with {auth_authen} at

@@ -432,7 +432,8 @@ bool MailChain::start_opendkim(std::string* error) {
                    // OpenDKIM dies ("fatal flex scanner internal error") and Postfix tempfails.
                    // The benchmark's unsigned mail needs no DNS from OpenDKIM.
                    (options_.opendkim_resolver ? "ResolverConfiguration " + d + "/resolver.conf\n"
-                                               : std::string()));
+                                               : std::string()) +
+                   options_.opendkim_extra_config);
     dkim_pid_ =
         spawn({"/usr/sbin/opendkim", "-f", "-x", d + "/opendkim.conf"}, dir_ + "/opendkim.log");
     record_pid("opendkim", dkim_pid_);

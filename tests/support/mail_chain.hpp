@@ -28,6 +28,7 @@ struct MailChainOptions {
     bool with_opendkim = true;        // false: the DMARC filter is Postfix's only milter
     // OpenDKIM's libunbound configured for the private unbound (needed to verify signatures).
     bool opendkim_resolver = true;
+    std::string opendkim_extra_config;  // lines appended to opendkim.conf
     std::string milter_default_action = "tempfail";
     std::string zone_extra;             // more records for the root zone, in zone-file syntax
     std::string postfix_extra_main_cf;  // more main.cf lines
