@@ -119,8 +119,9 @@ class SqliteSql final : public Sql {
             }
         }
         if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-            if (errno != EWOULDBLOCK)
+            if (errno != EWOULDBLOCK) {
                 return make_error(Errc::io, path + ": " + std::strerror(errno));
+            }
             char buffer[256] = {};
             const ssize_t n = ::pread(lock_fd_, buffer, sizeof buffer - 1, 0);
             std::string holder(buffer, n > 0 ? static_cast<std::size_t>(n) : 0);
