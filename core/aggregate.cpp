@@ -19,13 +19,21 @@ std::string_view to_string(ReportFormat format) noexcept {
 }
 
 std::uint32_t report_interval_for(std::uint32_t ri) noexcept {
-    // Divisors of a day that are whole hours, largest first.
-    static constexpr std::array<std::uint32_t, 8> kIntervals = {86400, 43200, 28800, 21600,
-                                                                14400, 10800, 7200,  3600};
+    // Divisors of a day that are whole hours, shortest first.
+    static constexpr std::array<std::uint32_t, 8> kIntervals = {3600,  7200,  10800, 14400,
+                                                                21600, 28800, 43200, 86400};
+    std::uint32_t best = kIntervals.front();
     for (std::uint32_t interval : kIntervals) {
-        if (interval <= ri) return interval;
+        const std::uint32_t distance = interval > ri ? interval - ri : ri - interval;
+        const std::uint32_t best_distance = best > ri ? best - ri : ri - best;
+        // <=: a tie goes to the longer interval (the later one in this list).
+        if (distance <= best_distance) best = interval;
     }
-    return 3600;
+    return best;
+}
+
+std::uint32_t effective_report_interval(std::uint32_t ri, std::uint32_t minimum) noexcept {
+    return std::max(report_interval_for(ri), report_interval_for(minimum));
 }
 
 namespace {
@@ -58,6 +66,13 @@ ReportPeriod period_containing(std::int64_t when, std::uint32_t interval) noexce
     return ReportPeriod{begin, begin + length - 1};
 }
 
+ReportPeriod next_report_period(std::optional<std::int64_t> ledger_next, std::int64_t first_message,
+                                std::uint32_t interval) noexcept {
+    ReportPeriod period = period_containing(first_message, interval);
+    if (ledger_next && *ledger_next > period.begin) period.begin = *ledger_next;
+    return period;
+}
+
 ReportPeriod next_period(const ReportPeriod& period) noexcept {
     return ReportPeriod{period.end + 1, period.end + period.length()};
 }
@@ -73,6 +88,18 @@ std::string make_report_id(std::string_view org_domain, std::string_view policy_
     const std::string digits = fmt::format("{}", period.begin);
     return fmt::format("{}{}{:016x}", period.begin < 0 ? "n" : "",
                        period.begin < 0 ? digits.substr(1) : digits, fnv1a(material));
+}
+
+std::string envelope_to_domain(std::span<const std::string> rfc5321_rcpt_to) {
+    std::string common;
+    for (const std::string& address : rfc5321_rcpt_to) {
+        const auto at = address.rfind('@');
+        if (at == std::string::npos) return {};
+        auto domain = to_a_label_domain(address.substr(at + 1));
+        if (!domain || (!common.empty() && *domain != common)) return {};
+        common = std::move(*domain);
+    }
+    return common;
 }
 
 std::uint64_t AggregateReport::message_count() const noexcept {

@@ -37,11 +37,27 @@ struct ReportPeriod {
     friend bool operator==(const ReportPeriod&, const ReportPeriod&) = default;
 };
 
-// The interval we report on for a requested ri= (RFC 7489 §6.3, default 86400): the largest
-// divisor of 24 h, at least one hour, that is <= ri, so that periods stay aligned to UTC days
-// and to hour boundaries ("Generators SHOULD keep to hour boundaries", §7.2). ri below an hour
-// gives hourly reports (we report at most hourly), above a day gives daily ones.
+// The interval we report on for a requested ri= (RFC 7489 §6.3, default 86400): the divisor of
+// 24 h that is a whole number of hours (1, 2, 3, 4, 6, 8, 12 or 24 h) nearest to ri, a tie going
+// to the longer one (never more often than asked when in doubt), so that periods stay aligned to
+// UTC days and to hour boundaries ("Generators SHOULD keep to hour boundaries", §7.2). ri below
+// an hour gives hourly reports (we report at most hourly), above a day gives daily ones (§6.3:
+// daily is the most a receiver must do). 5400 (1.5 h) -> 2 h; 5399 -> 1 h; 18000 (5 h) -> 6 h.
 std::uint32_t report_interval_for(std::uint32_t ri) noexcept;
+
+// The interval of a domain's report: its ri rounded as above, but never shorter than our own
+// shortest interval (ReportInterval, rounded the same way): max of the two.
+std::uint32_t effective_report_interval(std::uint32_t ri, std::uint32_t minimum) noexcept;
+
+// The next period of a domain whose ledger is reported up to ledger_next - 1 (nullopt: nothing
+// reported yet), when its first unreported message was received at `first_message` (>=
+// ledger_next) and `interval` applies: it begins at the start of the interval-aligned period
+// holding that message, but never before ledger_next, and ends at that aligned period's end.
+// So periods never overlap and leave no unreported message behind; after a change of interval
+// the first period runs from where the ledger ended to the next boundary of the new interval
+// (shorter than the interval, never longer), and the ones after are aligned.
+ReportPeriod next_report_period(std::optional<std::int64_t> ledger_next, std::int64_t first_message,
+                                std::uint32_t interval) noexcept;
 
 // The period of `interval` seconds (a divisor of 86400; anything else is taken as 86400) that
 // contains `when`. Periods of every interval begin at a multiple of the interval since the
@@ -120,6 +136,13 @@ struct AggregateInput {
     std::optional<AggregateSpf> spf;
     ReportPolicy policy;
 };
+
+// envelope_to of a message (RFC 7489 Appendix C / RFC 9990 identifiers, optional): the domain
+// of its RFC 5321 RCPT TO addresses (after the last '@'), as a lower-case A-label, when every
+// recipient has the same one; empty when there are none, when they differ (one message, one
+// record: no recipient domain is "the" one), or when one is not a host name (an address
+// literal, garbage).
+std::string envelope_to_domain(std::span<const std::string> rfc5321_rcpt_to);
 
 // ---- Output: the report model
 // ---------------------------------------------------------------------

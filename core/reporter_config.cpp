@@ -73,8 +73,11 @@ const ReporterEntry kReporterEntries[] = {
          }
          return {};
      }},
-    {KEY("ReportInterval", integer, "86400",
-         "Report period in seconds; taken down to a whole-hour divisor of 24 h (UTC-aligned)."),
+    {KEY("ReportInterval", integer, "3600",
+         "The shortest report period, in seconds. Each domain gets the period its record's ri= "
+         "asks (RFC 7489 §6.3; 86400 when not published), rounded to the nearest whole-hour "
+         "divisor of 24 h (1, 2, 3, 4, 6, 8, 12 or 24 h; a tie goes to the longer), but never "
+         "shorter than this (rounded the same way); 86400 reports daily whatever ri= asks."),
      [](ReporterConfig& c, std::string_view v) -> Result<void> {
          auto n = number(v, 1, 86400);
          if (!n) return tl::unexpected(n.error());

@@ -23,7 +23,9 @@ struct ReporterConfig {
     std::string report_contact;
     ReportFormat format = ReportFormat::rfc7489;
     ReportCompression compression = ReportCompression::gzip;
-    std::uint32_t interval = 86400;  // report period; report_interval_for() aligns it
+    // The shortest period we report: a domain's ri= is honoured down to it
+    // (effective_report_interval).
+    std::uint32_t interval = 3600;
     std::string smtp_server = "127.0.0.1";
     std::uint16_t smtp_port = 25;
     std::string smtp_tls = "none";  // none | starttls | starttls-required | smtps

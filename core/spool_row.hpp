@@ -26,6 +26,9 @@ struct PublishedPolicy {
     bool testing = false;          // t=y
     std::string fo = "0";          // fo= as published, colon-separated options
     std::vector<std::string> rua;  // each URI as published, with any !size suffix
+    // ri= (RFC 7489 §6.3): seconds requested between aggregate reports; 86400 when not
+    // published, and for rows from OpenDMARC history files (which do not record it).
+    std::uint32_t ri = 86400;
     friend bool operator==(const PublishedPolicy&, const PublishedPolicy&) = default;
 };
 

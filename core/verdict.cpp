@@ -685,6 +685,7 @@ SpoolRow to_spool_row(const MessageVerdict& v, const Envelope& env, std::int64_t
         pp.aspf = rec.aspf;
         pp.pct = rec.pct;
         pp.testing = rec.testing;
+        pp.ri = rec.ri;
         std::string fo;
         auto add = [&](bool on, const char* token) {
             if (!on) return;

@@ -3,15 +3,23 @@
 // SQL text for queries lives here; DDL only in schema/.
 #include "io/report_store.hpp"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/domain_name.hpp"
+#include "core/spool_row.hpp"
 #include "core/text.hpp"
 #include "io/sqlite.hpp"
 #include "io/store.hpp"
@@ -74,6 +82,7 @@ class Sql {
     virtual Result<std::vector<Row>> query(std::string_view sql,
                                            const std::vector<Param>& params) = 0;
     virtual bool postgres() const noexcept = 0;
+    virtual Result<RunLock> acquire_run_lock(std::int64_t now) = 0;
     Result<void> exec(std::string_view sql, const std::vector<Param>& params = {}) {
         auto r = query(sql, params);
         if (!r) return tl::unexpected(r.error());
@@ -81,10 +90,54 @@ class Sql {
     }
 };
 
+// "pid N on HOST since EPOCH": who holds the run lock.
+std::string lock_holder(std::int64_t now) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    return fmt::format("pid {} on {} since {}", ::getpid(), host, now);
+}
+
 class SqliteSql final : public Sql {
   public:
     explicit SqliteSql(sqlite::Db db) : db_(std::move(db)) {}
+    ~SqliteSql() override {
+        if (lock_fd_ >= 0) ::close(lock_fd_);
+    }
+    SqliteSql(const SqliteSql&) = delete;
+    SqliteSql& operator=(const SqliteSql&) = delete;
     bool postgres() const noexcept override { return false; }
+
+    // flock(2), not a row in the store: the kernel drops it when the process ends, however it
+    // ends, so a SIGKILLed run never leaves a lock to expire; and taking it writes nothing to
+    // the database. The file stays (removing a lock file races with the next taker).
+    Result<RunLock> acquire_run_lock(std::int64_t now) override {
+        const std::string path = db_.path() + ".reporter-lock";
+        if (lock_fd_ < 0) {
+            lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+            if (lock_fd_ < 0) {
+                return make_error(Errc::io, path + ": " + std::strerror(errno));
+            }
+        }
+        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+            if (errno != EWOULDBLOCK) {
+                return make_error(Errc::io, path + ": " + std::strerror(errno));
+            }
+            char buffer[256] = {};
+            const ssize_t n = ::pread(lock_fd_, buffer, sizeof buffer - 1, 0);
+            std::string holder(buffer, n > 0 ? static_cast<std::size_t>(n) : 0);
+            while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) {
+                holder.pop_back();
+            }
+            return RunLock{false, holder};
+        }
+        const std::string holder = lock_holder(now);
+        const std::string line = holder + "\n";
+        if (::ftruncate(lock_fd_, 0) != 0 ||
+            ::pwrite(lock_fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
+            return make_error(Errc::io, path + ": " + std::strerror(errno));
+        }
+        return RunLock{true, holder};
+    }
 
     Result<std::vector<Row>> query(std::string_view sql,
                                    const std::vector<Param>& params) override {
@@ -135,6 +188,7 @@ class SqliteSql final : public Sql {
   private:
     sqlite::Db db_;
     std::unordered_map<std::string, sqlite::Statement> statements_;
+    int lock_fd_ = -1;
 };
 
 struct PgConnDeleter {
@@ -165,6 +219,38 @@ class PostgresSql final : public Sql {
   public:
     explicit PostgresSql(PGconn* conn) : conn_(conn) {}
     bool postgres() const noexcept override { return true; }
+
+    // A session-level advisory lock: PostgreSQL frees it when this connection ends (the process
+    // exits or is killed and its socket closes). The holder is named in application_name so
+    // that a refused run can say who has it (pg_stat_activity; "" when not visible to us).
+    Result<RunLock> acquire_run_lock(std::int64_t now) override {
+        constexpr std::string_view kKey = "7489006";  // issue 6; migrations use 7489001
+        const std::string holder = "dmarc-reporter " + lock_holder(now);
+        if (auto r = query("SELECT set_config('application_name', $1, false)",
+                           {Param{holder.substr(0, 63), false}});
+            !r) {
+            return tl::unexpected(r.error());
+        }
+        auto taken = query(fmt::format("SELECT pg_try_advisory_lock({})", kKey), {});
+        if (!taken) return tl::unexpected(taken.error());
+        if (!taken->empty() && taken->front()[0] == std::optional<std::string>("t")) {
+            return RunLock{true, holder};
+        }
+        // A bigint key appears in pg_locks as classid (high 32 bits), objid (low), objsubid 1.
+        auto who = query(fmt::format("SELECT a.application_name, a.pid FROM pg_locks l JOIN "
+                                     "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
+                                     "'advisory' AND l.classid = 0 AND l.objid = {} AND "
+                                     "l.objsubid = 1 AND l.granted",
+                                     kKey),
+                         {});
+        RunLock refused;
+        if (who && !who->empty()) {
+            refused.holder =
+                fmt::format("{} (PostgreSQL backend pid {})", who->front()[0].value_or(""),
+                            who->front()[1].value_or("?"));
+        }
+        return refused;
+    }
 
     Result<std::vector<Row>> query(std::string_view sql,
                                    const std::vector<Param>& params) override {
@@ -227,11 +313,15 @@ std::string to_text(const Field& f) {
 // ---- Queries --------------------------------------------------------------------------------
 
 // {DKIM}: the message's DKIM results as "d TAB s TAB result" lines in signature order.
+// {RCPT}: the recipient list (an escaped list, core/spool_row.hpp) from just after its first
+// '@', lower-cased; '' without one. For the usual single recipient that is "domain\n", so
+// messages group per recipient domain, not per mailbox; C++ finishes envelope_to from it.
 constexpr std::string_view kPeriodRows = R"sql(
 SELECT addr, header_from, env_from, disposition, dkim_aligned, spf_aligned, override_reasons,
        spf_domain, spf_scope, spf_result, record_id, discovery_method, dkim, count(*),
-       max(received)
+       max(received), env_to
 FROM (SELECT ip.addr AS addr, hf.name AS header_from, COALESCE(ed.name, '') AS env_from,
+             {RCPT} AS env_to,
              m.disposition AS disposition, m.dkim_aligned AS dkim_aligned,
              m.spf_aligned AS spf_aligned, m.override_reasons AS override_reasons,
              COALESCE(sd.name, '') AS spf_domain, m.spf_scope AS spf_scope,
@@ -246,8 +336,25 @@ FROM (SELECT ip.addr AS addr, hf.name AS header_from, COALESCE(ed.name, '') AS e
       WHERE m.policy_domain_id = (SELECT id FROM domains WHERE name = $1)
         AND m.received >= $2 AND m.received <= $3 AND m.is_report = 0
         AND m.report_id IS NULL) t
-GROUP BY addr, header_from, env_from, disposition, dkim_aligned, spf_aligned, override_reasons,
-         spf_domain, spf_scope, spf_result, record_id, discovery_method, dkim
+GROUP BY addr, header_from, env_from, env_to, disposition, dkim_aligned, spf_aligned,
+         override_reasons, spf_domain, spf_scope, spf_result, record_id, discovery_method, dkim
+)sql";
+
+constexpr std::string_view kSqliteRcpt =
+    "CASE WHEN instr(m.rcpt_to, '@') = 0 THEN '' ELSE lower(substr(m.rcpt_to, instr(m.rcpt_to, "
+    "'@') + 1)) END";
+constexpr std::string_view kPostgresRcpt =
+    "CASE WHEN strpos(m.rcpt_to, '@') = 0 THEN '' ELSE lower(substr(m.rcpt_to, strpos(m.rcpt_to, "
+    "'@') + 1)) END";
+
+// The first unreported message of a domain from a time on, under a record that asks for
+// reports, with that record's ri: it decides where the next period begins and how long it is.
+constexpr std::string_view kNextUnreported = R"sql(
+SELECT m.received, pr.ri FROM messages m JOIN policy_records pr ON pr.id = m.policy_record_id
+WHERE m.policy_domain_id = (SELECT id FROM domains WHERE name = $1)
+  AND m.received >= $2 AND m.received <= $3 AND m.report_id IS NULL AND m.is_report = 0
+  AND pr.rua <> ''
+ORDER BY m.received LIMIT 1
 )sql";
 
 constexpr std::string_view kSqliteDkim =
@@ -345,6 +452,12 @@ class SqlReportStore final : public ReportStore {
         period_rows_sql_ = std::string(kPeriodRows);
         const auto at = period_rows_sql_.find("{DKIM}");
         period_rows_sql_.replace(at, 6, sql_->postgres() ? kPostgresDkim : kSqliteDkim);
+        const auto rcpt = period_rows_sql_.find("{RCPT}");
+        period_rows_sql_.replace(rcpt, 6, sql_->postgres() ? kPostgresRcpt : kSqliteRcpt);
+    }
+
+    Result<RunLock> acquire_run_lock(std::int64_t now) override {
+        return sql_->acquire_run_lock(now);
     }
 
     Result<std::vector<DomainBacklog>> domains_with_data(std::int64_t until,
@@ -356,6 +469,19 @@ class SqlReportStore final : public ReportStore {
             out.push_back({to_text(row[0]), to_int(row[1]), to_opt_int(row[2])});
         }
         return out;
+    }
+
+    Result<std::optional<UnreportedMessage>> next_unreported(std::string_view policy_domain,
+                                                             std::int64_t from,
+                                                             std::int64_t until) override {
+        auto rows = sql_->query(kNextUnreported, {p(policy_domain), p(from), p(until)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return std::optional<UnreportedMessage>{};
+        const Row& row = rows->front();
+        const std::int64_t ri = to_int(row[1]);
+        return std::optional<UnreportedMessage>{UnreportedMessage{
+            to_int(row[0]), static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                                ri, 0, std::numeric_limits<std::uint32_t>::max()))}};
     }
 
     Result<PeriodRows> period_rows(std::string_view policy_domain,
@@ -400,6 +526,13 @@ class SqlReportStore final : public ReportStore {
             }
             in.count = static_cast<std::uint64_t>(to_int(row[13]));
             in.received = to_int(row[14]);
+            // "x@" stands in for the first local part the query cut off (with it the '@'), so
+            // the rest decodes as the escaped list it was; the cut never falls inside an escape.
+            if (const std::string tail = to_text(row[15]); !tail.empty()) {
+                if (auto rcpt = decode_list("x@" + tail)) {
+                    in.envelope_to_domain = envelope_to_domain(*rcpt);
+                }
+            }
             auto record = policy_record(record_id);
             if (!record) return tl::unexpected(record.error());
             in.policy = record->first;

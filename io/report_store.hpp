@@ -29,6 +29,12 @@ struct DomainBacklog {
     std::optional<std::int64_t> last_period_end;  // end of the last period reported, if any
 };
 
+// The earliest unreported message of a domain from some time on (under a record with rua).
+struct UnreportedMessage {
+    std::int64_t received = 0;
+    std::uint32_t ri = 86400;  // its record's ri= (RFC 7489 §6.3), as published
+};
+
 struct PeriodRows {
     std::vector<AggregateInput> rows;  // grouped: count = identical messages
     // rua of the latest record in force in the period that had one, as published.
@@ -100,15 +106,34 @@ struct Delivery {
     int parts_sent = 0;
 };
 
+// The outcome of ReportStore::acquire_run_lock.
+struct RunLock {
+    bool acquired = false;
+    std::string holder;  // when not acquired: who holds it, as far as known ("" when unknown)
+};
+
 class ReportStore {
   public:
     virtual ~ReportStore() = default;
+
+    // One reporting run per store at a time: two would build and send the same reports. Held
+    // until this ReportStore is destroyed or the process ends, however it ends, so a killed run
+    // leaves nothing stale behind. SQLite: flock(2) on "<database file>.reporter-lock" (created
+    // next to the database, never deleted; it holds the holder's pid, host and start time);
+    // PostgreSQL: a session advisory lock (pg_try_advisory_lock), freed when the connection
+    // closes. Never waits.
+    virtual Result<RunLock> acquire_run_lock(std::int64_t now) = 0;
 
     // Messages that belong in a report (not themselves reports, under a record with rua) and are
     // unreported, per policy domain: received <= until and after the domain's last reported
     // period end. only_domain: empty for all.
     virtual Result<std::vector<DomainBacklog>> domains_with_data(std::int64_t until,
                                                                  std::string_view only_domain) = 0;
+    // The earliest message of the domain received in [from, until] that domains_with_data
+    // would count (unreported, not a report, under a record with rua), with its record's ri.
+    virtual Result<std::optional<UnreportedMessage>> next_unreported(std::string_view policy_domain,
+                                                                     std::int64_t from,
+                                                                     std::int64_t until) = 0;
     // Unreported messages of one policy domain in [period.begin, period.end], reports excluded,
     // grouped in SQL on every field a report record shows (DKIM: the evaluator's results, in
     // signature order; alignment as stored).

@@ -1,9 +1,11 @@
 // The history spool: a writer thread draining a bounded queue into SQLite in batches, and the
-// collector's reader (see spool.hpp). Column layout: schema/sqlite/spool_0001_init.sql.
+// collector's reader (see spool.hpp). Column layout: schema/sqlite/spool_0001_init.sql, plus
+// record_ri (spool_0002).
 #include "io/spool.hpp"
 
 #include <sqlite3.h>
 
+#include <limits>
 #include <random>
 
 #include "core/text.hpp"
@@ -16,8 +18,8 @@ constexpr std::string_view kColumns =
     "policy_domain, discovery_method, record_p, record_sp, record_np, record_adkim, record_aspf, "
     "record_pct, record_testing, record_fo, record_rua, spf_result, spf_domain, spf_scope, dkim, "
     "arc, dkim_aligned, spf_aligned, dmarc_result, policy_applied, disposition, override_reasons, "
-    "action, is_report";
-constexpr int kColumnCount = 32;
+    "action, is_report, record_ri";
+constexpr int kColumnCount = 33;
 
 std::string insert_sql() {
     std::string sql = "INSERT INTO spool_rows(" + std::string(kColumns) + ") VALUES (";
@@ -70,9 +72,11 @@ void bind_row(sqlite::Statement& s, const SpoolRow& row) {
             .bind(16, std::int64_t{r.pct})
             .bind(17, std::int64_t{r.testing})
             .bind(18, r.fo)
-            .bind(19, encode_list(r.rua));
+            .bind(19, encode_list(r.rua))
+            .bind(33, std::int64_t{r.ri});
     } else {
         for (int i = 11; i <= 19; ++i) s.bind_null(i);
+        s.bind_null(33);
     }
     s.bind(20, to_string(row.spf_result))
         .bind(21, row.spf_domain)
@@ -148,6 +152,13 @@ Result<SpoolRow> decode_row(const sqlite::Statement& s) {
         r.testing = s.column_int64(17) != 0;
         r.fo = d.text(18);
         r.rua = d.list(19, "record_rua");
+        // NULL: a row written before spool_0002; ri was then not kept, so the default.
+        if (!s.is_null(33)) {
+            const auto ri = s.column_int64(33);
+            const bool valid = ri >= 0 && ri <= std::numeric_limits<std::uint32_t>::max();
+            if (!valid) d.problem = "bad record_ri";
+            r.ri = valid ? static_cast<std::uint32_t>(ri) : 86400;
+        }
         row.record = std::move(r);
     }
     row.spf_result = d.need(20, &parse_spf_result, "spf_result");

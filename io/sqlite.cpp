@@ -242,9 +242,51 @@ int known_version(std::string_view backend, std::string_view component) noexcept
     return newest;
 }
 
+namespace {
+
+// Foreign-key enforcement off while migrations run, as SQLite's documented table rebuild needs
+// (https://sqlite.org/lang_altertable.html "Making Other Kinds Of Table Schema Changes": a
+// dropped and renamed parent table would otherwise fail its children's keys); each migration's
+// result is checked with foreign_key_check before it commits. The pragma is a no-op inside a
+// transaction, hence set around the loop; the previous setting is restored.
+class ForeignKeysOff {
+  public:
+    explicit ForeignKeysOff(Db& db) : db_(db) {
+        if (auto state = db_.prepare("PRAGMA foreign_keys")) {
+            auto row = state->step();
+            was_on_ = row && *row && state->column_int64(0) != 0;
+        }
+        if (was_on_) (void)db_.exec("PRAGMA foreign_keys=OFF");
+    }
+    ~ForeignKeysOff() {
+        if (was_on_) (void)db_.exec("PRAGMA foreign_keys=ON");
+    }
+    ForeignKeysOff(const ForeignKeysOff&) = delete;
+    ForeignKeysOff& operator=(const ForeignKeysOff&) = delete;
+
+  private:
+    Db& db_;
+    bool was_on_ = false;
+};
+
+Result<void> check_foreign_keys(Db& db) {
+    auto check = db.prepare("PRAGMA foreign_key_check");
+    if (!check) return tl::unexpected(check.error());
+    auto row = check->step();
+    if (!row) return tl::unexpected(row.error());
+    if (*row) {
+        return make_error(Errc::internal, db.path() + ": foreign key broken in table " +
+                                              std::string(check->column_text(0)));
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<int> migrate(Db& db, std::string_view component) {
     // Serialise concurrent first starts: the version check and the DDL share one write lock.
     const int known = known_version("sqlite", component);
+    ForeignKeysOff foreign_keys_off(db);
     for (;;) {
         auto tx = Transaction::begin(db, true);
         if (!tx) return tl::unexpected(tx.error());
@@ -287,11 +329,13 @@ Result<int> migrate(Db& db, std::string_view component) {
             if (auto c = tx->commit(); !c) return tl::unexpected(c.error());
             return current;
         }
-        if (auto r = db.exec(next->sql); !r) {
-            return make_error(r.error().code, "schema " + std::string(component) + " migration " +
-                                                  std::to_string(next->version) + " (" +
-                                                  std::string(next->name) +
-                                                  "): " + r.error().message);
+        auto applied = db.exec(next->sql);
+        if (applied) applied = check_foreign_keys(db);
+        if (!applied) {
+            return make_error(applied.error().code,
+                              "schema " + std::string(component) + " migration " +
+                                  std::to_string(next->version) + " (" + std::string(next->name) +
+                                  "): " + applied.error().message);
         }
         auto set =
             db.prepare("INSERT OR REPLACE INTO schema_version(component, version) VALUES (?1, ?2)");

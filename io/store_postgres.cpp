@@ -94,7 +94,7 @@ std::optional<std::string_view> token(const std::optional<E>& value) {
 
 constexpr std::string_view kDigestQuery = R"sql(
 SELECT r.name, m.job_id, m.received, ip.addr, m.helo, m.mail_from, ed.name, m.rcpt_to, hf.name,
-       pd.name, pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing, pr.fo, pr.rua,
+       pd.name, pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing, pr.fo, pr.rua, pr.ri,
        m.discovery_method, m.spf_result, sd.name, m.spf_scope, m.dkim_count, m.arc_result,
        m.arc_policy, m.dkim_aligned, m.spf_aligned, m.dmarc_result, m.policy_applied,
        m.disposition, m.override_reasons, m.action, m.is_report, m.origin,
@@ -152,13 +152,13 @@ SELECT policy_record_id, min(received), max(received), count(*) FROM ins GROUP B
 // name -> SQL of every prepared statement.
 const std::array<std::pair<const char*, const char*>, 5> kStatements = {{
     {"record_ins",
-     "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, "
-     "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON "
+     "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, ri, "
+     "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) ON "
      "CONFLICT "
-     "(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua) DO NOTHING RETURNING id"},
+     "(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, ri) DO NOTHING RETURNING id"},
     {"record_sel",
      "SELECT id FROM policy_records WHERE domain_id=$1 AND p=$2 AND sp=$3 AND np=$4 AND adkim=$5 "
-     "AND aspf=$6 AND pct=$7 AND testing=$8 AND fo=$9 AND rua=$10"},
+     "AND aspf=$6 AND pct=$7 AND testing=$8 AND fo=$9 AND rua=$10 AND ri=$11"},
     {"wm_set",
      "INSERT INTO import_sources(source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO "
      "UPDATE SET watermark = GREATEST(import_sources.watermark, excluded.watermark)"},
@@ -472,6 +472,8 @@ class PostgresStore final : public Store {
         }
         key += '\x1f';
         key += std::to_string(r.pct);
+        key += '\x1f';
+        key += std::to_string(r.ri);
         for (const auto& uri : r.rua) {
             key += '\x1f';
             key += uri;
@@ -503,7 +505,8 @@ class PostgresStore final : public Store {
                 .add(std::int64_t{r.pct})
                 .add(std::int64_t{r.testing})
                 .add(std::string_view(r.fo))
-                .add(std::string_view(rua));
+                .add(std::string_view(rua))
+                .add(std::int64_t{r.ri});
             Params with_time = p;
             with_time.add(row->time);
             auto inserted = run("record_ins", with_time);

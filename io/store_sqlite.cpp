@@ -205,7 +205,7 @@ constexpr std::string_view kInsertMessage =
 
 constexpr std::string_view kDigestQuery = R"sql(
 SELECT r.name, m.job_id, m.received, ip.addr, m.helo, m.mail_from, ed.name, m.rcpt_to, hf.name,
-       pd.name, pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing, pr.fo, pr.rua,
+       pd.name, pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing, pr.fo, pr.rua, pr.ri,
        m.discovery_method, m.spf_result, sd.name, m.spf_scope, m.dkim_count, m.arc_result,
        m.arc_policy, m.dkim_aligned, m.spf_aligned, m.dmarc_result, m.policy_applied,
        m.disposition, m.override_reasons, m.action, m.is_report, m.origin,
@@ -252,14 +252,15 @@ class SqliteStore final : public Store {
         if (auto r = prepare_into(
                 select_record_,
                 "SELECT id FROM policy_records WHERE domain_id=?1 AND p=?2 AND sp=?3 AND np=?4 "
-                "AND adkim=?5 AND aspf=?6 AND pct=?7 AND testing=?8 AND fo=?9 AND rua=?10");
+                "AND adkim=?5 AND aspf=?6 AND pct=?7 AND testing=?8 AND fo=?9 AND rua=?10 "
+                "AND ri=?11");
             !r) {
             return r;
         }
         if (auto r = prepare_into(insert_record_,
                                   "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, "
-                                  "pct, testing, fo, rua, first_seen, last_seen) VALUES (?1, ?2, "
-                                  "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+                                  "pct, testing, fo, rua, ri, first_seen, last_seen) VALUES (?1, "
+                                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11)");
             !r) {
             return r;
         }
@@ -425,6 +426,7 @@ class SqliteStore final : public Store {
         std::string& key = record_key_;
         key.assign(reinterpret_cast<const char*>(&domain), sizeof domain);
         key.append(reinterpret_cast<const char*>(&r.pct), sizeof r.pct);
+        key.append(reinterpret_cast<const char*>(&r.ri), sizeof r.ri);
         for (std::string_view part :
              {to_string(r.p), token_or_empty(r.sp), token_or_empty(r.np), to_string(r.adkim),
               to_string(r.aspf), std::string_view(r.testing ? "y" : "n"), std::string_view(r.fo)}) {
@@ -446,7 +448,8 @@ class SqliteStore final : public Store {
             .bind(7, std::int64_t{r.pct})
             .bind(8, std::int64_t{r.testing})
             .bind(9, r.fo)
-            .bind(10, rua);
+            .bind(10, rua)
+            .bind(11, std::int64_t{r.ri});
         auto found = select_record_.step();
         if (!found) return fail(found);
         std::int64_t id = 0;
@@ -464,7 +467,8 @@ class SqliteStore final : public Store {
                 .bind(8, std::int64_t{r.testing})
                 .bind(9, r.fo)
                 .bind(10, rua)
-                .bind(11, row.time);
+                .bind(11, row.time)
+                .bind(12, std::int64_t{r.ri});
             if (auto ins = insert_record_.run(); !ins) return fail(ins);
             id = db_.last_insert_rowid();
         }

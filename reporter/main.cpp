@@ -122,6 +122,19 @@ int main(int argc, char** argv) {
     if (!store) return fail(store.error());
     if (options.command == "suppress") return suppress(options, **store, now);
 
+    // Two runs at once would both build and send the same reports. A dry run changes nothing
+    // and takes no lock.
+    if (!options.dry_run) {
+        auto lock = (*store)->acquire_run_lock(now);
+        if (!lock) return fail(lock.error());
+        if (!lock->acquired) {
+            std::fprintf(stderr,
+                         "dmarc-reporter: another dmarc-reporter run holds the store's lock%s%s; "
+                         "nothing done, try again later\n",
+                         lock->holder.empty() ? "" : ": ", lock->holder.c_str());
+            return kExTempFail;
+        }
+    }
     reporter::complete_identity(options.config);
     auto resolver = make_resolver(options.config);
     if (!resolver) return fail(resolver.error());

@@ -26,12 +26,15 @@ SYNOPSIS
 DESCRIPTION
     Builds one aggregate report (RFC 7489 Appendix C, or RFC 9990) per policy domain and
     reporting period from the messages in the store, archives it in the report ledger and mails
-    it to every authorised mailto: rua destination. Periods are aligned to UTC days (or to a
-    whole-hour divisor of a day) and follow the end of the last period reported for each
+    it to every authorised mailto: rua destination. Periods are aligned to UTC days, or to the
+    whole-hour divisor of a day nearest to the domain's ri= (1, 2, 3, 4, 6, 8 or 12 h; never
+    shorter than ReportInterval), and follow the end of the last period reported for each
     domain, so a late, early or missed run neither loses nor repeats a period. A delivery is
     marked sent only after the SMTP server accepted it; temporary failures are retried with
     backoff on later runs. External destinations are verified (RFC 7489 §7.1); suppressed
     addresses and domains get nothing; messages that are themselves reports are never reported.
+    One run at a time per store: a second one exits with status 75 while the first holds the
+    store's lock (a killed run's lock goes with its process).
 
 OPTIONS
     --config FILE         Read `Name value` settings (see reporter/README.md); options win.
@@ -47,8 +50,11 @@ OPTIONS
     --domain D            Only this policy domain.
     --period BEGIN[/END]  Only periods inside BEGIN..END (YYYY-MM-DD or epoch seconds, UTC;
                           END defaults to the end of BEGIN's period).
-    --day                 Daily periods (the default).
-    --interval SECS       Period length, taken down to a whole-hour divisor of 24 h.
+    --day                 Daily periods for every domain, whatever its ri= asks
+                          (--interval 86400).
+    --interval SECS       The shortest period to report (ReportInterval, default 3600): a
+                          domain's ri= is honoured down to it. Rounded like ri= to the
+                          nearest whole-hour divisor of 24 h.
     --resend REPORT_ID    Send a stored report again (same bytes, Report-ID and file name) to
                           its destinations.
     --keepfiles           Also write each report file to the output directory.
@@ -62,10 +68,12 @@ OPTIONS
 EXIT STATUS
     0   every delivery due was sent, retried later, suppressed, or refused by policy
     1   at least one delivery failed permanently
-    64  usage error; 75 store unreachable or busy; 78 configuration error; 70 other errors
+    64  usage error; 75 store unreachable or busy, or another dmarc-reporter run holds the
+        store's lock; 78 configuration error; 70 other errors
 
 FILES
     /var/lib/dmarc/dmarc.db   the default store (shared with dmarc-collector and dmarc-web)
+    <store file>.reporter-lock  the run lock of a SQLite store (flock; holder's pid and host)
 
 EXAMPLES
     dmarc-reporter --config /etc/dmarc/dmarc-reporter.conf         # from cron, e.g. hourly

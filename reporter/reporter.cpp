@@ -174,30 +174,44 @@ class Run {
         return io::gzip_compress(xml);
     }
 
+    // Per domain, period after period from the end of its ledger: each begins where the last
+    // reported one ended (or at the aligned start of the period holding the first unreported
+    // message) and lasts the interval of the record in force for its first message (its ri,
+    // rounded, at least ReportInterval). Only complete periods (end before now) are built.
     Result<void> build_reports() {
-        const std::uint32_t interval = report_interval_for(c_.interval);
-        // The last complete period: a period still running is never reported.
-        std::int64_t until = period_containing(now_, interval).begin - 1;
+        std::int64_t until = now_ - 1;
         if (o_.period_end) until = std::min(until, *o_.period_end);
         auto backlog = store_.domains_with_data(until, o_.domain);
         if (!backlog) return tl::unexpected(backlog.error());
         for (const auto& domain : *backlog) {
-            std::int64_t start = domain.first_unreported;
-            if (domain.last_period_end) start = std::max(start, *domain.last_period_end + 1);
-            if (o_.period_begin) start = std::max(start, *o_.period_begin);
-            for (ReportPeriod period = period_containing(start, interval); period.end <= until;
-                 period = next_period(period)) {
+            std::optional<std::int64_t> ledger_next;
+            if (domain.last_period_end) ledger_next = *domain.last_period_end + 1;
+            std::int64_t from = ledger_next.value_or(domain.first_unreported);
+            if (o_.period_begin) from = std::max(from, *o_.period_begin);
+            for (;;) {
+                auto next = store_.next_unreported(domain.policy_domain, from, until);
+                if (!next) return tl::unexpected(next.error());
+                if (!*next) break;
+                const std::uint32_t interval = effective_report_interval((*next)->ri, c_.interval);
+                const ReportPeriod period =
+                    next_report_period(ledger_next, (*next)->received, interval);
+                if (period.end > until) break;  // still running (or past --period's end)
                 auto rows = store_.period_rows(domain.policy_domain, period);
                 if (!rows) return tl::unexpected(rows.error());
-                if (rows->rows.empty()) continue;
-                if (auto r = build_one(domain.policy_domain, period, *rows); !r) return r;
+                if (!rows->rows.empty()) {
+                    if (auto r = build_one(domain.policy_domain, period, *rows, interval); !r) {
+                        return r;
+                    }
+                }
+                ledger_next = period.end + 1;
+                from = period.end + 1;
             }
         }
         return {};
     }
 
     Result<void> build_one(const std::string& policy_domain, const ReportPeriod& period,
-                           const io::PeriodRows& rows) {
+                           const io::PeriodRows& rows, std::uint32_t interval) {
         auto report =
             build_aggregate_report(identity_, policy_domain, period, rows.rows, c_.format);
         if (!report) return tl::unexpected(report.error());
@@ -259,8 +273,9 @@ class Run {
             entry.deliveries.push_back(std::move(delivery));
         }
         ++summary_.built;
-        log(fmt::format("report {} for {} {}..{}: {} messages, {} records", id, policy_domain,
-                        period.begin, period.end, entry.message_count, entry.record_count));
+        log(fmt::format("report {} for {} {}..{} (interval {} s): {} messages, {} records", id,
+                        policy_domain, period.begin, period.end, interval, entry.message_count,
+                        entry.record_count));
         if (o_.dry_run || o_.keepfiles) {
             if (auto r = write_file(*filename, entry.archive); !r) return r;
         }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -657,6 +658,253 @@ TEST_F(Reporter, Rfc9990AndZipByOption) {
     ASSERT_EQ(mails.size(), 1u);
     EXPECT_EQ(mails[0].parsed.report.format, ReportFormat::rfc9990);
     EXPECT_TRUE(mails[0].filename.ends_with(".zip")) << mails[0].filename;
+}
+
+// Reports of one domain, ordered by period begin.
+std::vector<const Received*> of_domain(const std::vector<Received>& mails,
+                                       const std::string& domain) {
+    std::vector<const Received*> out;
+    for (const auto& m : mails) {
+        if (m.parsed.report.policy_published.domain == domain) out.push_back(&m);
+    }
+    std::sort(out.begin(), out.end(), [](const Received* a, const Received* b) {
+        return a->parsed.report.metadata.period.begin < b->parsed.report.metadata.period.begin;
+    });
+    return out;
+}
+
+// RFC 7489 §6.3 ri=3600: 24 hourly reports for a day, each valid (xmllint in received()), each
+// an aligned hour, together every message once; a domain without ri in the same run gets one
+// daily report (ri absent = 86400).
+TEST_F(Reporter, HourlyRiGivesTwentyFourReportsAndAbsentRiADailyOne) {
+    SmtpSink sink;
+    ASSERT_TRUE(sink.running());
+    std::vector<SpoolRow> rows;
+    for (int hour = 0; hour < 24; ++hour) {
+        for (int i = 0; i < 3; ++i) {
+            SpoolRow row = message("hourly.example", kDay1 + hour * 3600 + 300 + i * 900, i,
+                                   {"mailto:dmarc@hourly.example"});
+            row.record->ri = 3600;
+            rows.push_back(row);
+            rows.push_back(message("daily.example", kDay1 + hour * 3600 + 400 + i * 900, i,
+                                   {"mailto:dmarc@daily.example"}));
+        }
+    }
+    seed(rows);
+    const auto r = run({"--now", std::to_string(kDay1 + kDay + 600)}, sink.port());
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    EXPECT_NE(r.out.find("25 reports built, 25 sent"), std::string::npos) << r.out;
+    const auto mails = received(sink);
+    ASSERT_EQ(mails.size(), 25u);
+    auto store = ledger();
+    const auto hourly = of_domain(mails, "hourly.example");
+    ASSERT_EQ(hourly.size(), 24u);
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < hourly.size(); ++i) {
+        const auto& report = hourly[i]->parsed.report;
+        EXPECT_EQ(report.metadata.period.begin, kDay1 + static_cast<std::int64_t>(i) * 3600);
+        EXPECT_EQ(report.metadata.period.length(), 3600);
+        EXPECT_EQ(report.message_count(), 3u);
+        auto stored = store->find_report(hourly[i]->report_id);
+        ASSERT_TRUE(stored && *stored);
+        EXPECT_EQ((*stored)->message_count, report.message_count());
+        EXPECT_EQ((*stored)->period, report.metadata.period);
+        total += report.message_count();
+    }
+    EXPECT_EQ(total, 72u);
+    const auto daily = of_domain(mails, "daily.example");
+    ASSERT_EQ(daily.size(), 1u);
+    EXPECT_EQ(daily[0]->parsed.report.metadata.period, (ReportPeriod{kDay1, kDay1 + kDay - 1}));
+    EXPECT_EQ(daily[0]->parsed.report.message_count(), 72u);
+    // ReportInterval 86400 (or --day): daily whatever ri asks, from the ledger on.
+    seed({[&] {
+        SpoolRow row =
+            message("hourly.example", kDay1 + kDay + 7200, 1, {"mailto:dmarc@hourly.example"});
+        row.record->ri = 3600;
+        return row;
+    }()});
+    const auto day = run({"--day", "--now", std::to_string(kDay1 + 2 * kDay + 60)}, sink.port());
+    EXPECT_NE(day.out.find("1 reports built, 1 sent"), std::string::npos) << day.out;
+    const auto after = of_domain(received(sink), "hourly.example");
+    ASSERT_EQ(after.size(), 25u);
+    EXPECT_EQ(after.back()->parsed.report.metadata.period,
+              (ReportPeriod{kDay1 + kDay, kDay1 + 2 * kDay - 1}));
+}
+
+// RFC 7489 §6.3: a domain changes its ri between runs (hourly -> daily at 12:30, later -> 2 h).
+// Periods stay contiguous: each begins where the ledger ended, the first after a change runs to
+// the next boundary of the new interval; nothing overlaps, nothing is lost or sent twice, and
+// policy_published is the record in force.
+TEST_F(Reporter, ChangeOfRiBetweenRunsLeavesNoGapAndNoOverlap) {
+    SmtpSink sink;
+    ASSERT_TRUE(sink.running());
+    auto row = [](std::int64_t when, int i, std::uint32_t ri, Policy p) {
+        SpoolRow r = message("shift.example", when, i, {"mailto:dmarc@shift.example"});
+        r.record->ri = ri;
+        r.record->p = p;
+        r.policy_applied = p;
+        return r;
+    };
+    std::vector<SpoolRow> rows;
+    int n = 0;
+    for (int hour = 0; hour < 24; ++hour) {
+        for (int minute : {10, 40}) {
+            const std::int64_t when = kDay1 + hour * 3600 + minute * 60;
+            const bool before_change = hour < 12 || (hour == 12 && minute < 30);
+            rows.push_back(before_change ? row(when, n++, 3600, Policy::none)
+                                         : row(when, n++, 86400, Policy::quarantine));
+        }
+        rows.push_back(row(kDay1 + kDay + hour * 3600 + 1200, n++, 86400, Policy::quarantine));
+        rows.push_back(row(kDay1 + 2 * kDay + hour * 3600 + 1200, n++, 7200, Policy::reject));
+    }
+    seed(rows);
+    // 13:05 on day 1: hours 0-12 (12:00-12:59 holds both records: the later is published).
+    auto r1 = run({"--now", std::to_string(kDay1 + 13 * 3600 + 300)}, sink.port());
+    EXPECT_NE(r1.out.find("13 reports built, 13 sent"), std::string::npos) << r1.out << r1.err;
+    // Early on day 2: 13:00-23:59:59 of day 1, a daily period cut at the day's end.
+    auto r2 = run({"--now", std::to_string(kDay1 + kDay + 600)}, sink.port());
+    EXPECT_NE(r2.out.find("1 reports built, 1 sent"), std::string::npos) << r2.out << r2.err;
+    // A missed day: on day 4, day 2 (daily) and day 3 (2 h: 12 periods) in one run.
+    auto r3 = run({"--now", std::to_string(kDay1 + 3 * kDay + 1800)}, sink.port());
+    EXPECT_NE(r3.out.find("13 reports built, 13 sent"), std::string::npos) << r3.out << r3.err;
+    auto r4 = run({"--now", std::to_string(kDay1 + 3 * kDay + 3600)}, sink.port());
+    EXPECT_NE(r4.out.find("0 reports built, 0 sent"), std::string::npos) << r4.out;
+
+    const auto mails = received(sink);
+    for (const auto& [id, count] : arrivals(mails)) EXPECT_EQ(count, 1) << id;
+    const auto reports = of_domain(mails, "shift.example");
+    ASSERT_EQ(reports.size(), 27u);
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        const auto& rep = reports[i]->parsed.report;
+        total += rep.message_count();
+        if (i > 0) {
+            EXPECT_EQ(rep.metadata.period.begin,
+                      reports[i - 1]->parsed.report.metadata.period.end + 1)
+                << i;
+        }
+    }
+    EXPECT_EQ(reports.front()->parsed.report.metadata.period.begin, kDay1);
+    EXPECT_EQ(reports.back()->parsed.report.metadata.period.end, kDay1 + 3 * kDay - 1);
+    EXPECT_EQ(total, rows.size());
+    auto period_of = [&](std::size_t i) { return reports[i]->parsed.report.metadata.period; };
+    auto policy_of = [&](std::size_t i) { return reports[i]->parsed.report.policy_published.p; };
+    for (std::size_t i = 0; i < 12; ++i) {
+        EXPECT_EQ(period_of(i).length(), 3600) << i;
+        EXPECT_EQ(policy_of(i), Policy::none) << i;
+    }
+    EXPECT_EQ(period_of(12), (ReportPeriod{kDay1 + 12 * 3600, kDay1 + 13 * 3600 - 1}));
+    EXPECT_EQ(policy_of(12), Policy::quarantine);  // the last record in force in that hour
+    EXPECT_EQ(reports[12]->parsed.report.message_count(), 2u);
+    EXPECT_EQ(period_of(13), (ReportPeriod{kDay1 + 13 * 3600, kDay1 + kDay - 1}));
+    EXPECT_EQ(policy_of(13), Policy::quarantine);
+    EXPECT_EQ(period_of(14), (ReportPeriod{kDay1 + kDay, kDay1 + 2 * kDay - 1}));
+    for (std::size_t i = 15; i < 27; ++i) {
+        EXPECT_EQ(period_of(i).length(), 7200) << i;
+        EXPECT_EQ(period_of(i).begin % 7200, 0) << i;
+        EXPECT_EQ(policy_of(i), Policy::reject) << i;
+    }
+}
+
+// Issue 6: two dmarc-reporter processes on one store. While one runs, another exits 75 with a
+// message naming the holder and sends nothing; started together, each report still goes out
+// once; a SIGKILLed run's lock does not outlive it.
+TEST_F(Reporter, TwoReportersAtOnceSendEachReportOnce) {
+    SmtpSink sink;
+    ASSERT_TRUE(sink.running());
+    std::vector<std::string> domains;
+    for (int i = 0; i < 12; ++i) domains.push_back("lock" + std::to_string(i) + ".example");
+    seed(days_of_mail(domains, 3, 2));
+    write(config_, slurp(config_) + "SendPause 150\n");
+    auto args_at = [&](std::int64_t now) {
+        return std::vector<std::string>{"--config",    config_,
+                                        "--database",  db_,
+                                        "--smtp-port", std::to_string(sink.port()),
+                                        "--now",       std::to_string(now)};
+    };
+    // Day 1: the second run starts while the first is sending.
+    const auto day1 = args_at(kDay1 + kDay + 60);
+    const pid_t first = spawn(day1, dir_.file("a.out"), dir_.file("a.err"));
+    ASSERT_GT(first, 0);
+    for (int i = 0; i < 500 && sink.delivered() < 1; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GE(sink.delivered(), 1u);
+    const pid_t second = spawn(day1, dir_.file("b.out"), dir_.file("b.err"));
+    EXPECT_EQ(wait_status(second), 75);
+    const std::string refused = slurp(dir_.file("b.err"));
+    EXPECT_NE(refused.find("another dmarc-reporter run holds the store's lock"), std::string::npos)
+        << refused;
+    EXPECT_NE(refused.find("pid " + std::to_string(first) + " on "), std::string::npos) << refused;
+    EXPECT_LT(sink.delivered(), 12u) << "the first run finished before the second started";
+    EXPECT_EQ(wait_status(first), 0) << slurp(dir_.file("a.err"));
+    EXPECT_EQ(arrivals(received(sink)).size(), 12u);
+
+    // Day 2: both started at the same moment; whichever gets the lock sends everything.
+    const auto day2 = args_at(kDay1 + 2 * kDay + 60);
+    const pid_t x = spawn(day2, dir_.file("x.out"), dir_.file("x.err"));
+    const pid_t y = spawn(day2, dir_.file("y.out"), dir_.file("y.err"));
+    const int sx = wait_status(x), sy = wait_status(y);
+    EXPECT_TRUE((sx == 0 && sy == 75) || (sx == 75 && sy == 0) || (sx == 0 && sy == 0))
+        << sx << " " << sy;
+
+    // Day 3: a run SIGKILLed mid-way leaves its lock file, not its lock: the next run proceeds.
+    const auto day3 = args_at(kDay1 + 3 * kDay + 60);
+    const std::size_t before = sink.delivered();
+    const pid_t killed = spawn(day3, dir_.file("k.out"), dir_.file("k.err"));
+    for (int i = 0; i < 500 && sink.delivered() < before + 1; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(killed, SIGKILL);
+    EXPECT_EQ(wait_status(killed), 128 + SIGKILL);
+    EXPECT_NE(slurp(dir_.file("store.db.reporter-lock")).find("pid " + std::to_string(killed)),
+              std::string::npos);
+    const auto rerun = run({"--now", std::to_string(kDay1 + 3 * kDay + 60)}, sink.port());
+    EXPECT_EQ(rerun.status, 0) << rerun.err;
+
+    const auto counts = arrivals(received(sink));
+    EXPECT_EQ(counts.size(), 36u);
+    int duplicates = 0;
+    for (const auto& [id, count] : counts) duplicates += count - 1;
+    EXPECT_LE(duplicates, 1);  // only the kill's window (README "Exactly once")
+    auto reports = ledger()->reports();
+    ASSERT_TRUE(reports);
+    EXPECT_EQ(reports->size(), 36u);
+}
+
+// RFC 7489 Appendix C / RFC 9990 identifiers/envelope_to: written when the message's recipients
+// share one domain, grouped on like every other field, left out otherwise; valid in both formats.
+TEST_F(Reporter, EnvelopeToIsWrittenWhenKnownInBothFormats) {
+    SmtpSink sink;
+    ASSERT_TRUE(sink.running());
+    std::vector<SpoolRow> rows;
+    for (const std::string domain : {"to7489.example", "to9990.example"}) {
+        for (int i = 0; i < 6; ++i) {
+            SpoolRow row = message(domain, kDay1 + 100 + i, 1, {"mailto:dmarc@" + domain});
+            if (i < 3) row.rfc5321_rcpt_to = {"user" + std::to_string(i) + "@Hosted.Example"};
+            if (i == 3) row.rfc5321_rcpt_to = {"a@hosted.example", "b@other.example"};
+            if (i == 4) row.rfc5321_rcpt_to = {"c@other.example"};
+            rows.push_back(row);
+        }
+    }
+    seed(rows);
+    const std::string now = std::to_string(kDay1 + kDay + 60);
+    ASSERT_EQ(run({"--domain", "to7489.example", "--now", now}, sink.port()).status, 0);
+    ASSERT_EQ(run({"--domain", "to9990.example", "--format", "rfc9990", "--now", now}, sink.port())
+                  .status,
+              0);
+    const auto mails = received(sink);  // each validated against its XSD
+    ASSERT_EQ(mails.size(), 2u);
+    for (const auto& m : mails) {
+        std::map<std::string, std::uint64_t> by_envelope_to;
+        for (const auto& record : m.parsed.report.records) {
+            by_envelope_to[record.envelope_to] += record.count;
+        }
+        EXPECT_EQ(by_envelope_to, (std::map<std::string, std::uint64_t>{
+                                      {"hosted.example", 3}, {"other.example", 1}, {"", 2}}))
+            << m.subject;
+        EXPECT_NE(m.xml.find("<envelope_to>hosted.example</envelope_to>"), std::string::npos);
+    }
 }
 
 TEST_F(Reporter, HelpIsAManPage) {

@@ -230,6 +230,80 @@ TEST_P(ReportStoreTest, SuppressionsAddReplaceListRemove) {
     EXPECT_EQ(store->suppressions()->size(), 1u);
 }
 
+// RFC 7489 §6.3 ri: the record's ri travels from the spool row to the store (store_0005: a
+// record differing only in ri is a record of its own) and back with the next unreported message.
+TEST_P(ReportStoreTest, NextUnreportedCarriesItsRecordsRi) {
+    SpoolRow hourly = row_for("ri.example", kDay1 + 100, 1);
+    hourly.record->ri = 3600;
+    SpoolRow reported = row_for("ri.example", kDay1 + 150, 2, true, true);  // a report: skipped
+    SpoolRow daily = row_for("ri.example", kDay1 + 200, 3);
+    seed({hourly, reported, daily});
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto first = store->next_unreported("ri.example", kDay1, kDay1 + kDay);
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_TRUE(*first);
+    EXPECT_EQ((*first)->received, kDay1 + 100);
+    EXPECT_EQ((*first)->ri, 3600u);
+    auto second = store->next_unreported("ri.example", kDay1 + 101, kDay1 + kDay);
+    ASSERT_TRUE(second && *second);
+    EXPECT_EQ((*second)->received, kDay1 + 200);
+    EXPECT_EQ((*second)->ri, 86400u);  // not published: the default
+    auto none = store->next_unreported("ri.example", kDay1 + 201, kDay1 + kDay);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);
+    auto until = store->next_unreported("ri.example", kDay1 + 101, kDay1 + 199);
+    ASSERT_TRUE(until);
+    EXPECT_FALSE(*until);
+}
+
+// RFC 7489 Appendix C identifiers/envelope_to: the recipients' domain when the message has one,
+// grouped on like every reported field; nothing when unknown or mixed.
+TEST_P(ReportStoreTest, PeriodRowsCarryEnvelopeTo) {
+    std::vector<SpoolRow> rows;
+    const std::vector<std::vector<std::string>> recipients = {{"u@Rcpt.Example"},
+                                                              {"v@rcpt.example"},
+                                                              {"w@rcpt.example", "x@RCPT.example"},
+                                                              {"a@one.example", "b@two.example"},
+                                                              {},
+                                                              {"postmaster"}};
+    for (std::size_t i = 0; i < recipients.size(); ++i) {
+        rows.push_back(
+            row_for("to.example", kDay1 + 10 + static_cast<std::int64_t>(i), static_cast<int>(i)));
+        rows.back().rfc5321_rcpt_to = recipients[i];
+    }
+    seed(rows);
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto period = store->period_rows("to.example", {kDay1, kDay1 + kDay - 1});
+    ASSERT_TRUE(period) << period.error().message;
+    std::map<std::string, std::uint64_t> by_envelope_to;
+    for (const auto& r : period->rows) by_envelope_to[r.envelope_to_domain] += r.count;
+    EXPECT_EQ(by_envelope_to, (std::map<std::string, std::uint64_t>{{"rcpt.example", 3}, {"", 3}}));
+}
+
+// Issue 6: one reporting run per store. The lock is refused to a second holder while the first
+// has it and is free again once the first is gone (as when its process dies).
+TEST_P(ReportStoreTest, RunLockIsExclusiveAndGoesWithItsHolder) {
+    auto first = open();
+    auto second = open();
+    ASSERT_TRUE(first && second);
+    auto a = first->acquire_run_lock(kDay1);
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_TRUE(a->acquired);
+    EXPECT_NE(a->holder.find("pid "), std::string::npos) << a->holder;
+    auto b = second->acquire_run_lock(kDay1 + 1);
+    ASSERT_TRUE(b) << b.error().message;
+    EXPECT_FALSE(b->acquired);
+    if (GetParam() == "sqlite") {
+        EXPECT_EQ(b->holder, a->holder);  // read from the lock file
+    }
+    first.reset();
+    auto c = second->acquire_run_lock(kDay1 + 2);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->acquired);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ReportStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& test_param) { return test_param.param; });
 

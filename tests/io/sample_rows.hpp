@@ -38,6 +38,7 @@ inline SpoolRow sample_row(int i) {
         record.fo = (i % 2) ? "0" : "1:d";
         record.rua = {"mailto:dmarc@" + row.rfc5322_from_domain};
         if (i % 3 == 0) record.rua.push_back("mailto:agg@third.example!10m");
+        if (i % 5 == 1) record.ri = 3600;  // RFC 7489 §6.3 ri= (spool_0002, store_0005)
         row.record = record;
         row.policy_applied = record.p;
     }

@@ -116,6 +116,47 @@ TEST(Sqlite, NewerSchemaIsRefusedWithAClearMessage) {
     EXPECT_NE(v.error().message.find("upgrade this program"), std::string::npos);
 }
 
+// store_0005 rebuilds policy_records (ri joins its UNIQUE key, RFC 7489 §6.3): a store at
+// version 4 with data keeps every record id and the messages pointing at them, gains ri = 86400,
+// accepts a record differing only in ri, and still enforces foreign keys afterwards.
+TEST(Sqlite, Store0005KeepsRecordIdsAndAddsRi) {
+    test::TempDir dir;
+    auto db = Db::open(dir.file("store.db"));
+    ASSERT_TRUE(db);
+    for (const auto& m : schema::all_migrations()) {
+        if (m.backend == "sqlite" && m.component == "store" && m.version <= 4) {
+            ASSERT_TRUE(db->exec(m.sql)) << m.name;
+        }
+    }
+    ASSERT_TRUE(db->exec("INSERT OR REPLACE INTO schema_version VALUES ('store', 4)"));
+    ASSERT_TRUE(db->exec(
+        "INSERT INTO domains(id, name) VALUES (7, 'a.example');"
+        "INSERT INTO reporters(id, name) VALUES (1, 'mx');"
+        "INSERT INTO ip_addresses(id, addr) VALUES (1, '192.0.2.1');"
+        "INSERT INTO policy_records(id, domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, "
+        "first_seen, last_seen) VALUES (42, 7, 'reject', '', '', 'relaxed', 'relaxed', 100, 0, "
+        "'0', 'mailto:d@a.example', 1, 2);"
+        "INSERT INTO messages(reporter_id, job_id, received, ip_id, header_from_domain_id, "
+        "policy_domain_id, policy_record_id, spf_result, spf_scope, dkim_aligned, spf_aligned, "
+        "dmarc_result, disposition, action, origin) VALUES (1, 'q1', 1, 1, 7, 7, 42, 'pass', "
+        "'mfrom', 1, 1, 'pass', 'none', 'accept', 'spool')"));
+    auto v = migrate(*db, "store");
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_EQ(*v, known_version("sqlite", "store"));
+    EXPECT_GE(*v, 5);
+    EXPECT_EQ(scalar(*db, "SELECT ri FROM policy_records WHERE id = 42"), 86400);
+    EXPECT_EQ(scalar(*db,
+                     "SELECT count(*) FROM messages m JOIN policy_records pr ON pr.id = "
+                     "m.policy_record_id"),
+              1);
+    EXPECT_TRUE(db->exec(
+        "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, pct, testing, fo, rua, "
+        "first_seen, last_seen, ri) VALUES (7, 'reject', '', '', 'relaxed', 'relaxed', 100, 0, "
+        "'0', 'mailto:d@a.example', 3, 3, 3600)"));
+    EXPECT_EQ(scalar(*db, "PRAGMA foreign_keys"), 1);
+    EXPECT_FALSE(db->exec("UPDATE messages SET policy_record_id = 9999"));
+}
+
 TEST(Sqlite, ForeignKeysAreEnforcedInTheStore) {
     test::TempDir dir;
     auto db = Db::open(dir.file("store.db"));

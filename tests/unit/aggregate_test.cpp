@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 
 namespace dmarc {
 namespace {
@@ -69,15 +70,125 @@ TEST(AggregatePeriod, UtcDayAligned) {
     EXPECT_EQ(next_period({kDay, kDay + 3599}), (ReportPeriod{kDay + 3600, kDay + 7199}));
 }
 
-// RFC 7489 §6.3 ri: a request; we honour it as a whole-hour divisor of 24 h.
+// RFC 7489 §6.3 ri: a request; we honour it as the nearest whole-hour divisor of 24 h (a tie
+// goes to the longer interval), hourly at least, daily at most.
 TEST(AggregatePeriod, RiToInterval) {
     const std::pair<std::uint32_t, std::uint32_t> cases[] = {
-        {86400, 86400}, {604800, 86400}, {43200, 43200}, {50000, 43200}, {3600, 3600},
-        {60, 3600},     {0, 3600},       {7200, 7200},   {18000, 14400}, {28800, 28800},
+        {86400, 86400}, {604800, 86400}, {43200, 43200},       {50000, 43200}, {3600, 3600},
+        {60, 3600},     {0, 3600},       {7200, 7200},         {18000, 21600},  // 5 h: 4 h or 6 h
+        {28800, 28800}, {5399, 3600},    {5400, 7200},         {36000, 43200},  // 10 h: 8 h or 12 h
+        {64800, 86400}, {64799, 43200},  {4294967295u, 86400},
     };
     for (const auto& [ri, interval] : cases) {
         EXPECT_EQ(report_interval_for(ri), interval) << ri;
         EXPECT_EQ(86400u % report_interval_for(ri), 0u);
+    }
+}
+
+// Our ReportInterval is the shortest period we report: a domain's ri is honoured down to it.
+TEST(AggregatePeriod, EffectiveIntervalIsTheLongerOfRiAndOurs) {
+    struct Case {
+        std::uint32_t ri, minimum, expected;
+    };
+    const Case cases[] = {
+        {3600, 3600, 3600},    // hourly asked, hourly allowed
+        {3600, 86400, 86400},  // hourly asked, we report daily
+        {86400, 3600, 86400},  // ri absent (default 86400): daily
+        {14400, 7200, 14400}, {7200, 14400, 14400}, {18000, 3600, 21600},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(effective_report_interval(c.ri, c.minimum), c.expected)
+            << c.ri << " " << c.minimum;
+    }
+}
+
+// Issue 6: the next period starts where the ledger ended and ends on a boundary of the interval
+// in force; after a change of ri the first period is cut at the new boundary (never an overlap,
+// never a gap with unreported mail in it).
+TEST(AggregatePeriod, NextPeriodFollowsTheLedgerAcrossIntervalChanges) {
+    constexpr std::int64_t h = 3600;
+    struct Case {
+        const char* what;
+        std::optional<std::int64_t> ledger_next;
+        std::int64_t first_message;
+        std::uint32_t interval;
+        ReportPeriod expected;
+    };
+    const Case cases[] = {
+        {"no ledger, daily", std::nullopt, kDay + 5 * h, 86400, {kDay, kDay + 86399}},
+        {"no ledger, hourly",
+         std::nullopt,
+         kDay + 5 * h + 7,
+         3600,
+         {kDay + 5 * h, kDay + 6 * h - 1}},
+        {"ledger aligned",
+         kDay + 86400,
+         kDay + 86400 + 60,
+         86400,
+         {kDay + 86400, kDay + 2 * 86400 - 1}},
+        {"gap of empty days",
+         kDay,
+         kDay + 3 * 86400 + 1,
+         86400,
+         {kDay + 3 * 86400, kDay + 4 * 86400 - 1}},
+        {"hourly to 4 h after 05:00",
+         kDay + 5 * h,
+         kDay + 5 * h + 1,
+         14400,
+         {kDay + 5 * h, kDay + 8 * h - 1}},
+        {"hourly to daily after 13:00",
+         kDay + 13 * h,
+         kDay + 13 * h + 30,
+         86400,
+         {kDay + 13 * h, kDay + 86399}},
+        {"hourly to daily, first mail next day",
+         kDay + 13 * h,
+         kDay + 86400 + 30,
+         86400,
+         {kDay + 86400, kDay + 2 * 86400 - 1}},
+        {"daily to hourly",
+         kDay + 86400,
+         kDay + 86400 + 2 * h + 5,
+         3600,
+         {kDay + 86400 + 2 * h, kDay + 86400 + 3 * h - 1}},
+        {"6 h to 4 h after 06:00",
+         kDay + 6 * h,
+         kDay + 6 * h + 1,
+         14400,
+         {kDay + 6 * h, kDay + 8 * h - 1}},
+    };
+    for (const auto& c : cases) {
+        const ReportPeriod period = next_report_period(c.ledger_next, c.first_message, c.interval);
+        EXPECT_EQ(period, c.expected) << c.what;
+        EXPECT_LE(period.begin, c.first_message) << c.what;
+        EXPECT_GE(period.end, c.first_message) << c.what;
+        if (c.ledger_next) {
+            EXPECT_GE(period.begin, *c.ledger_next) << c.what;
+        }
+        EXPECT_EQ((period.end + 1) % c.interval, 0) << c.what;  // ends on a boundary
+    }
+}
+
+// RFC 7489 Appendix C envelope_to: the recipients' one domain, or nothing.
+TEST(AggregateEnvelopeTo, OneDomainForAllRecipientsOrNone) {
+    struct Case {
+        std::vector<std::string> rcpt;
+        std::string expected;
+    };
+    const Case cases[] = {
+        {{}, ""},
+        {{"a@Receiver.Example"}, "receiver.example"},
+        {{"a@receiver.example", "b@RECEIVER.example"}, "receiver.example"},
+        {{"a@receiver.example", "b@other.example"}, ""},
+        {{"\"x@y\"@receiver.example"}, "receiver.example"},  // the last '@' counts
+        {{"postmaster"}, ""},                                // no domain
+        {{"a@[192.0.2.1]"}, ""},                             // address literal
+        {{"a@b\xC3\xA4"
+          "cker.example"},
+         "xn--bcker-gra.example"},  // A-label
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(envelope_to_domain(c.rcpt), c.expected) << (c.rcpt.empty() ? "" : c.rcpt[0]);
     }
 }
 

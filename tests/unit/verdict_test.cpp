@@ -443,12 +443,29 @@ TEST_F(Verdicts, SpoolRowHoldsTheWholeEvaluation) {
     EXPECT_EQ(row.record->p, Policy::reject);
     EXPECT_EQ(row.record->np, Policy::reject);
     EXPECT_EQ(row.record->rua, std::vector<std::string>{"mailto:dmarc@corp.example"});
+    EXPECT_EQ(row.record->ri, 86400u);  // RFC 7489 §6.3: not published, the default
     EXPECT_EQ(row.spf_result, SpfResult::none);
     EXPECT_EQ(row.dmarc_result, DmarcResult::fail);
     EXPECT_EQ(row.policy_applied, Policy::reject);
     EXPECT_EQ(row.disposition, Disposition::reject);
     EXPECT_EQ(row.action, MilterAction::reject);
     EXPECT_FALSE(row.is_report);
+    // ri= as published reaches the spool row (dmarc-reporter's period length follows it).
+    {
+        std::string zone = slurp(kDemo + "/zone.txt");
+        const std::string record = "rua=mailto:dmarc@corp.example\"";
+        const auto at = zone.find(record);
+        ASSERT_NE(at, std::string::npos);
+        zone.replace(at, record.size(), "rua=mailto:dmarc@corp.example; ri=7200\"");
+        auto with_ri = MemoryResolver::parse(zone);
+        ASSERT_TRUE(with_ri);
+        VerdictContext ctx(config_, *with_ri);
+        ctx.now = 1764000000;
+        const Scenario& s07 = scenarios_.at("07");
+        auto hourly = to_spool_row(decide(ctx, s07.envelope, s07.headers), s07.envelope, 1);
+        ASSERT_TRUE(hourly.record);
+        EXPECT_EQ(hourly.record->ri, 7200u);
+    }
     // A message from a domain without a policy is still a row (no record, result none).
     auto none = to_spool_row(run("06"), scenarios_.at("06").envelope, 1);
     EXPECT_TRUE(none.record.has_value());
