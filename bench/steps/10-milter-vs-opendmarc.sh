@@ -183,9 +183,12 @@ stop_daemon() {
 }
 
 free_tcp_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    # Below the ephemeral range: each run leaves thousands of client ports in TIME_WAIT there,
+    # and bind() refuses a port an outgoing connection holds.
+    local p low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+    for p in $(shuf -i 20000-$((low - 1)) -n 50); do
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
