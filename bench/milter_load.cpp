@@ -35,6 +35,7 @@ struct Settings {
     double rate = 0;         // messages per second over all connections; 0: as fast as possible
     int per_connection = 1;  // messages per milter connection (Postfix: one per SMTP session)
     bool quick_ack = false;
+    bool write_each = false;
     int pid = 0;
     std::string only;  // run only scenarios whose file name contains this
     bool json = false;
@@ -49,6 +50,8 @@ const char* kUsage = R"(usage: milter_load --socket SPEC [options]
   --rate R              target messages/s over all connections (default: unlimited)
   --per-connection K    messages per milter connection (default 1)
   --quick-ack           acknowledge at once (TCP_QUICKACK); Postfix does not
+  --write-each          one write per command (Postfix buffers commands until it reads a
+                        reply, at DATA and at disconnect)
   --pid PID             report this process's CPU time per message (/proc/PID/stat)
   --json                one JSON line instead of the table
 )";
@@ -144,6 +147,7 @@ void worker(const Settings& s, const std::vector<mc::Message>& mix, std::atomic<
             }
             client.emplace(std::move(*c));
             client->set_quick_ack(s.quick_ack);
+            client->set_buffered(!s.write_each);
             if (auto n = client->negotiate(); !n) {
                 ++out.errors;
                 if (out.first_error.empty()) out.first_error = n.error().message;
@@ -166,7 +170,17 @@ void worker(const Settings& s, const std::vector<mc::Message>& mix, std::atomic<
         ++out.outcomes[outcome_of(*r)];
         // A message the milter ended early (reject at connect/mail) leaves the connection in
         // an unknown state for the next one: start afresh.
-        if (r->code != 'a' && r->code != 'c' && r->code != 'y' && r->code != 'r') client.reset();
+        if (r->code != 'a' && r->code != 'c' && r->code != 'y' && r->code != 'r') {
+            client.reset();
+            continue;
+        }
+        // smtpd's mail_reset() after every transaction: milter_abort() writes SMFIC_ABORT (no
+        // reply; buffered until the next command needing one, or the quit).
+        if (auto a = client->abort(); !a) {
+            ++out.errors;
+            if (out.first_error.empty()) out.first_error = a.error().message;
+            client.reset();
+        }
     }
     if (client) (void)client->quit();
 }
@@ -208,6 +222,8 @@ int main(int argc, char** argv) {
             s.per_connection = std::max(1, std::stoi(next()));
         else if (a == "--quick-ack")
             s.quick_ack = true;
+        else if (a == "--write-each")
+            s.write_each = true;
         else if (a == "--pid")
             s.pid = std::stoi(next());
         else if (a == "--json")
@@ -269,8 +285,9 @@ int main(int argc, char** argv) {
     } else {
         std::cout
             << fmt::format("socket        {}\n", s.socket)
-            << fmt::format("connections   {} ({} message(s) each{})\n", s.connections,
-                           s.per_connection, s.quick_ack ? ", quick ACK" : "")
+            << fmt::format("connections   {} ({} message(s) each{}{})\n", s.connections,
+                           s.per_connection, s.quick_ack ? ", quick ACK" : "",
+                           s.write_each ? ", one write per command" : "")
             << fmt::format("messages      {} in {:.2f} s, {} errors{}\n", all.size(), elapsed,
                            errors, first_error.empty() ? "" : " (" + first_error + ")")
             << fmt::format("throughput    {:.0f} msgs/s{}\n", done / elapsed,

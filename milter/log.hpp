@@ -1,7 +1,9 @@
-// dmarc-milter's log: syslog(3) with the configured facility, or stderr (foreground, tests).
-// One call is one line, written whole, from any thread.
+// dmarc-milter's log: syslog with the configured facility, or stderr (foreground, tests).
+// One call is one line, written whole, from any thread. Syslog lines are sent by us in
+// syslog(3)'s format (RFC 3164 with LOG_PID) on a datagram socket to /dev/log, without a lock.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -19,8 +21,14 @@ class Logger {
     void log(LogLevel level, std::string_view line) noexcept;
 
   private:
-    std::mutex mutex_;
-    bool syslog_ = false;
+    bool send_syslog(int priority, std::string_view line) noexcept;
+    bool connect_syslog() noexcept;
+
+    std::mutex mutex_;  // stderr lines and (re)connecting the syslog socket
+    std::atomic<bool> syslog_{false};
+    int syslog_fd_ = -1;  // one datagram socket for the process; reconnected, never replaced
+    int facility_ = 0;
+    long pid_ = 0;
     std::string ident_;
     int verbosity_ = 0;  // debug lines only with -v
 };

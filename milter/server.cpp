@@ -528,6 +528,12 @@ Result<int> bind_inet(std::string_view rest, bool v6, int backlog) {
     }
     ::freeaddrinfo(found);
     g_listener.fd = fd;
+    // The MTA's first packet (option negotiation) follows its connect at once: with
+    // TCP_DEFER_ACCEPT the worker waiting in accept() is woken once, when that packet is
+    // there, instead of once for the connection and again for the packet. A peer that sends
+    // nothing is still accepted once the timeout (seconds) runs out.
+    int defer_seconds = 5;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof(defer_seconds));
     return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 ? 1 : 0;
 }
 

@@ -2,7 +2,8 @@
 # dmarc-milter beside OpenDMARC (issue 4 §6 and acceptance): both daemons, configured alike, on
 # the same private unbound (loopback, demo zone), warmed, then driven by the same
 # build-release/bin/milter_load mix over TCP and over a unix socket: a paced 1,000 msgs/s run for
-# latency and an unpaced run for throughput. Each daemon's CPU time comes from /proc/PID/stat
+# latency and an unpaced run for throughput. milter_load stands in for Postfix: a connection per
+# message, commands buffered and replies read as milter8's VSTREAM does, no quick ACK. Each daemon's CPU time comes from /proc/PID/stat
 # before and after (milter_load --pid). Prints per daemon msgs/s, CPU ms/msg, p50/p99 and ratios.
 #
 # OpenDMARC resolves through the libc resolver (port 53 of resolv.conf's server only) and logs
@@ -183,9 +184,12 @@ stop_daemon() {
 }
 
 free_tcp_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    # Below the ephemeral range: each run leaves thousands of client ports in TIME_WAIT there,
+    # and bind() refuses a port an outgoing connection holds.
+    local p low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+    for p in $(shuf -i 20000-$((low - 1)) -n 50); do
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -204,6 +205,10 @@ Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       timeout_(other.timeout_),
       quick_ack_(other.quick_ack_),
+      buffered_(other.buffered_),
+      unsent_(std::move(other.unsent_)),
+      read_buffer_(std::move(other.read_buffer_)),
+      read_at_(other.read_at_),
       tcp_(other.tcp_),
       negotiated_(std::move(other.negotiated_)) {}
 
@@ -213,6 +218,10 @@ Client& Client::operator=(Client&& other) noexcept {
         fd_ = std::exchange(other.fd_, -1);
         timeout_ = other.timeout_;
         quick_ack_ = other.quick_ack_;
+        buffered_ = other.buffered_;
+        unsent_ = std::move(other.unsent_);
+        read_buffer_ = std::move(other.read_buffer_);
+        read_at_ = other.read_at_;
         tcp_ = other.tcp_;
         negotiated_ = std::move(other.negotiated_);
     }
@@ -227,6 +236,10 @@ Result<void> Client::write_packet(char command, std::string_view data) {
     std::string packet = be32(static_cast<std::uint32_t>(data.size() + 1));
     packet.push_back(command);
     packet.append(data);
+    if (buffered_) {
+        unsent_.append(packet);
+        return unsent_.size() >= kVstreamBufsize ? flush() : Result<void>{};
+    }
     std::string_view rest = packet;
     while (!rest.empty()) {
         ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
@@ -239,11 +252,38 @@ Result<void> Client::write_packet(char command, std::string_view data) {
     return {};
 }
 
+Result<void> Client::flush() {
+    std::string_view rest = unsent_;
+    while (!rest.empty()) {
+        ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            unsent_.clear();
+            return tl::unexpected(sys_error("send"));
+        }
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    unsent_.clear();
+    return {};
+}
+
 Result<std::pair<char, std::string>> Client::read_packet() {
+    if (!unsent_.empty()) {
+        if (auto r = flush(); !r) return tl::unexpected(r.error());
+    }
     auto deadline = std::chrono::steady_clock::now() + timeout_;
+    // Buffered (as VSTREAM): one poll + recv of up to kVstreamBufsize, packets parsed from
+    // what it brought; unbuffered: each packet's header and data read on their own.
     auto read_exact = [&](char* buffer, std::size_t size) -> Result<void> {
         std::size_t got = 0;
         while (got < size) {
+            if (read_at_ < read_buffer_.size()) {
+                std::size_t take = std::min(size - got, read_buffer_.size() - read_at_);
+                std::memcpy(buffer + got, read_buffer_.data() + read_at_, take);
+                read_at_ += take;
+                got += take;
+                continue;
+            }
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                 deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return make_error(Errc::temporary, "milter reply timed out");
@@ -252,11 +292,20 @@ Result<std::pair<char, std::string>> Client::read_packet() {
             if (rc < 0 && errno == EINTR) continue;
             if (rc < 0) return tl::unexpected(sys_error("poll"));
             if (rc == 0) return make_error(Errc::temporary, "milter reply timed out");
-            ssize_t n = ::recv(fd_, buffer + got, size - got, 0);
+            char* into = buffer + got;
+            std::size_t want = size - got;
+            if (buffered_) {
+                read_buffer_.resize(kVstreamBufsize);
+                read_at_ = 0;
+                into = read_buffer_.data();
+                want = read_buffer_.size();
+            }
+            ssize_t n = ::recv(fd_, into, want, 0);
+            if (buffered_) read_buffer_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return tl::unexpected(sys_error("recv"));
             if (n == 0) return make_error(Errc::io, "milter closed the connection");
-            got += static_cast<std::size_t>(n);
+            if (!buffered_) got += static_cast<std::size_t>(n);
             if (tcp_ && quick_ack_) {
                 int one = 1;
                 ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
@@ -416,7 +465,8 @@ Result<void> Client::abort() {
 }
 
 Result<void> Client::quit() {
-    return write_packet('Q', "");
+    if (auto r = write_packet('Q', ""); !r) return r;
+    return flush();
 }
 
 Result<Response> Client::send_message(const Message& m, bool first_on_connection) {
@@ -437,6 +487,8 @@ Result<Response> Client::send_message(const Message& m, bool first_on_connection
         auto r = rcpt(rcpt_to);
         if (!r || stop(*r)) return r;
     }
+    // smtpd passes the milter to cleanup here (milter8_send flushes; no-op when unbuffered).
+    if (auto r = flush(); !r) return tl::unexpected(r.error());
     for (const auto& [name, value] : m.headers) {
         auto h = header(name, value);
         if (!h || stop(*h)) return h;

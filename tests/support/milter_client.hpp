@@ -107,6 +107,14 @@ class Client {
     // Immediate ACKs on TCP (TCP_QUICKACK after every read). Postfix does not do this; a
     // benchmark that wants to see delayed-ACK stalls (e2e-notes item 6) leaves it off.
     void set_quick_ack(bool on) { quick_ack_ = on; }
+    // As Postfix's VSTREAM (milter8.c sends no-reply commands "in one VSTREAM transaction"):
+    // commands wait in a buffer that is written when a reply is to be read, when
+    // kVstreamBufsize bytes wait, at flush() (smtpd hands the milter to cleanup at DATA) and at
+    // quit(). Replies are read as VSTREAM reads them too: up to kVstreamBufsize bytes per
+    // read, packets parsed from the buffer. Off (the default): one write per command, and a
+    // read for each reply packet's header and another for its data.
+    void set_buffered(bool on) { buffered_ = on; }
+    Result<void> flush();
 
     Result<Negotiated> negotiate(std::uint32_t actions = proto::kAllActions,
                                  std::uint32_t steps = proto::kPostfixSteps);
@@ -138,9 +146,14 @@ class Client {
     Result<Response> step(char command, std::string_view data, std::uint32_t skip_flag,
                           std::uint32_t no_reply_flag);
 
+    static constexpr std::size_t kVstreamBufsize = 4096;  // Postfix VSTREAM_BUFSIZE
     int fd_ = -1;
     std::chrono::milliseconds timeout_;
     bool quick_ack_ = false;
+    bool buffered_ = false;
+    std::string unsent_;
+    std::string read_buffer_;  // buffered: bytes read, not yet taken from read_at_ on
+    std::size_t read_at_ = 0;
     bool tcp_ = false;
     Negotiated negotiated_;
 };
