@@ -3,17 +3,13 @@
 // SQL text for queries lives here; DDL only in schema/.
 #include "io/report_store.hpp"
 
-#include <libpq-fe.h>
-
-#include <charconv>
 #include <map>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/domain_name.hpp"
 #include "core/text.hpp"
-#include "io/sqlite.hpp"
+#include "io/sql_connection.hpp"
 #include "io/store.hpp"
 
 namespace dmarc::io {
@@ -46,183 +42,15 @@ std::string_view to_string(DeliveryKind kind) noexcept {
 
 namespace {
 
-// ---- The SQL layer ------------------------------------------------------------------------
-
-struct Param {
-    std::optional<std::string> text;
-    bool blob = false;
-};
-using Field = std::optional<std::string>;
-using Row = std::vector<Field>;
-
-Param p(std::string_view v) {
-    return Param{std::string(v), false};
-}
-Param p(std::int64_t v) {
-    return Param{std::to_string(v), false};
-}
-Param p(const std::optional<std::int64_t>& v) {
-    return v ? p(*v) : Param{std::nullopt, false};
-}
-Param blob(std::string_view v) {
-    return Param{std::string(v), true};
-}
-
-class Sql {
-  public:
-    virtual ~Sql() = default;
-    virtual Result<std::vector<Row>> query(std::string_view sql,
-                                           const std::vector<Param>& params) = 0;
-    virtual bool postgres() const noexcept = 0;
-    Result<void> exec(std::string_view sql, const std::vector<Param>& params = {}) {
-        auto r = query(sql, params);
-        if (!r) return tl::unexpected(r.error());
-        return {};
-    }
-};
-
-class SqliteSql final : public Sql {
-  public:
-    explicit SqliteSql(sqlite::Db db) : db_(std::move(db)) {}
-    bool postgres() const noexcept override { return false; }
-
-    Result<std::vector<Row>> query(std::string_view sql,
-                                   const std::vector<Param>& params) override {
-        auto it = statements_.find(std::string(sql));
-        if (it == statements_.end()) {
-            // $N -> ?N: one SQL text for both backends.
-            std::string converted(sql);
-            for (char& c : converted) {
-                if (c == '$') c = '?';
-            }
-            auto stmt = db_.prepare(converted);
-            if (!stmt) return tl::unexpected(stmt.error());
-            it = statements_.emplace(std::string(sql), std::move(*stmt)).first;
-        }
-        sqlite::Statement& s = it->second;
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const int index = static_cast<int>(i + 1);
-            if (!params[i].text) {
-                s.bind_null(index);
-            } else if (params[i].blob) {
-                s.bind_blob(index, *params[i].text);
-            } else {
-                s.bind(index, *params[i].text);
-            }
-        }
-        std::vector<Row> rows;
-        for (;;) {
-            auto more = s.step();
-            if (!more) {
-                s.reset();
-                return tl::unexpected(more.error());
-            }
-            if (!*more) break;
-            Row row;
-            row.reserve(static_cast<std::size_t>(s.column_count()));
-            for (int c = 0; c < s.column_count(); ++c) {
-                if (s.is_null(c)) {
-                    row.emplace_back();
-                } else {
-                    row.emplace_back(std::string(s.column_text(c)));
-                }
-            }
-            rows.push_back(std::move(row));
-        }
-        return rows;
-    }
-
-  private:
-    sqlite::Db db_;
-    std::unordered_map<std::string, sqlite::Statement> statements_;
-};
-
-struct PgConnDeleter {
-    void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct PgResultDeleter {
-    void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-
-// bytea in text output form: "\x" followed by hex digits.
-std::string decode_bytea(std::string_view text) {
-    if (!text.starts_with("\\x")) return std::string(text);
-    std::string out;
-    out.reserve((text.size() - 2) / 2);
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return 0;
-    };
-    for (std::size_t i = 2; i + 1 < text.size(); i += 2) {
-        out += static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1]));
-    }
-    return out;
-}
-
-class PostgresSql final : public Sql {
-  public:
-    explicit PostgresSql(PGconn* conn) : conn_(conn) {}
-    bool postgres() const noexcept override { return true; }
-
-    Result<std::vector<Row>> query(std::string_view sql,
-                                   const std::vector<Param>& params) override {
-        std::vector<const char*> values;
-        std::vector<int> lengths, formats;
-        for (const auto& param : params) {
-            values.push_back(param.text ? param.text->data() : nullptr);
-            lengths.push_back(param.text ? static_cast<int>(param.text->size()) : 0);
-            formats.push_back(param.blob ? 1 : 0);
-        }
-        std::unique_ptr<PGresult, PgResultDeleter> r(
-            PQexecParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(params.size()),
-                         nullptr, values.data(), lengths.data(), formats.data(), 0));
-        const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            std::string message = PQerrorMessage(conn_.get());
-            while (!message.empty() && message.back() == '\n') message.pop_back();
-            const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-            const bool transient = state && (std::string_view(state).starts_with("40") ||
-                                             std::string_view(state).starts_with("08"));
-            return make_error(transient ? Errc::temporary : Errc::io, "PostgreSQL: " + message);
-        }
-        std::vector<Row> rows;
-        const int n = PQntuples(r.get()), columns = PQnfields(r.get());
-        constexpr Oid kByteaOid = 17;
-        for (int i = 0; i < n; ++i) {
-            Row row;
-            for (int c = 0; c < columns; ++c) {
-                if (PQgetisnull(r.get(), i, c)) {
-                    row.emplace_back();
-                    continue;
-                }
-                std::string_view value(PQgetvalue(r.get(), i, c),
-                                       static_cast<std::size_t>(PQgetlength(r.get(), i, c)));
-                row.emplace_back(PQftype(r.get(), c) == kByteaOid ? decode_bytea(value)
-                                                                  : std::string(value));
-            }
-            rows.push_back(std::move(row));
-        }
-        return rows;
-    }
-
-  private:
-    std::unique_ptr<PGconn, PgConnDeleter> conn_;
-};
-
-std::int64_t to_int(const Field& f) {
-    std::int64_t v = 0;
-    if (f) std::from_chars(f->data(), f->data() + f->size(), v);
-    return v;
-}
-std::optional<std::int64_t> to_opt_int(const Field& f) {
-    if (!f) return std::nullopt;
-    return to_int(f);
-}
-std::string to_text(const Field& f) {
-    return f ? *f : std::string();
-}
+// The SQL layer: io/sql_connection.hpp.
+using Sql = sql::Connection;
+using sql::blob;
+using sql::Field;
+using sql::p;
+using sql::Row;
+using sql::to_int;
+using sql::to_opt_int;
+using sql::to_text;
 
 // ---- Queries --------------------------------------------------------------------------------
 
@@ -417,7 +245,7 @@ class SqlReportStore final : public ReportStore {
     }
 
     Result<std::int64_t> create_report(const NewReport& report) override {
-        if (auto r = begin(); !r) return tl::unexpected(r.error());
+        if (auto r = sql_->begin(); !r) return tl::unexpected(r.error());
         auto result = create_report_in_transaction(report);
         if (!result) {
             (void)sql_->exec("ROLLBACK");
@@ -533,8 +361,6 @@ class SqlReportStore final : public ReportStore {
     }
 
   private:
-    Result<void> begin() { return sql_->exec(sql_->postgres() ? "BEGIN" : "BEGIN IMMEDIATE"); }
-
     // (record, rua) of a policy_records row; id 0: no record (defaults).
     Result<std::pair<ReportPolicy, std::string>> policy_record(std::int64_t id) {
         if (auto it = records_.find(id); it != records_.end()) return it->second;
@@ -630,33 +456,16 @@ Result<std::unique_ptr<ReportStore>> open_report_store(std::string_view uri) {
     auto store = open_store(uri);
     if (!store) return tl::unexpected(store.error());
     store->reset();
-    std::unique_ptr<Sql> sql;
-    if (uri.starts_with("postgresql:") || uri.starts_with("postgres:")) {
-        PGconn* conn = PQconnectdb(std::string(uri).c_str());
-        if (!conn || PQstatus(conn) != CONNECTION_OK) {
-            std::string message = conn ? PQerrorMessage(conn) : "out of memory";
-            if (conn) PQfinish(conn);
-            return make_error(Errc::temporary, "cannot connect to PostgreSQL: " + message);
-        }
-        sql = std::make_unique<PostgresSql>(conn);
-        if (auto r = sql->exec("SET client_min_messages = warning"); !r) {
+    // SQLite's default page cache (unlike the importing Store's 256 MiB and mmap): each
+    // period query touches few pages, and the reporter's peak memory stays ~20 MiB.
+    auto connection = sql::connect(uri, {});
+    if (!connection) return tl::unexpected(connection.error());
+    if (!(*connection)->postgres()) {
+        if (auto r = (*connection)->exec("PRAGMA foreign_keys=ON"); !r) {
             return tl::unexpected(r.error());
         }
-    } else {
-        std::string path(uri);
-        if (uri.starts_with("sqlite://")) {
-            path = std::string(uri.substr(9));
-        } else if (uri.starts_with("sqlite:")) {
-            path = std::string(uri.substr(7));
-        }
-        // SQLite's default page cache (unlike the importing Store's 256 MiB and mmap): each
-        // period query touches few pages, and the reporter's peak memory stays ~20 MiB.
-        auto db = sqlite::Db::open(path);
-        if (!db) return tl::unexpected(db.error());
-        if (auto r = db->exec("PRAGMA foreign_keys=ON"); !r) return tl::unexpected(r.error());
-        sql = std::make_unique<SqliteSql>(std::move(*db));
     }
-    return std::unique_ptr<ReportStore>(std::make_unique<SqlReportStore>(std::move(sql)));
+    return std::unique_ptr<ReportStore>(std::make_unique<SqlReportStore>(std::move(*connection)));
 }
 
 }  // namespace dmarc::io
