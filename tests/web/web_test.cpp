@@ -18,13 +18,16 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "io/archive.hpp"
+#include "io/file.hpp"
 #include "io/sql_connection.hpp"
 #include "io/store.hpp"
 #include "io/store_queries.hpp"
@@ -1472,6 +1475,119 @@ TEST_F(WebBackendsTest, SameSeedGivesTheSameJsonFromEveryApi) {
     auto overview = json::parse(on_sqlite[1].body);
     EXPECT_EQ(overview["messages"], 64);
     fs::remove_all(dir);
+}
+
+// The read pool's connections cannot write, on either backend: SQLite opens them read-only,
+// PostgreSQL sessions have default_transaction_read_only (even for a role that could write).
+TEST_F(WebBackendsTest, ReadConnectionsRefuseWrites) {
+    std::string why;
+    const auto dir = fs::temp_directory_path() / ("dmarc-web-ro-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::vector<std::string> uris = {make_store_uri("sqlite", dir, why)};
+    if (auto pg = make_store_uri("postgres", dir, why); !pg.empty()) uris.push_back(pg);
+    for (const auto& uri : uris) {
+        ASSERT_TRUE(io::open_store(uri)) << uri;
+        io::sql::ConnectOptions read_only;
+        read_only.read_only = true;
+        auto reader = io::sql::connect(uri, read_only);
+        ASSERT_TRUE(reader) << reader.error().message;
+        const std::string insert =
+            "INSERT INTO suppressions (pattern, comment, added) VALUES ('x.example', '', 1)";
+        auto refused = (*reader)->exec(insert);
+        ASSERT_FALSE(refused) << uri;
+        EXPECT_NE(refused.error().message.find((*reader)->postgres() ? "read-only transaction"
+                                                                     : "readonly"),
+                  std::string::npos)
+            << refused.error().message;
+        // The writable connection can: the refusal above came from the read-only mode.
+        auto writer = io::sql::connect(uri, {});
+        ASSERT_TRUE(writer);
+        EXPECT_TRUE((*writer)->exec(insert)) << uri;
+    }
+    if (uris.size() == 1) std::cerr << "PostgreSQL side skipped: " << why << "\n";
+    fs::remove_all(dir);
+}
+
+// web/postgres_role.sql, exactly as web/README.md tells an administrator to run it: the
+// dashboard runs on that role, reads every page, makes its changes, and cannot touch the rest.
+TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore) {
+    ASSERT_TRUE(crypto_init());
+    std::string why;
+    const std::string owner_uri = make_store_uri("postgres", fs::temp_directory_path(), why);
+    if (owner_uri.empty()) GTEST_SKIP() << why;
+    seed(owner_uri, now_seconds());
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(owner_uri, "admin", "admin", *hash, now_seconds()));
+    auto owner = io::sql::connect(owner_uri, {});
+    ASSERT_TRUE(owner);
+    // The role is cluster-wide: another test run on this server may have made it already.
+    (void)(*owner)->exec("DROP OWNED BY dmarc_web");
+    (void)(*owner)->exec("DROP ROLE IF EXISTS dmarc_web");
+    auto script = io::load_file(DMARC_TEST_DATA "/../../web/postgres_role.sql", 1 << 16);
+    ASSERT_TRUE(script) << script.error().message;
+    std::string statement;
+    std::size_t statements = 0;
+    std::istringstream lines(*script);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("--") || line.empty()) continue;
+        statement += line + "\n";
+        if (line.ends_with(";")) {
+            ASSERT_TRUE((*owner)->exec(statement)) << statement;
+            statement.clear();
+            ++statements;
+        }
+    }
+    EXPECT_EQ(statements, 6u);
+    // The same database as the owner's, as dmarc_web.
+    const std::string role_uri =
+        std::regex_replace(owner_uri, std::regex("postgresql://dmarc@"), "postgresql://dmarc_web@");
+    ASSERT_NE(role_uri, owner_uri);
+    auto reader = io::StoreReader::open(role_uri, 2);
+    ASSERT_TRUE(reader) << reader.error().message;
+    auto writer = io::StoreWriter::open(role_uri);
+    ASSERT_TRUE(writer) << writer.error().message;
+    io::MessageFilter all;
+    auto overview = (*reader)->overview(all, 10);
+    ASSERT_TRUE(overview) << overview.error().message;
+    EXPECT_EQ(overview->messages, 64);
+    auto page = (*reader)->messages(all, std::nullopt, 10);
+    ASSERT_TRUE(page) << page.error().message;
+    EXPECT_EQ(page->rows.size(), 10u);
+    auto detail = (*reader)->message(hostile_id_);
+    ASSERT_TRUE(detail && *detail);
+    auto report = (*reader)->report(report_id_);
+    ASSERT_TRUE(report && *report);
+    EXPECT_FALSE((*report)->archive.empty());
+    ASSERT_TRUE((*reader)->find_user("admin"));
+    // What the dashboard changes...
+    ASSERT_TRUE((*writer)->add_suppression("role.example", "by dmarc_web", std::nullopt, 1));
+    auto resent = (*writer)->resend_report(report_id_, now_seconds());
+    ASSERT_TRUE(resent) << resent.error().message;
+    EXPECT_EQ(*resent, 3);
+    auto rows = (*reader)->suppressions();
+    ASSERT_TRUE(rows);
+    std::int64_t added = 0;
+    for (const auto& r : *rows) {
+        if (r.pattern == "role.example") added = r.id;
+    }
+    ASSERT_NE(added, 0);
+    auto removed = (*writer)->remove_suppression(added);
+    ASSERT_TRUE(removed) << removed.error().message;
+    EXPECT_TRUE(*removed);
+    // ...and nothing else: the role's own writable session is refused the rest of the store.
+    auto as_role = io::sql::connect(role_uri, {});
+    ASSERT_TRUE(as_role);
+    for (const char* forbidden :
+         {"UPDATE messages SET dmarc_result = 'pass'", "DELETE FROM reports",
+          "UPDATE web_users SET role = 'admin'", "UPDATE report_deliveries SET address = 'x'",
+          "INSERT INTO domains (name) VALUES ('evil.example')"}) {
+        auto r = (*as_role)->exec(forbidden);
+        ASSERT_FALSE(r) << forbidden;
+        EXPECT_NE(r.error().message.find("permission denied"), std::string::npos)
+            << r.error().message;
+    }
 }
 
 // ---- Routes as pure functions: the login limiter, without sockets
