@@ -60,7 +60,8 @@ SYNOPSIS
 
 DESCRIPTION
     Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
-    or HTTPS, from a read-only view of the store dmarc-collector fills. Every page needs a
+    or HTTPS, from a read-only view of the store dmarc-collector fills (SQLite opened
+    read-only, or PostgreSQL sessions with default_transaction_read_only). Every page needs a
     login; users are admin or viewer, with argon2id passwords. `user add` and `user passwd`
     read the password from standard input (one line; asked twice on a terminal) or print a
     generated one once with --generate-password; they open the store read-write.
@@ -69,7 +70,8 @@ OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
                           WebThreads, StoreDatabase (`Name value` lines); flags override it
     --listen ADDR:PORT    where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6)
-    --store PATH          the store: a path or sqlite:///path (default /var/lib/dmarc/dmarc.db)
+    --store PATH|URI      the store: a path, sqlite:///path or postgresql://user@host/db
+                          (default /var/lib/dmarc/dmarc.db)
     --tls-cert FILE, --tls-key FILE
                           PEM certificate chain and key: HTTPS, HSTS and Secure cookies
     --threads N           worker threads (default 2)
