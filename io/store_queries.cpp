@@ -101,6 +101,11 @@ Result<std::vector<ResultCount>> counts_by(sql::Connection& db, std::string_view
     return out;
 }
 
+// Grouped by `+m.ip_id`, an expression, not the column: SQLite (with no ANALYZE statistics in a
+// store the dashboard opens read-only) otherwise walks the whole messages_ip index to save the
+// GROUP BY sort and looks up every row of the store, matching or not (7 days of a 1 M store:
+// 0.40 s against 0.08 s by the received range; 90 days: 2.8 s against 1.0 s). The unary plus is
+// an identity on PostgreSQL too.
 Result<std::vector<SourceStats>> query_sources(sql::Connection& db, const MessageFilter& filter,
                                                std::size_t limit, bool failing) {
     Params params;
@@ -109,12 +114,12 @@ Result<std::vector<SourceStats>> query_sources(sql::Connection& db, const Messag
     const std::string sql =
         "SELECT a.addr, x.n, x.pass, x.doms, x.first_seen, x.last_seen,"
         " (SELECT min(received) FROM messages WHERE ip_id = x.iid) FROM"
-        " (SELECT m.ip_id AS iid, count(*) AS n,"
+        " (SELECT +m.ip_id AS iid, count(*) AS n,"
         " count(*) FILTER (WHERE m.dmarc_result = 'pass') AS pass,"
         " count(*) FILTER (WHERE m.dmarc_result <> 'pass') AS fails,"
         " count(DISTINCT m.header_from_domain_id) AS doms, min(m.received) AS first_seen,"
         " max(m.received) AS last_seen FROM messages m" +
-        where + " GROUP BY m.ip_id" +
+        where + " GROUP BY +m.ip_id" +
         (failing ? " HAVING count(*) FILTER (WHERE m.dmarc_result <> 'pass') > 0" : "") +
         " ORDER BY " + order + ", iid LIMIT " + params.bind(p(static_cast<std::int64_t>(limit))) +
         ") x JOIN ip_addresses a ON a.id = x.iid ORDER BY x." + order + ", x.iid";
