@@ -11,6 +11,7 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/memory_resolver.hpp"
@@ -265,10 +266,23 @@ int serve(WebConfig& config) {
     std::printf("dmarc-web: listening on %s://%s:%u\n", (*server)->tls() ? "https" : "http",
                 config.server.address.c_str(), static_cast<unsigned>((*server)->port()));
     std::fflush(stdout);
+    // The first visit's aggregates, computed while nobody waits (seconds on a large store); a
+    // request arriving meanwhile shares the computation under way.
+    std::thread warm([&app, cache = config.cache_seconds] {
+        if (cache <= 0) return;
+        const auto started = std::chrono::steady_clock::now();
+        app.warm(std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
+        std::fprintf(
+            stderr, "dmarc-web: caches warmed in %.1f s\n",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    });
     int received = 0;
     sigwait(&signals, &received);
     std::fprintf(stderr, "dmarc-web: signal %d, stopping\n", received);
     (*server)->stop();
+    warm.join();
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -1350,6 +1351,60 @@ TEST(WebCache, ReusesAnAnswerAndServesTheOldOneWhileRecomputing) {
     ResultCache<int> off(0);
     EXPECT_EQ(**off.get("k", "w", 1, compute), 6);
     EXPECT_EQ(**off.get("k", "w", 1, compute), 7);
+}
+
+// Background mode (what the dashboard uses): only a first computation is waited for; a stale
+// answer comes back at once while one refresh runs on the cache's thread.
+TEST(WebCache, BackgroundRefreshServesTheOldAnswerWithoutWaiting) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool release = false;
+    std::atomic<int> calls{0}, finished{0};
+    auto slow = [&]() -> Result<int> {
+        const int n = ++calls;
+        if (n > 1) {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return release; });
+        }
+        ++finished;
+        return n;
+    };
+    auto set_release = [&](bool value) {
+        {
+            std::lock_guard lock(m);
+            release = value;
+        }
+        cv.notify_all();
+    };
+    std::thread releaser;
+    {
+        ResultCache<int> cache(60, 256, true);
+        EXPECT_EQ(**cache.get("k", "w1", 100, slow), 1);  // the first answer is waited for
+        // The window moved: the old answer now, though the refresh is blocked.
+        EXPECT_EQ(**cache.get("k", "w2", 160, slow), 1);
+        EXPECT_EQ(**cache.get("k", "w2", 161, slow), 1);  // one refresh under way, not two
+        set_release(true);
+        int seen = 0;
+        for (int i = 0; i < 500 && (seen = **cache.get("k", "w2", 162, slow)) != 2; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_EQ(seen, 2);
+        EXPECT_EQ(calls.load(), 2);
+        // Too old: the same again; this refresh is still running when the cache goes.
+        set_release(false);
+        EXPECT_EQ(**cache.get("k", "w2", 300, slow), 2);
+        for (int i = 0; i < 500 && calls.load() < 3; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_EQ(calls.load(), 3);
+        releaser = std::thread([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            set_release(true);
+        });
+    }
+    // The destructor waited for it (a refresh may use its owner's members).
+    EXPECT_EQ(finished.load(), 3);
+    releaser.join();
 }
 
 // ---- The same answers on both backends ---------------------------------------------------------
