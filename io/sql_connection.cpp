@@ -210,6 +210,18 @@ std::string sqlite_path(std::string_view uri) {
     return std::string(uri);
 }
 
+std::string redacted(std::string_view uri) {
+    if (!is_postgres_uri(uri)) return std::string(uri);
+    const auto scheme = uri.find("://");
+    if (scheme == std::string_view::npos) return std::string(uri);
+    // The last '@' of the authority (a password may hold an unencoded '@'; a host cannot).
+    const auto at = uri.substr(0, uri.find('/', scheme + 3)).rfind('@');
+    if (at == std::string_view::npos || at < scheme) return std::string(uri);
+    const auto colon = uri.substr(0, at).find(':', scheme + 3);
+    if (colon == std::string_view::npos) return std::string(uri);
+    return std::string(uri.substr(0, colon + 1)) + "***" + std::string(uri.substr(at));
+}
+
 Result<std::unique_ptr<Connection>> connect(std::string_view uri, const ConnectOptions& options) {
     if (is_postgres_uri(uri)) {
         PGconn* conn = PQconnectdb(std::string(uri).c_str());

@@ -56,6 +56,8 @@ struct ConnectOptions {
 bool is_postgres_uri(std::string_view uri) noexcept;
 // "sqlite:///abs/path" and "sqlite:rel" -> the path; anything else is taken as a path.
 std::string sqlite_path(std::string_view uri);
+// The URI for messages and logs: a password in a postgresql:// URI becomes "***".
+std::string redacted(std::string_view uri);
 // A libpq URI or a SQLite URI / path (store.hpp's Database URIs). No migration.
 Result<std::unique_ptr<Connection>> connect(std::string_view uri, const ConnectOptions& options);
 

@@ -216,14 +216,16 @@ Result<std::unique_ptr<StoreReader>> StoreReader::open(const std::string& uri, s
     const int known = sqlite::known_version(reader->postgres_ ? "postgres" : "sqlite", "store");
     if (*version > known) {
         return make_error(Errc::invalid_value,
-                          uri + ": store schema is version " + std::to_string(*version) +
-                              ", newer than version " + std::to_string(known) +
+                          sql::redacted(uri) + ": store schema is version " +
+                              std::to_string(*version) + ", newer than version " +
+                              std::to_string(known) +
                               " that this program knows; upgrade this program");
     }
     if (*version < kWebUsersVersion) {
         return make_error(Errc::invalid_value,
-                          uri + ": store schema is version " + std::to_string(*version) +
-                              ", the dashboard needs " + std::to_string(kWebUsersVersion) +
+                          sql::redacted(uri) + ": store schema is version " +
+                              std::to_string(*version) + ", the dashboard needs " +
+                              std::to_string(kWebUsersVersion) +
                               ": run `dmarc-web user add` (or dmarc-collector) once to upgrade it");
     }
     return reader;

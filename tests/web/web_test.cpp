@@ -1532,6 +1532,24 @@ TEST_F(WebBackendsTest, SameSeedGivesTheSameJsonFromEveryApi) {
     fs::remove_all(dir);
 }
 
+// Store URIs reach error messages and logs: never with their password.
+TEST(WebStoreUri, PasswordsAreRedactedFromMessages) {
+    struct Case {
+        const char* uri;
+        const char* shown;
+    } cases[] = {
+        {"postgresql://web:s3cret@db.example.net:5432/dmarc",
+         "postgresql://web:***@db.example.net:5432/dmarc"},
+        {"postgres://web:p%40ss@db/dmarc", "postgres://web:***@db/dmarc"},
+        {"postgresql://web:p@ss@db/dmarc?sslmode=require",
+         "postgresql://web:***@db/dmarc?sslmode=require"},
+        {"postgresql://web@db/dmarc", "postgresql://web@db/dmarc"},
+        {"postgresql://db.example.net:5432/dmarc", "postgresql://db.example.net:5432/dmarc"},
+        {"/var/lib/dmarc/user:x@y.db", "/var/lib/dmarc/user:x@y.db"},
+    };
+    for (const auto& c : cases) EXPECT_EQ(io::sql::redacted(c.uri), c.shown) << c.uri;
+}
+
 // The read pool's connections cannot write, on either backend: SQLite opens them read-only,
 // PostgreSQL sessions have default_transaction_read_only (even for a role that could write).
 TEST_F(WebBackendsTest, ReadConnectionsRefuseWrites) {
