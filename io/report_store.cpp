@@ -4,24 +4,21 @@
 #include "io/report_store.hpp"
 
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <limits>
 #include <map>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/domain_name.hpp"
 #include "core/spool_row.hpp"
 #include "core/text.hpp"
-#include "io/sqlite.hpp"
+#include "io/sql_connection.hpp"
 #include "io/store.hpp"
 
 namespace dmarc::io {
@@ -54,41 +51,17 @@ std::string_view to_string(DeliveryKind kind) noexcept {
 
 namespace {
 
-// ---- The SQL layer ------------------------------------------------------------------------
+// The SQL layer: io/sql_connection.hpp.
+using Sql = sql::Connection;
+using sql::blob;
+using sql::Field;
+using sql::p;
+using sql::Row;
+using sql::to_int;
+using sql::to_opt_int;
+using sql::to_text;
 
-struct Param {
-    std::optional<std::string> text;
-    bool blob = false;
-};
-using Field = std::optional<std::string>;
-using Row = std::vector<Field>;
-
-Param p(std::string_view v) {
-    return Param{std::string(v), false};
-}
-Param p(std::int64_t v) {
-    return Param{std::to_string(v), false};
-}
-Param p(const std::optional<std::int64_t>& v) {
-    return v ? p(*v) : Param{std::nullopt, false};
-}
-Param blob(std::string_view v) {
-    return Param{std::string(v), true};
-}
-
-class Sql {
-  public:
-    virtual ~Sql() = default;
-    virtual Result<std::vector<Row>> query(std::string_view sql,
-                                           const std::vector<Param>& params) = 0;
-    virtual bool postgres() const noexcept = 0;
-    virtual Result<RunLock> acquire_run_lock(std::int64_t now) = 0;
-    Result<void> exec(std::string_view sql, const std::vector<Param>& params = {}) {
-        auto r = query(sql, params);
-        if (!r) return tl::unexpected(r.error());
-        return {};
-    }
-};
+// ---- The run lock (one dmarc-reporter per store) -------------------------------------------
 
 // "pid N on HOST since EPOCH": who holds the run lock.
 std::string lock_holder(std::int64_t now) {
@@ -97,33 +70,30 @@ std::string lock_holder(std::int64_t now) {
     return fmt::format("pid {} on {} since {}", ::getpid(), host, now);
 }
 
-class SqliteSql final : public Sql {
+// SQLite: flock(2) on a file beside the database, not a row in the store: the kernel drops it
+// when the process ends, however it ends, so a SIGKILLed run never leaves a lock to expire; and
+// taking it writes nothing to the database. The file stays (removing a lock file races with the
+// next taker).
+class FileRunLock {
   public:
-    explicit SqliteSql(sqlite::Db db) : db_(std::move(db)) {}
-    ~SqliteSql() override {
-        if (lock_fd_ >= 0) ::close(lock_fd_);
+    explicit FileRunLock(std::string path) : path_(std::move(path)) {}
+    ~FileRunLock() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    SqliteSql(const SqliteSql&) = delete;
-    SqliteSql& operator=(const SqliteSql&) = delete;
-    bool postgres() const noexcept override { return false; }
+    FileRunLock(const FileRunLock&) = delete;
+    FileRunLock& operator=(const FileRunLock&) = delete;
 
-    // flock(2), not a row in the store: the kernel drops it when the process ends, however it
-    // ends, so a SIGKILLed run never leaves a lock to expire; and taking it writes nothing to
-    // the database. The file stays (removing a lock file races with the next taker).
-    Result<RunLock> acquire_run_lock(std::int64_t now) override {
-        const std::string path = db_.path() + ".reporter-lock";
-        if (lock_fd_ < 0) {
-            lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-            if (lock_fd_ < 0) {
-                return make_error(Errc::io, path + ": " + std::strerror(errno));
-            }
+    Result<RunLock> acquire(std::int64_t now) {
+        if (fd_ < 0) {
+            fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+            if (fd_ < 0) return make_error(Errc::io, path_ + ": " + std::strerror(errno));
         }
-        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
             if (errno != EWOULDBLOCK) {
-                return make_error(Errc::io, path + ": " + std::strerror(errno));
+                return make_error(Errc::io, path_ + ": " + std::strerror(errno));
             }
             char buffer[256] = {};
-            const ssize_t n = ::pread(lock_fd_, buffer, sizeof buffer - 1, 0);
+            const ssize_t n = ::pread(fd_, buffer, sizeof buffer - 1, 0);
             std::string holder(buffer, n > 0 ? static_cast<std::size_t>(n) : 0);
             while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) {
                 holder.pop_back();
@@ -132,182 +102,47 @@ class SqliteSql final : public Sql {
         }
         const std::string holder = lock_holder(now);
         const std::string line = holder + "\n";
-        if (::ftruncate(lock_fd_, 0) != 0 ||
-            ::pwrite(lock_fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
-            return make_error(Errc::io, path + ": " + std::strerror(errno));
+        if (::ftruncate(fd_, 0) != 0 ||
+            ::pwrite(fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
+            return make_error(Errc::io, path_ + ": " + std::strerror(errno));
         }
         return RunLock{true, holder};
     }
 
-    Result<std::vector<Row>> query(std::string_view sql,
-                                   const std::vector<Param>& params) override {
-        auto it = statements_.find(std::string(sql));
-        if (it == statements_.end()) {
-            // $N -> ?N: one SQL text for both backends.
-            std::string converted(sql);
-            for (char& c : converted) {
-                if (c == '$') c = '?';
-            }
-            auto stmt = db_.prepare(converted);
-            if (!stmt) return tl::unexpected(stmt.error());
-            it = statements_.emplace(std::string(sql), std::move(*stmt)).first;
-        }
-        sqlite::Statement& s = it->second;
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const int index = static_cast<int>(i + 1);
-            if (!params[i].text) {
-                s.bind_null(index);
-            } else if (params[i].blob) {
-                s.bind_blob(index, *params[i].text);
-            } else {
-                s.bind(index, *params[i].text);
-            }
-        }
-        std::vector<Row> rows;
-        for (;;) {
-            auto more = s.step();
-            if (!more) {
-                s.reset();
-                return tl::unexpected(more.error());
-            }
-            if (!*more) break;
-            Row row;
-            row.reserve(static_cast<std::size_t>(s.column_count()));
-            for (int c = 0; c < s.column_count(); ++c) {
-                if (s.is_null(c)) {
-                    row.emplace_back();
-                } else {
-                    row.emplace_back(std::string(s.column_text(c)));
-                }
-            }
-            rows.push_back(std::move(row));
-        }
-        return rows;
-    }
-
   private:
-    sqlite::Db db_;
-    std::unordered_map<std::string, sqlite::Statement> statements_;
-    int lock_fd_ = -1;
+    std::string path_;
+    int fd_ = -1;
 };
 
-struct PgConnDeleter {
-    void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct PgResultDeleter {
-    void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-
-// bytea in text output form: "\x" followed by hex digits.
-std::string decode_bytea(std::string_view text) {
-    if (!text.starts_with("\\x")) return std::string(text);
-    std::string out;
-    out.reserve((text.size() - 2) / 2);
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return 0;
-    };
-    for (std::size_t i = 2; i + 1 < text.size(); i += 2) {
-        out += static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1]));
+// PostgreSQL: a session-level advisory lock, freed when this connection ends (the process exits
+// or is killed and its socket closes). The holder is named in application_name so that a
+// refused run can say who has it (pg_stat_activity; "" when not visible to us).
+Result<RunLock> acquire_postgres_run_lock(Sql& sql, std::int64_t now) {
+    constexpr std::string_view kKey = "7489006";  // issue 6; migrations use 7489001
+    const std::string holder = "dmarc-reporter " + lock_holder(now);
+    if (auto r = sql.query("SELECT set_config('application_name', $1, false)",
+                           {p(std::string_view(holder).substr(0, 63))});
+        !r) {
+        return tl::unexpected(r.error());
     }
-    return out;
-}
-
-class PostgresSql final : public Sql {
-  public:
-    explicit PostgresSql(PGconn* conn) : conn_(conn) {}
-    bool postgres() const noexcept override { return true; }
-
-    // A session-level advisory lock: PostgreSQL frees it when this connection ends (the process
-    // exits or is killed and its socket closes). The holder is named in application_name so
-    // that a refused run can say who has it (pg_stat_activity; "" when not visible to us).
-    Result<RunLock> acquire_run_lock(std::int64_t now) override {
-        constexpr std::string_view kKey = "7489006";  // issue 6; migrations use 7489001
-        const std::string holder = "dmarc-reporter " + lock_holder(now);
-        if (auto r = query("SELECT set_config('application_name', $1, false)",
-                           {Param{holder.substr(0, 63), false}});
-            !r) {
-            return tl::unexpected(r.error());
-        }
-        auto taken = query(fmt::format("SELECT pg_try_advisory_lock({})", kKey), {});
-        if (!taken) return tl::unexpected(taken.error());
-        if (!taken->empty() && taken->front()[0] == std::optional<std::string>("t")) {
-            return RunLock{true, holder};
-        }
-        // A bigint key appears in pg_locks as classid (high 32 bits), objid (low), objsubid 1.
-        auto who = query(fmt::format("SELECT a.application_name, a.pid FROM pg_locks l JOIN "
+    auto taken = sql.query(fmt::format("SELECT pg_try_advisory_lock({})", kKey), {});
+    if (!taken) return tl::unexpected(taken.error());
+    if (!taken->empty() && taken->front()[0] == std::optional<std::string>("t")) {
+        return RunLock{true, holder};
+    }
+    // A bigint key appears in pg_locks as classid (high 32 bits), objid (low), objsubid 1.
+    auto who = sql.query(fmt::format("SELECT a.application_name, a.pid FROM pg_locks l JOIN "
                                      "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
                                      "'advisory' AND l.classid = 0 AND l.objid = {} AND "
                                      "l.objsubid = 1 AND l.granted",
                                      kKey),
                          {});
-        RunLock refused;
-        if (who && !who->empty()) {
-            refused.holder =
-                fmt::format("{} (PostgreSQL backend pid {})", who->front()[0].value_or(""),
-                            who->front()[1].value_or("?"));
-        }
-        return refused;
+    RunLock refused;
+    if (who && !who->empty()) {
+        refused.holder = fmt::format("{} (PostgreSQL backend pid {})", who->front()[0].value_or(""),
+                                     who->front()[1].value_or("?"));
     }
-
-    Result<std::vector<Row>> query(std::string_view sql,
-                                   const std::vector<Param>& params) override {
-        std::vector<const char*> values;
-        std::vector<int> lengths, formats;
-        for (const auto& param : params) {
-            values.push_back(param.text ? param.text->data() : nullptr);
-            lengths.push_back(param.text ? static_cast<int>(param.text->size()) : 0);
-            formats.push_back(param.blob ? 1 : 0);
-        }
-        std::unique_ptr<PGresult, PgResultDeleter> r(
-            PQexecParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(params.size()),
-                         nullptr, values.data(), lengths.data(), formats.data(), 0));
-        const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            std::string message = PQerrorMessage(conn_.get());
-            while (!message.empty() && message.back() == '\n') message.pop_back();
-            const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-            const bool transient = state && (std::string_view(state).starts_with("40") ||
-                                             std::string_view(state).starts_with("08"));
-            return make_error(transient ? Errc::temporary : Errc::io, "PostgreSQL: " + message);
-        }
-        std::vector<Row> rows;
-        const int n = PQntuples(r.get()), columns = PQnfields(r.get());
-        constexpr Oid kByteaOid = 17;
-        for (int i = 0; i < n; ++i) {
-            Row row;
-            for (int c = 0; c < columns; ++c) {
-                if (PQgetisnull(r.get(), i, c)) {
-                    row.emplace_back();
-                    continue;
-                }
-                std::string_view value(PQgetvalue(r.get(), i, c),
-                                       static_cast<std::size_t>(PQgetlength(r.get(), i, c)));
-                row.emplace_back(PQftype(r.get(), c) == kByteaOid ? decode_bytea(value)
-                                                                  : std::string(value));
-            }
-            rows.push_back(std::move(row));
-        }
-        return rows;
-    }
-
-  private:
-    std::unique_ptr<PGconn, PgConnDeleter> conn_;
-};
-
-std::int64_t to_int(const Field& f) {
-    std::int64_t v = 0;
-    if (f) std::from_chars(f->data(), f->data() + f->size(), v);
-    return v;
-}
-std::optional<std::int64_t> to_opt_int(const Field& f) {
-    if (!f) return std::nullopt;
-    return to_int(f);
-}
-std::string to_text(const Field& f) {
-    return f ? *f : std::string();
+    return refused;
 }
 
 // ---- Queries --------------------------------------------------------------------------------
@@ -448,7 +283,8 @@ std::vector<std::string> split_rua(std::string_view rua) {
 
 class SqlReportStore final : public ReportStore {
   public:
-    explicit SqlReportStore(std::unique_ptr<Sql> sql) : sql_(std::move(sql)) {
+    SqlReportStore(std::unique_ptr<Sql> sql, std::string sqlite_lock_path)
+        : sql_(std::move(sql)), file_lock_(std::move(sqlite_lock_path)) {
         period_rows_sql_ = std::string(kPeriodRows);
         const auto at = period_rows_sql_.find("{DKIM}");
         period_rows_sql_.replace(at, 6, sql_->postgres() ? kPostgresDkim : kSqliteDkim);
@@ -457,7 +293,7 @@ class SqlReportStore final : public ReportStore {
     }
 
     Result<RunLock> acquire_run_lock(std::int64_t now) override {
-        return sql_->acquire_run_lock(now);
+        return sql_->postgres() ? acquire_postgres_run_lock(*sql_, now) : file_lock_.acquire(now);
     }
 
     Result<std::vector<DomainBacklog>> domains_with_data(std::int64_t until,
@@ -550,7 +386,7 @@ class SqlReportStore final : public ReportStore {
     }
 
     Result<std::int64_t> create_report(const NewReport& report) override {
-        if (auto r = begin(); !r) return tl::unexpected(r.error());
+        if (auto r = sql_->begin(); !r) return tl::unexpected(r.error());
         auto result = create_report_in_transaction(report);
         if (!result) {
             (void)sql_->exec("ROLLBACK");
@@ -666,8 +502,6 @@ class SqlReportStore final : public ReportStore {
     }
 
   private:
-    Result<void> begin() { return sql_->exec(sql_->postgres() ? "BEGIN" : "BEGIN IMMEDIATE"); }
-
     // (record, rua) of a policy_records row; id 0: no record (defaults).
     Result<std::pair<ReportPolicy, std::string>> policy_record(std::int64_t id) {
         if (auto it = records_.find(id); it != records_.end()) return it->second;
@@ -752,6 +586,7 @@ class SqlReportStore final : public ReportStore {
     }
 
     std::unique_ptr<Sql> sql_;
+    FileRunLock file_lock_;  // SQLite only
     std::string period_rows_sql_;
     std::map<std::int64_t, std::pair<ReportPolicy, std::string>> records_;
 };
@@ -763,33 +598,19 @@ Result<std::unique_ptr<ReportStore>> open_report_store(std::string_view uri) {
     auto store = open_store(uri);
     if (!store) return tl::unexpected(store.error());
     store->reset();
-    std::unique_ptr<Sql> sql;
-    if (uri.starts_with("postgresql:") || uri.starts_with("postgres:")) {
-        PGconn* conn = PQconnectdb(std::string(uri).c_str());
-        if (!conn || PQstatus(conn) != CONNECTION_OK) {
-            std::string message = conn ? PQerrorMessage(conn) : "out of memory";
-            if (conn) PQfinish(conn);
-            return make_error(Errc::temporary, "cannot connect to PostgreSQL: " + message);
-        }
-        sql = std::make_unique<PostgresSql>(conn);
-        if (auto r = sql->exec("SET client_min_messages = warning"); !r) {
+    // SQLite's default page cache (unlike the importing Store's 256 MiB and mmap): each
+    // period query touches few pages, and the reporter's peak memory stays ~20 MiB.
+    auto connection = sql::connect(uri, {});
+    if (!connection) return tl::unexpected(connection.error());
+    if (!(*connection)->postgres()) {
+        if (auto r = (*connection)->exec("PRAGMA foreign_keys=ON"); !r) {
             return tl::unexpected(r.error());
         }
-    } else {
-        std::string path(uri);
-        if (uri.starts_with("sqlite://")) {
-            path = std::string(uri.substr(9));
-        } else if (uri.starts_with("sqlite:")) {
-            path = std::string(uri.substr(7));
-        }
-        // SQLite's default page cache (unlike the importing Store's 256 MiB and mmap): each
-        // period query touches few pages, and the reporter's peak memory stays ~20 MiB.
-        auto db = sqlite::Db::open(path);
-        if (!db) return tl::unexpected(db.error());
-        if (auto r = db->exec("PRAGMA foreign_keys=ON"); !r) return tl::unexpected(r.error());
-        sql = std::make_unique<SqliteSql>(std::move(*db));
     }
-    return std::unique_ptr<ReportStore>(std::make_unique<SqlReportStore>(std::move(sql)));
+    std::string lock_path =
+        (*connection)->postgres() ? std::string() : sql::sqlite_path(uri) + ".reporter-lock";
+    return std::unique_ptr<ReportStore>(
+        std::make_unique<SqlReportStore>(std::move(*connection), std::move(lock_path)));
 }
 
 }  // namespace dmarc::io

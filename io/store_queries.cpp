@@ -1,251 +1,183 @@
-// Read-only dashboard queries over the SQLite store (issue 7). Every filter value is bound, never
-// spliced into SQL; filters resolve names to interned ids through the UNIQUE indexes, so each
-// query walks one of the (…, received) indexes of messages.
+// Read-only dashboard queries over the store (issue 7), one SQL text for SQLite and PostgreSQL
+// (io/sql_connection.hpp). Every filter value is bound, never spliced into SQL; filters resolve
+// names to interned ids through the UNIQUE indexes, so each query walks one of the
+// (…, received) indexes of messages. Portable SQL: count(*) FILTER (WHERE …) instead of
+// summing booleans, time buckets by integer arithmetic on epoch seconds, 0/1 integers for flags.
 #include "io/store_queries.hpp"
 
-#include <variant>
+#include "io/sqlite.hpp"
+#include "io/store.hpp"
 
 namespace dmarc::io {
 
+using sql::p;
+using sql::Row;
+using sql::to_int;
+using sql::to_opt_int;
+using sql::to_text;
+
 namespace {
 
-using Bind = std::variant<std::int64_t, std::string>;
-
-struct Where {
-    std::string sql;  // " WHERE ..." or ""
-    std::vector<Bind> binds;
+// A statement's parameters; bind() returns the placeholder to write in the SQL.
+struct Params {
+    std::vector<sql::Param> list;
+    std::string bind(sql::Param param) {
+        list.push_back(std::move(param));
+        return "$" + std::to_string(list.size());
+    }
 };
 
-Where build_where(const MessageFilter& f) {
-    Where w;
+// " WHERE ..." or "" for a filter, with the parameters it needs.
+std::string where_clause(const MessageFilter& f, Params& params,
+                         const std::vector<std::string>& extra = {}) {
     std::vector<std::string> parts;
-    if (f.from > 0) {
-        parts.push_back("m.received >= ?");
-        w.binds.emplace_back(f.from);
-    }
-    if (f.to > 0) {
-        parts.push_back("m.received < ?");
-        w.binds.emplace_back(f.to);
-    }
-    if (!f.header_from.empty()) {
-        parts.push_back("m.header_from_domain_id = (SELECT id FROM domains WHERE name = ?)");
-        w.binds.emplace_back(f.header_from);
-    }
-    if (!f.policy_domain.empty()) {
-        parts.push_back("m.policy_domain_id = (SELECT id FROM domains WHERE name = ?)");
-        w.binds.emplace_back(f.policy_domain);
-    }
-    if (!f.ip.empty()) {
-        parts.push_back("m.ip_id = (SELECT id FROM ip_addresses WHERE addr = ?)");
-        w.binds.emplace_back(f.ip);
-    }
-    if (!f.dmarc_result.empty()) {
-        parts.push_back("m.dmarc_result = ?");
-        w.binds.emplace_back(f.dmarc_result);
-    }
-    if (!f.disposition.empty()) {
-        parts.push_back("m.disposition = ?");
-        w.binds.emplace_back(f.disposition);
-    }
-    if (!f.queue_id.empty()) {
-        parts.push_back("m.job_id = ?");
-        w.binds.emplace_back(f.queue_id);
-    }
+    if (f.from > 0) parts.push_back("m.received >= " + params.bind(p(f.from)));
+    if (f.to > 0) parts.push_back("m.received < " + params.bind(p(f.to)));
+    auto by_name = [&](const std::string& value, std::string_view column, std::string_view table,
+                       std::string_view name) {
+        if (value.empty()) return;
+        parts.push_back(std::string(column) + " = (SELECT id FROM " + std::string(table) +
+                        " WHERE " + std::string(name) + " = " + params.bind(p(value)) + ")");
+    };
+    by_name(f.header_from, "m.header_from_domain_id", "domains", "name");
+    by_name(f.policy_domain, "m.policy_domain_id", "domains", "name");
+    by_name(f.ip, "m.ip_id", "ip_addresses", "addr");
+    auto equals = [&](const std::string& value, std::string_view column) {
+        if (!value.empty()) parts.push_back(std::string(column) + " = " + params.bind(p(value)));
+    };
+    equals(f.dmarc_result, "m.dmarc_result");
+    equals(f.disposition, "m.disposition");
+    equals(f.queue_id, "m.job_id");
+    parts.insert(parts.end(), extra.begin(), extra.end());
+    std::string out;
     for (std::size_t i = 0; i < parts.size(); ++i) {
-        w.sql += i == 0 ? " WHERE " : " AND ";
-        w.sql += parts[i];
+        out += i == 0 ? " WHERE " : " AND ";
+        out += parts[i];
     }
-    return w;
+    return out;
 }
 
-// Appends a condition to a Where (keeps WHERE/AND right).
-void add_condition(Where& w, std::string_view condition) {
-    w.sql += w.sql.empty() ? " WHERE " : " AND ";
-    w.sql += condition;
-}
-
-int bind_all(sqlite::Statement& st, const std::vector<Bind>& binds, int first = 1) {
-    int i = first;
-    for (const auto& b : binds) {
-        if (const auto* n = std::get_if<std::int64_t>(&b)) {
-            st.bind(i++, *n);
-        } else {
-            st.bind(i++, std::get<std::string>(b));
-        }
-    }
-    return i;
-}
-
-std::string text(const sqlite::Statement& st, int col) {
-    return std::string(st.column_text(col));
-}
-
-template <typename T>
-tl::unexpected<Error> fail(const Result<T>& r) {
-    return tl::unexpected(r.error());
+// 0/1 on both backends (a PostgreSQL boolean would come back as "t"/"f").
+bool flag(const sql::Field& f) {
+    return to_int(f) != 0;
 }
 
 // web_users (0002), the ledger columns a resend resets (0003), the dashboard indexes (0004).
 constexpr int kWebUsersVersion = 4;
 
-}  // namespace
+// The columns of MessageSummary, in its order; summary_from reads them back.
+constexpr std::string_view kSummaryColumns =
+    "m.id, m.received, m.job_id, r.name, a.addr, hf.name, coalesce(pd.name, ''),"
+    " m.dmarc_result, m.disposition, m.action, m.spf_aligned, m.dkim_aligned";
+constexpr std::size_t kSummaryCount = 12;
 
-struct StoreReader::Lease {
-    StoreReader& owner;
-    sqlite::Db* db;
-    ~Lease() { owner.release(db); }
-};
-
-Result<std::unique_ptr<StoreReader>> StoreReader::open(const std::string& path, std::size_t pool) {
-    auto reader = std::unique_ptr<StoreReader>(new StoreReader());
-    reader->path_ = path;
-    reader->pool_ = pool == 0 ? 1 : pool;
-    auto db = reader->acquire();
-    if (!db) return fail(db);
-    Lease lease{*reader, *db};
-    auto st = (*db)->prepare("SELECT version FROM schema_version WHERE component = 'store'");
-    if (!st) return fail(st);
-    auto row = st->step();
-    if (!row) return fail(row);
-    std::int64_t version = *row ? st->column_int64(0) : 0;
-    st->reset();
-    const int known = sqlite::known_version("sqlite", "store");
-    if (version > known) {
-        return make_error(Errc::invalid_value,
-                          path + ": store schema is version " + std::to_string(version) +
-                              ", newer than version " + std::to_string(known) +
-                              " that this program knows; upgrade this program");
-    }
-    if (version < kWebUsersVersion) {
-        return make_error(Errc::invalid_value,
-                          path + ": store schema is version " + std::to_string(version) +
-                              ", the dashboard needs " + std::to_string(kWebUsersVersion) +
-                              ": run `dmarc-web user add` (or dmarc-collector) once to upgrade it");
-    }
-    return reader;
+MessageSummary summary_from(const Row& row) {
+    MessageSummary s;
+    s.id = to_int(row[0]);
+    s.received = to_int(row[1]);
+    s.job_id = to_text(row[2]);
+    s.reporter = to_text(row[3]);
+    s.ip = to_text(row[4]);
+    s.header_from = to_text(row[5]);
+    s.policy_domain = to_text(row[6]);
+    s.dmarc_result = to_text(row[7]);
+    s.disposition = to_text(row[8]);
+    s.action = to_text(row[9]);
+    s.spf_aligned = flag(row[10]);
+    s.dkim_aligned = flag(row[11]);
+    return s;
 }
 
-Result<sqlite::Db*> StoreReader::acquire() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-        if (!idle_.empty()) {
-            sqlite::Db* db = idle_.back();
-            idle_.pop_back();
-            return db;
-        }
-        if (all_.size() < pool_) {
-            sqlite::OpenOptions options;
-            options.read_only = true;
-            options.create = false;
-            options.wal = false;  // a read-only connection cannot change the journal mode
-            options.cache_kib = 64 * 1024;
-            auto db = sqlite::Db::open(path_, options);
-            if (!db) return fail(db);
-            all_.push_back(std::make_unique<sqlite::Db>(std::move(*db)));
-            return all_.back().get();
-        }
-        available_.wait(lock);
-    }
+// Rows of "name, count" (messages by result, deliveries by status).
+Result<std::vector<ResultCount>> counts_by(sql::Connection& db, std::string_view column,
+                                           std::string_view table) {
+    const std::string c(column);
+    auto rows = db.query("SELECT " + c + ", count(*) FROM " + std::string(table) + " GROUP BY " +
+                             c + " ORDER BY " + c,
+                         {});
+    if (!rows) return tl::unexpected(rows.error());
+    std::vector<ResultCount> out;
+    for (const auto& row : *rows) out.push_back({to_text(row[0]), to_int(row[1])});
+    return out;
 }
 
-void StoreReader::release(sqlite::Db* db) {
-    {
-        std::lock_guard lock(mutex_);
-        idle_.push_back(db);
-    }
-    available_.notify_one();
-}
-
-Result<void> StoreReader::ping() {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare("SELECT 1");
-    if (!st) return fail(st);
-    auto row = st->step();
-    if (!row) return fail(row);
-    st->reset();
-    return {};
-}
-
-namespace {
-
-Result<std::vector<SourceStats>> query_sources(sqlite::Db& db, const MessageFilter& filter,
+// Grouped by `+m.ip_id`, an expression, not the column: SQLite (with no ANALYZE statistics in a
+// store the dashboard opens read-only) otherwise walks the whole messages_ip index to save the
+// GROUP BY sort and looks up every row of the store, matching or not (7 days of a 1 M store:
+// 0.40 s against 0.08 s by the received range; 90 days: 2.8 s against 1.0 s). The unary plus is
+// an identity on PostgreSQL too.
+Result<std::vector<SourceStats>> query_sources(sql::Connection& db, const MessageFilter& filter,
                                                std::size_t limit, bool failing) {
-    Where w = build_where(filter);
-    std::string sql =
-        "SELECT a.addr, x.n, x.pass, x.doms, x.first, x.last,"
+    Params params;
+    const std::string where = where_clause(filter, params);
+    const std::string order = failing ? "fails DESC" : "n DESC";
+    const std::string sql =
+        "SELECT a.addr, x.n, x.pass, x.doms, x.first_seen, x.last_seen,"
         " (SELECT min(received) FROM messages WHERE ip_id = x.iid) FROM"
-        " (SELECT m.ip_id AS iid, count(*) AS n, sum(m.dmarc_result = 'pass') AS pass,"
-        " count(DISTINCT m.header_from_domain_id) AS doms, min(m.received) AS first,"
-        " max(m.received) AS last FROM messages m" +
-        w.sql + " GROUP BY m.ip_id" +
-        (failing ? " HAVING n - pass > 0 ORDER BY n - pass DESC" : " ORDER BY n DESC") +
-        ", iid LIMIT ?) x JOIN ip_addresses a ON a.id = x.iid" +
-        (failing ? " ORDER BY x.n - x.pass DESC, x.iid" : " ORDER BY x.n DESC, x.iid");
-    auto st = db.prepare(sql);
-    if (!st) return fail(st);
-    int next = bind_all(*st, w.binds);
-    st->bind(next, static_cast<std::int64_t>(limit));
+        " (SELECT +m.ip_id AS iid, count(*) AS n,"
+        " count(*) FILTER (WHERE m.dmarc_result = 'pass') AS pass,"
+        " count(*) FILTER (WHERE m.dmarc_result <> 'pass') AS fails,"
+        " count(DISTINCT m.header_from_domain_id) AS doms, min(m.received) AS first_seen,"
+        " max(m.received) AS last_seen FROM messages m" +
+        where + " GROUP BY +m.ip_id" +
+        (failing ? " HAVING count(*) FILTER (WHERE m.dmarc_result <> 'pass') > 0" : "") +
+        " ORDER BY " + order + ", iid LIMIT " + params.bind(p(static_cast<std::int64_t>(limit))) +
+        ") x JOIN ip_addresses a ON a.id = x.iid ORDER BY x." + order + ", x.iid";
+    auto rows = db.query(sql, params.list);
+    if (!rows) return tl::unexpected(rows.error());
     std::vector<SourceStats> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
+    for (const auto& row : *rows) {
         SourceStats s;
-        s.ip = text(*st, 0);
-        s.messages = st->column_int64(1);
-        s.dmarc_pass = st->column_int64(2);
-        s.domains = st->column_int64(3);
-        s.first_seen = st->column_int64(4);
-        s.last_seen = st->column_int64(5);
-        s.is_new = filter.from > 0 && st->column_int64(6) >= filter.from;
+        s.ip = to_text(row[0]);
+        s.messages = to_int(row[1]);
+        s.dmarc_pass = to_int(row[2]);
+        s.domains = to_int(row[3]);
+        s.first_seen = to_int(row[4]);
+        s.last_seen = to_int(row[5]);
+        s.is_new = filter.from > 0 && to_int(row[6]) >= filter.from;
         out.push_back(std::move(s));
     }
     return out;
 }
 
-Result<std::vector<DomainStats>> query_domains(sqlite::Db& db, const MessageFilter& filter,
+Result<std::vector<DomainStats>> query_domains(sql::Connection& db, const MessageFilter& filter,
                                                std::size_t limit) {
-    Where w = build_where(filter);
-    std::string sql =
-        "SELECT d.name, x.n, x.pass, x.spf, x.dkim, x.src, x.last,"
+    Params params;
+    const std::string where = where_clause(filter, params);
+    const std::string sql =
+        "SELECT d.name, x.n, x.pass, x.spf, x.dkim, x.src, x.last_seen,"
         " pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing FROM"
         " (SELECT m.header_from_domain_id AS did, count(*) AS n,"
-        " sum(m.dmarc_result = 'pass') AS pass, sum(m.spf_aligned) AS spf,"
-        " sum(m.dkim_aligned) AS dkim, count(DISTINCT m.ip_id) AS src, max(m.received) AS last"
-        " FROM messages m" +
-        w.sql +
-        " GROUP BY m.header_from_domain_id ORDER BY n DESC, did LIMIT ?) x"
-        " JOIN domains d ON d.id = x.did"
+        " count(*) FILTER (WHERE m.dmarc_result = 'pass') AS pass,"
+        " count(*) FILTER (WHERE m.spf_aligned <> 0) AS spf,"
+        " count(*) FILTER (WHERE m.dkim_aligned <> 0) AS dkim, count(DISTINCT m.ip_id) AS src,"
+        " max(m.received) AS last_seen FROM messages m" +
+        where + " GROUP BY m.header_from_domain_id ORDER BY n DESC, did LIMIT " +
+        params.bind(p(static_cast<std::int64_t>(limit))) +
+        ") x JOIN domains d ON d.id = x.did"
         " LEFT JOIN policy_records pr ON pr.id = (SELECT policy_record_id FROM messages"
         " WHERE header_from_domain_id = x.did ORDER BY received DESC LIMIT 1)"
         " ORDER BY x.n DESC, x.did";
-    auto st = db.prepare(sql);
-    if (!st) return fail(st);
-    int next = bind_all(*st, w.binds);
-    st->bind(next, static_cast<std::int64_t>(limit));
+    auto rows = db.query(sql, params.list);
+    if (!rows) return tl::unexpected(rows.error());
     std::vector<DomainStats> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
+    for (const auto& row : *rows) {
         DomainStats d;
-        d.name = text(*st, 0);
-        d.messages = st->column_int64(1);
-        d.dmarc_pass = st->column_int64(2);
-        d.spf_aligned = st->column_int64(3);
-        d.dkim_aligned = st->column_int64(4);
-        d.sources = st->column_int64(5);
-        d.last_seen = st->column_int64(6);
-        if (!st->is_null(7)) {
-            d.policy = "p=" + text(*st, 7);
-            if (!st->column_text(8).empty()) d.policy += " sp=" + text(*st, 8);
-            if (!st->column_text(9).empty()) d.policy += " np=" + text(*st, 9);
-            d.policy += " adkim=" + std::string(st->column_text(10).substr(0, 1));
-            d.policy += " aspf=" + std::string(st->column_text(11).substr(0, 1));
-            d.policy += " pct=" + std::to_string(st->column_int64(12));
-            if (st->column_int64(13) != 0) d.policy += " t=y";
+        d.name = to_text(row[0]);
+        d.messages = to_int(row[1]);
+        d.dmarc_pass = to_int(row[2]);
+        d.spf_aligned = to_int(row[3]);
+        d.dkim_aligned = to_int(row[4]);
+        d.sources = to_int(row[5]);
+        d.last_seen = to_int(row[6]);
+        if (row[7]) {
+            d.policy = "p=" + to_text(row[7]);
+            if (!to_text(row[8]).empty()) d.policy += " sp=" + to_text(row[8]);
+            if (!to_text(row[9]).empty()) d.policy += " np=" + to_text(row[9]);
+            d.policy += " adkim=" + to_text(row[10]).substr(0, 1);
+            d.policy += " aspf=" + to_text(row[11]).substr(0, 1);
+            d.policy += " pct=" + std::to_string(to_int(row[12]));
+            if (flag(row[13])) d.policy += " t=y";
         }
         out.push_back(std::move(d));
     }
@@ -254,296 +186,312 @@ Result<std::vector<DomainStats>> query_domains(sqlite::Db& db, const MessageFilt
 
 }  // namespace
 
+struct StoreReader::Lease {
+    StoreReader& owner;
+    sql::Connection* connection;
+    ~Lease() { owner.release(connection); }
+};
+
+template <typename T, typename Work>
+Result<T> StoreReader::with_connection(Work&& work) {
+    auto connection = acquire();
+    if (!connection) return tl::unexpected(connection.error());
+    Lease lease{*this, *connection};
+    return work(**connection);
+}
+
+Result<std::unique_ptr<StoreReader>> StoreReader::open(const std::string& uri, std::size_t pool) {
+    auto reader = std::unique_ptr<StoreReader>(new StoreReader());
+    reader->uri_ = uri;
+    reader->postgres_ = sql::is_postgres_uri(uri);
+    reader->pool_ = pool == 0 ? 1 : pool;
+    auto version =
+        reader->with_connection<std::int64_t>([](sql::Connection& db) -> Result<std::int64_t> {
+            auto rows =
+                db.query("SELECT version FROM schema_version WHERE component = 'store'", {});
+            if (!rows) return tl::unexpected(rows.error());
+            return rows->empty() ? 0 : to_int(rows->front()[0]);
+        });
+    if (!version) return tl::unexpected(version.error());
+    const int known = sqlite::known_version(reader->postgres_ ? "postgres" : "sqlite", "store");
+    if (*version > known) {
+        return make_error(Errc::invalid_value,
+                          sql::redacted(uri) + ": store schema is version " +
+                              std::to_string(*version) + ", newer than version " +
+                              std::to_string(known) +
+                              " that this program knows; upgrade this program");
+    }
+    if (*version < kWebUsersVersion) {
+        return make_error(Errc::invalid_value,
+                          sql::redacted(uri) + ": store schema is version " +
+                              std::to_string(*version) + ", the dashboard needs " +
+                              std::to_string(kWebUsersVersion) +
+                              ": run `dmarc-web user add` (or dmarc-collector) once to upgrade it");
+    }
+    return reader;
+}
+
+Result<sql::Connection*> StoreReader::acquire() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (!idle_.empty()) {
+            sql::Connection* db = idle_.back();
+            idle_.pop_back();
+            return db;
+        }
+        if (all_.size() < pool_) {
+            sql::ConnectOptions options;
+            options.read_only = true;
+            options.cache_kib = 64 * 1024;
+            auto db = sql::connect(uri_, options);
+            if (!db) return tl::unexpected(db.error());
+            all_.push_back(std::move(*db));
+            return all_.back().get();
+        }
+        available_.wait(lock);
+    }
+}
+
+void StoreReader::release(sql::Connection* connection) {
+    {
+        std::lock_guard lock(mutex_);
+        idle_.push_back(connection);
+    }
+    available_.notify_one();
+}
+
+Result<void> StoreReader::ping() {
+    return with_connection<void>([](sql::Connection& db) { return db.exec("SELECT 1"); });
+}
+
 Result<Overview> StoreReader::overview(const MessageFilter& filter, std::size_t top_n) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    Overview o;
-    Where w = build_where(filter);
-    {
-        auto st = (*db)->prepare(
-            "SELECT count(*), total(m.dmarc_result = 'pass'), total(m.spf_aligned),"
-            " total(m.dkim_aligned), total(m.disposition = 'none'),"
-            " total(m.disposition = 'quarantine'), total(m.disposition = 'reject'),"
-            " total(m.disposition = 'pass') FROM messages m" +
-            w.sql);
-        if (!st) return fail(st);
-        bind_all(*st, w.binds);
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (*row) {
-            o.messages = st->column_int64(0);
-            o.dmarc_pass = st->column_int64(1);
-            o.spf_aligned = st->column_int64(2);
-            o.dkim_aligned = st->column_int64(3);
-            o.disposition_none = st->column_int64(4);
-            o.disposition_quarantine = st->column_int64(5);
-            o.disposition_reject = st->column_int64(6);
-            o.disposition_pass = st->column_int64(7);
-            st->reset();
+    return with_connection<Overview>([&](sql::Connection& db) -> Result<Overview> {
+        Overview o;
+        Params params;
+        std::string where = where_clause(filter, params);
+        auto kpis = db.query(
+            "SELECT count(*), count(*) FILTER (WHERE m.dmarc_result = 'pass'),"
+            " count(*) FILTER (WHERE m.spf_aligned <> 0),"
+            " count(*) FILTER (WHERE m.dkim_aligned <> 0),"
+            " count(*) FILTER (WHERE m.disposition = 'none'),"
+            " count(*) FILTER (WHERE m.disposition = 'quarantine'),"
+            " count(*) FILTER (WHERE m.disposition = 'reject'),"
+            " count(*) FILTER (WHERE m.disposition = 'pass') FROM messages m" +
+                where,
+            params.list);
+        if (!kpis) return tl::unexpected(kpis.error());
+        if (!kpis->empty()) {
+            const Row& k = kpis->front();
+            o.messages = to_int(k[0]);
+            o.dmarc_pass = to_int(k[1]);
+            o.spf_aligned = to_int(k[2]);
+            o.dkim_aligned = to_int(k[3]);
+            o.disposition_none = to_int(k[4]);
+            o.disposition_quarantine = to_int(k[5]);
+            o.disposition_reject = to_int(k[6]);
+            o.disposition_pass = to_int(k[7]);
         }
-    }
-    // Hours for a period of two days or less, days otherwise (UTC-aligned buckets).
-    if (filter.from > 0 && filter.to > 0 && filter.to - filter.from <= 2 * 86400) {
-        o.bucket_seconds = 3600;
-    }
-    {
-        auto st = (*db)->prepare(
-            "SELECT (m.received / ?1) * ?1 AS b, count(*), total(m.dmarc_result = 'pass')"
-            " FROM messages m" +
-            (w.sql.empty() ? std::string() : " WHERE " + w.sql.substr(7)) +
-            " GROUP BY b ORDER BY b");
-        if (!st) return fail(st);
-        st->bind(1, o.bucket_seconds);
-        bind_all(*st, w.binds, 2);
-        for (;;) {
-            auto row = st->step();
-            if (!row) return fail(row);
-            if (!*row) break;
-            o.series.push_back({st->column_int64(0), st->column_int64(1), st->column_int64(2)});
+        // Hours for a period of two days or less, days otherwise: UTC-aligned buckets by integer
+        // division of epoch seconds (the same on both backends, no date functions).
+        if (filter.from > 0 && filter.to > 0 && filter.to - filter.from <= 2 * 86400) {
+            o.bucket_seconds = 3600;
         }
-    }
-    auto domains = query_domains(**db, filter, top_n);
-    if (!domains) return fail(domains);
-    o.domains = std::move(*domains);
-    auto failing = query_sources(**db, filter, top_n, true);
-    if (!failing) return fail(failing);
-    o.failing_sources = std::move(*failing);
-    return o;
+        const std::string bucket = params.bind(p(o.bucket_seconds));
+        auto series = db.query("SELECT (m.received / " + bucket + ") * " + bucket +
+                                   " AS b, count(*), count(*) FILTER (WHERE m.dmarc_result ="
+                                   " 'pass') FROM messages m" +
+                                   where + " GROUP BY b ORDER BY b",
+                               params.list);
+        if (!series) return tl::unexpected(series.error());
+        for (const auto& row : *series) {
+            o.series.push_back({to_int(row[0]), to_int(row[1]), to_int(row[2])});
+        }
+        auto domains = query_domains(db, filter, top_n);
+        if (!domains) return tl::unexpected(domains.error());
+        o.domains = std::move(*domains);
+        auto failing = query_sources(db, filter, top_n, true);
+        if (!failing) return tl::unexpected(failing.error());
+        o.failing_sources = std::move(*failing);
+        return o;
+    });
 }
 
 Result<std::vector<DomainStats>> StoreReader::domains(const MessageFilter& filter,
                                                       std::size_t limit) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    return query_domains(**db, filter, limit);
+    return with_connection<std::vector<DomainStats>>(
+        [&](sql::Connection& db) { return query_domains(db, filter, limit); });
 }
 
 Result<std::vector<SourceStats>> StoreReader::sources(const MessageFilter& filter,
                                                       std::size_t limit) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    return query_sources(**db, filter, limit, false);
+    return with_connection<std::vector<SourceStats>>(
+        [&](sql::Connection& db) { return query_sources(db, filter, limit, false); });
 }
 
 Result<MessagePage> StoreReader::messages(const MessageFilter& filter,
                                           const std::optional<MessageCursor>& after,
                                           std::size_t limit) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    Where w = build_where(filter);
-    if (after) {
-        add_condition(w, "(m.received < ? OR (m.received = ? AND m.id < ?))");
-        w.binds.emplace_back(after->received);
-        w.binds.emplace_back(after->received);
-        w.binds.emplace_back(after->id);
-    }
-    auto st = (*db)->prepare(
-        "SELECT m.id, m.received, m.job_id, r.name, a.addr, hf.name, coalesce(pd.name, ''),"
-        " m.dmarc_result, m.disposition, m.action, m.spf_aligned, m.dkim_aligned"
-        // CROSS JOIN pins messages as the outer loop (SQLite does not reorder it): with
-        // ANALYZE statistics the planner otherwise starts from the 3-row reporters table,
-        // walks the whole period through the UNIQUE index and sorts it (seconds at 10 M rows)
-        // instead of reading the newest 51 rows off messages_received or messages_ip.
-        " FROM messages m CROSS JOIN reporters r ON r.id = m.reporter_id"
-        " CROSS JOIN ip_addresses a ON a.id = m.ip_id"
-        " CROSS JOIN domains hf ON hf.id = m.header_from_domain_id"
-        " LEFT JOIN domains pd ON pd.id = m.policy_domain_id" +
-        w.sql + " ORDER BY m.received DESC, m.id DESC LIMIT ?");
-    if (!st) return fail(st);
-    int next = bind_all(*st, w.binds);
-    st->bind(next, static_cast<std::int64_t>(limit + 1));
-    MessagePage page;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
-        MessageSummary s;
-        s.id = st->column_int64(0);
-        s.received = st->column_int64(1);
-        s.job_id = text(*st, 2);
-        s.reporter = text(*st, 3);
-        s.ip = text(*st, 4);
-        s.header_from = text(*st, 5);
-        s.policy_domain = text(*st, 6);
-        s.dmarc_result = text(*st, 7);
-        s.disposition = text(*st, 8);
-        s.action = text(*st, 9);
-        s.spf_aligned = st->column_int64(10) != 0;
-        s.dkim_aligned = st->column_int64(11) != 0;
-        page.rows.push_back(std::move(s));
-    }
-    if (page.rows.size() > limit) {
-        page.rows.pop_back();
-        page.next = MessageCursor{page.rows.back().received, page.rows.back().id};
-    }
-    return page;
+    return with_connection<MessagePage>([&](sql::Connection& db) -> Result<MessagePage> {
+        Params params;
+        std::vector<std::string> extra;
+        if (after) {
+            const std::string received = params.bind(p(after->received));
+            extra.push_back("(m.received < " + received + " OR (m.received = " + received +
+                            " AND m.id < " + params.bind(p(after->id)) + "))");
+        }
+        const std::string where = where_clause(filter, params, extra);
+        // SQLite: CROSS JOIN pins messages as the outer loop (SQLite does not reorder it): with
+        // ANALYZE statistics the planner otherwise starts from the 3-row reporters table, walks
+        // the whole period through the UNIQUE index and sorts it (seconds at 10 M rows) instead
+        // of reading the newest 51 rows off messages_received or messages_ip. PostgreSQL has no
+        // CROSS JOIN ... ON and plans this well by itself.
+        const std::string join = db.postgres() ? " JOIN " : " CROSS JOIN ";
+        auto rows = db.query("SELECT " + std::string(kSummaryColumns) + " FROM messages m" + join +
+                                 "reporters r ON r.id = m.reporter_id" + join +
+                                 "ip_addresses a ON a.id = m.ip_id" + join +
+                                 "domains hf ON hf.id = m.header_from_domain_id"
+                                 " LEFT JOIN domains pd ON pd.id = m.policy_domain_id" +
+                                 where + " ORDER BY m.received DESC, m.id DESC LIMIT " +
+                                 params.bind(p(static_cast<std::int64_t>(limit + 1))),
+                             params.list);
+        if (!rows) return tl::unexpected(rows.error());
+        MessagePage page;
+        for (const auto& row : *rows) page.rows.push_back(summary_from(row));
+        if (page.rows.size() > limit) {
+            page.rows.pop_back();
+            page.next = MessageCursor{page.rows.back().received, page.rows.back().id};
+        }
+        return page;
+    });
 }
 
 Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(
-        "SELECT m.id, m.received, m.job_id, r.name, a.addr, hf.name, coalesce(pd.name, ''),"
-        " m.dmarc_result, m.disposition, m.action, m.spf_aligned, m.dkim_aligned,"
-        " m.helo, m.mail_from, coalesce(ed.name, ''), m.rcpt_to, coalesce(m.discovery_method, ''),"
-        " m.spf_result, coalesce(sd.name, ''), m.spf_scope, m.arc_result, m.arc_policy,"
-        " coalesce(m.policy_applied, ''), m.override_reasons, m.origin, m.is_report,"
-        " pr.id IS NOT NULL, coalesce(pr.p, ''), coalesce(pr.sp, ''), coalesce(pr.np, ''),"
-        " coalesce(pr.adkim, ''), coalesce(pr.aspf, ''), coalesce(pr.pct, 0),"
-        " coalesce(pr.testing, 0), coalesce(pr.fo, ''), coalesce(pr.rua, ''), rp.report_id"
-        " FROM messages m JOIN reporters r ON r.id = m.reporter_id"
-        " JOIN ip_addresses a ON a.id = m.ip_id JOIN domains hf ON hf.id = m.header_from_domain_id"
-        " LEFT JOIN domains pd ON pd.id = m.policy_domain_id"
-        " LEFT JOIN domains ed ON ed.id = m.env_domain_id"
-        " LEFT JOIN domains sd ON sd.id = m.spf_domain_id"
-        " LEFT JOIN policy_records pr ON pr.id = m.policy_record_id"
-        " LEFT JOIN reports rp ON rp.id = m.report_id WHERE m.id = ?");
-    if (!st) return fail(st);
-    st->bind(1, id);
-    auto row = st->step();
-    if (!row) return fail(row);
-    if (!*row) return std::optional<MessageDetail>{};
-    MessageDetail d;
-    auto& s = d.summary;
-    s.id = st->column_int64(0);
-    s.received = st->column_int64(1);
-    s.job_id = text(*st, 2);
-    s.reporter = text(*st, 3);
-    s.ip = text(*st, 4);
-    s.header_from = text(*st, 5);
-    s.policy_domain = text(*st, 6);
-    s.dmarc_result = text(*st, 7);
-    s.disposition = text(*st, 8);
-    s.action = text(*st, 9);
-    s.spf_aligned = st->column_int64(10) != 0;
-    s.dkim_aligned = st->column_int64(11) != 0;
-    d.helo = text(*st, 12);
-    d.mail_from = text(*st, 13);
-    d.env_domain = text(*st, 14);
-    d.rcpt_to = text(*st, 15);
-    d.discovery_method = text(*st, 16);
-    d.spf_result = text(*st, 17);
-    d.spf_domain = text(*st, 18);
-    d.spf_scope = text(*st, 19);
-    d.arc_result = text(*st, 20);
-    d.arc_policy = text(*st, 21);
-    d.policy_applied = text(*st, 22);
-    d.override_reasons = text(*st, 23);
-    d.origin = text(*st, 24);
-    d.is_report = st->column_int64(25) != 0;
-    d.has_record = st->column_int64(26) != 0;
-    d.record_p = text(*st, 27);
-    d.record_sp = text(*st, 28);
-    d.record_np = text(*st, 29);
-    d.record_adkim = text(*st, 30);
-    d.record_aspf = text(*st, 31);
-    d.record_pct = st->column_int64(32);
-    d.record_testing = st->column_int64(33) != 0;
-    d.record_fo = text(*st, 34);
-    d.record_rua = text(*st, 35);
-    if (!st->is_null(36)) d.report_id = text(*st, 36);
-    st->reset();
+    using Answer = std::optional<MessageDetail>;
+    return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
+        auto rows =
+            db.query("SELECT " + std::string(kSummaryColumns) +
+                         ", m.helo, m.mail_from, coalesce(ed.name, ''), m.rcpt_to,"
+                         " coalesce(m.discovery_method, ''), m.spf_result, coalesce(sd.name, ''),"
+                         " m.spf_scope, m.arc_result, m.arc_policy, coalesce(m.policy_applied, ''),"
+                         " m.override_reasons, m.origin, m.is_report,"
+                         " CASE WHEN pr.id IS NULL THEN 0 ELSE 1 END, coalesce(pr.p, ''),"
+                         " coalesce(pr.sp, ''), coalesce(pr.np, ''), coalesce(pr.adkim, ''),"
+                         " coalesce(pr.aspf, ''), coalesce(pr.pct, 0), coalesce(pr.testing, 0),"
+                         " coalesce(pr.fo, ''), coalesce(pr.rua, ''), rp.report_id"
+                         " FROM messages m JOIN reporters r ON r.id = m.reporter_id"
+                         " JOIN ip_addresses a ON a.id = m.ip_id"
+                         " JOIN domains hf ON hf.id = m.header_from_domain_id"
+                         " LEFT JOIN domains pd ON pd.id = m.policy_domain_id"
+                         " LEFT JOIN domains ed ON ed.id = m.env_domain_id"
+                         " LEFT JOIN domains sd ON sd.id = m.spf_domain_id"
+                         " LEFT JOIN policy_records pr ON pr.id = m.policy_record_id"
+                         " LEFT JOIN reports rp ON rp.id = m.report_id WHERE m.id = $1",
+                     {p(id)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return Answer{};
+        const Row& row = rows->front();
+        MessageDetail d;
+        d.summary = summary_from(row);
+        auto text = [&](std::size_t i) { return to_text(row[kSummaryCount + i]); };
+        d.helo = text(0);
+        d.mail_from = text(1);
+        d.env_domain = text(2);
+        d.rcpt_to = text(3);
+        d.discovery_method = text(4);
+        d.spf_result = text(5);
+        d.spf_domain = text(6);
+        d.spf_scope = text(7);
+        d.arc_result = text(8);
+        d.arc_policy = text(9);
+        d.policy_applied = text(10);
+        d.override_reasons = text(11);
+        d.origin = text(12);
+        d.is_report = flag(row[kSummaryCount + 13]);
+        d.has_record = flag(row[kSummaryCount + 14]);
+        d.record_p = text(15);
+        d.record_sp = text(16);
+        d.record_np = text(17);
+        d.record_adkim = text(18);
+        d.record_aspf = text(19);
+        d.record_pct = to_int(row[kSummaryCount + 20]);
+        d.record_testing = flag(row[kSummaryCount + 21]);
+        d.record_fo = text(22);
+        d.record_rua = text(23);
+        if (row[kSummaryCount + 24]) d.report_id = text(24);
 
-    auto dk = (*db)->prepare(
-        "SELECT d.name, k.selector, k.result FROM dkim_results k JOIN domains d ON d.id ="
-        " k.domain_id WHERE k.message_id = ? ORDER BY k.seq");
-    if (!dk) return fail(dk);
-    dk->bind(1, id);
-    for (;;) {
-        auto r = dk->step();
-        if (!r) return fail(r);
-        if (!*r) break;
-        d.dkim.push_back({text(*dk, 0), text(*dk, 1), text(*dk, 2)});
-    }
-    return std::optional<MessageDetail>(std::move(d));
+        auto dkim = db.query(
+            "SELECT d.name, k.selector, k.result FROM dkim_results k JOIN domains d ON d.id ="
+            " k.domain_id WHERE k.message_id = $1 ORDER BY k.seq",
+            {p(id)});
+        if (!dkim) return tl::unexpected(dkim.error());
+        for (const auto& k : *dkim) d.dkim.push_back({to_text(k[0]), to_text(k[1]), to_text(k[2])});
+        return Answer(std::move(d));
+    });
 }
 
 Result<std::optional<WebUser>> StoreReader::find_user(const std::string& name) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(
-        "SELECT id, name, role, password_hash, disabled FROM web_users WHERE name = ?");
-    if (!st) return fail(st);
-    st->bind(1, name);
-    auto row = st->step();
-    if (!row) return fail(row);
-    if (!*row) return std::optional<WebUser>{};
-    WebUser u{st->column_int64(0), text(*st, 1), text(*st, 2), text(*st, 3),
-              st->column_int64(4) != 0};
-    st->reset();
-    return std::optional<WebUser>(std::move(u));
+    using Answer = std::optional<WebUser>;
+    return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
+        auto rows = db.query(
+            "SELECT id, name, role, password_hash, disabled FROM web_users WHERE name = $1",
+            {p(name)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return Answer{};
+        const Row& r = rows->front();
+        return Answer(
+            WebUser{to_int(r[0]), to_text(r[1]), to_text(r[2]), to_text(r[3]), flag(r[4])});
+    });
 }
 
 Result<std::vector<ResultCount>> StoreReader::messages_by_result() {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(
-        "SELECT dmarc_result, count(*) FROM messages GROUP BY dmarc_result ORDER BY dmarc_result");
-    if (!st) return fail(st);
-    std::vector<ResultCount> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
-        out.push_back({text(*st, 0), st->column_int64(1)});
-    }
-    return out;
+    return with_connection<std::vector<ResultCount>>(
+        [](sql::Connection& db) { return counts_by(db, "dmarc_result", "messages"); });
+}
+
+Result<std::vector<ResultCount>> StoreReader::deliveries_by_status() {
+    return with_connection<std::vector<ResultCount>>(
+        [](sql::Connection& db) { return counts_by(db, "status", "report_deliveries"); });
 }
 
 namespace {
 
-std::optional<std::int64_t> opt_int(const sqlite::Statement& st, int col) {
-    if (st.is_null(col)) return std::nullopt;
-    return st.column_int64(col);
-}
-
-constexpr const char* kReportColumns =
+constexpr std::string_view kReportColumns =
     "SELECT r.id, d.name, r.report_id, r.format, r.compression, r.period_begin, r.period_end,"
     " r.created, r.message_count, r.record_count, coalesce(length(r.archive), 0)";
 
-ReportRow report_row(const sqlite::Statement& st) {
+ReportRow report_row(const Row& row) {
     ReportRow r;
-    r.id = st.column_int64(0);
-    r.policy_domain = text(st, 1);
-    r.report_id = text(st, 2);
-    r.format = text(st, 3);
-    r.compression = text(st, 4);
-    r.period_begin = st.column_int64(5);
-    r.period_end = st.column_int64(6);
-    r.created = st.column_int64(7);
-    r.message_count = st.column_int64(8);
-    r.record_count = st.column_int64(9);
-    r.archive_bytes = st.column_int64(10);
+    r.id = to_int(row[0]);
+    r.policy_domain = to_text(row[1]);
+    r.report_id = to_text(row[2]);
+    r.format = to_text(row[3]);
+    r.compression = to_text(row[4]);
+    r.period_begin = to_int(row[5]);
+    r.period_end = to_int(row[6]);
+    r.created = to_int(row[7]);
+    r.message_count = to_int(row[8]);
+    r.record_count = to_int(row[9]);
+    r.archive_bytes = to_int(row[10]);
     return r;
 }
 
-Result<void> load_deliveries(sqlite::Db& db, ReportRow& report) {
-    auto st = db.prepare(
+Result<void> load_deliveries(sql::Connection& db, ReportRow& report) {
+    auto rows = db.query(
         "SELECT id, destination, address, status, smtp_reply, attempts, last_attempt, next_retry,"
-        " sent_at FROM report_deliveries WHERE report_id = ? ORDER BY id");
-    if (!st) return fail(st);
-    st->bind(1, report.id);
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
+        " sent_at FROM report_deliveries WHERE report_id = $1 ORDER BY id",
+        {p(report.id)});
+    if (!rows) return tl::unexpected(rows.error());
+    for (const auto& row : *rows) {
         DeliveryRow d;
-        d.id = st->column_int64(0);
-        d.destination = text(*st, 1);
-        d.address = text(*st, 2);
-        d.status = text(*st, 3);
-        d.smtp_reply = text(*st, 4);
-        d.attempts = st->column_int64(5);
-        d.last_attempt = opt_int(*st, 6);
-        d.next_retry = opt_int(*st, 7);
-        d.sent_at = opt_int(*st, 8);
+        d.id = to_int(row[0]);
+        d.destination = to_text(row[1]);
+        d.address = to_text(row[2]);
+        d.status = to_text(row[3]);
+        d.smtp_reply = to_text(row[4]);
+        d.attempts = to_int(row[5]);
+        d.last_attempt = to_opt_int(row[6]);
+        d.next_retry = to_opt_int(row[7]);
+        d.sent_at = to_opt_int(row[8]);
         report.deliveries.push_back(std::move(d));
     }
     return {};
@@ -552,168 +500,139 @@ Result<void> load_deliveries(sqlite::Db& db, ReportRow& report) {
 }  // namespace
 
 Result<std::vector<ReportRow>> StoreReader::reports(std::size_t limit) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(std::string(kReportColumns) +
-                             " FROM reports r JOIN domains d ON d.id = r.policy_domain_id"
-                             " ORDER BY r.created DESC, r.id DESC LIMIT ?");
-    if (!st) return fail(st);
-    st->bind(1, static_cast<std::int64_t>(limit));
-    std::vector<ReportRow> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
-        out.push_back(report_row(*st));
-    }
-    for (auto& r : out) {
-        if (auto d = load_deliveries(**db, r); !d) return fail(d);
-    }
-    return out;
+    return with_connection<std::vector<ReportRow>>(
+        [&](sql::Connection& db) -> Result<std::vector<ReportRow>> {
+            auto rows = db.query(std::string(kReportColumns) +
+                                     " FROM reports r JOIN domains d ON d.id = r.policy_domain_id"
+                                     " ORDER BY r.created DESC, r.id DESC LIMIT $1",
+                                 {p(static_cast<std::int64_t>(limit))});
+            if (!rows) return tl::unexpected(rows.error());
+            std::vector<ReportRow> out;
+            for (const auto& row : *rows) {
+                out.push_back(report_row(row));
+                if (auto d = load_deliveries(db, out.back()); !d) {
+                    return tl::unexpected(d.error());
+                }
+            }
+            return out;
+        });
 }
 
 Result<std::optional<ReportArchive>> StoreReader::report(std::int64_t id) {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(std::string(kReportColumns) +
-                             ", coalesce(r.archive, x'') FROM reports r JOIN domains d"
-                             " ON d.id = r.policy_domain_id WHERE r.id = ?");
-    if (!st) return fail(st);
-    st->bind(1, id);
-    auto row = st->step();
-    if (!row) return fail(row);
-    if (!*row) return std::optional<ReportArchive>{};
-    ReportArchive a;
-    a.report = report_row(*st);
-    a.archive = text(*st, 11);
-    st->reset();
-    if (auto d = load_deliveries(**db, a.report); !d) return fail(d);
-    return std::optional<ReportArchive>(std::move(a));
-}
-
-Result<std::vector<ResultCount>> StoreReader::deliveries_by_status() {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(
-        "SELECT status, count(*) FROM report_deliveries GROUP BY status ORDER BY status");
-    if (!st) return fail(st);
-    std::vector<ResultCount> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
-        out.push_back({text(*st, 0), st->column_int64(1)});
-    }
-    return out;
+    using Answer = std::optional<ReportArchive>;
+    return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
+        auto rows = db.query(std::string(kReportColumns) +
+                                 ", r.archive FROM reports r JOIN domains d"
+                                 " ON d.id = r.policy_domain_id WHERE r.id = $1",
+                             {p(id)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return Answer{};
+        ReportArchive a;
+        a.report = report_row(rows->front());
+        a.archive = to_text(rows->front()[11]);
+        if (auto d = load_deliveries(db, a.report); !d) return tl::unexpected(d.error());
+        return Answer(std::move(a));
+    });
 }
 
 Result<std::vector<SuppressionRow>> StoreReader::suppressions() {
-    auto db = acquire();
-    if (!db) return fail(db);
-    Lease lease{*this, *db};
-    auto st = (*db)->prepare(
-        "SELECT id, pattern, comment, added, expires FROM suppressions ORDER BY pattern");
-    if (!st) return fail(st);
-    std::vector<SuppressionRow> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row) return fail(row);
-        if (!*row) break;
-        out.push_back({st->column_int64(0), text(*st, 1), text(*st, 2), st->column_int64(3),
-                       opt_int(*st, 4)});
-    }
-    return out;
+    return with_connection<std::vector<SuppressionRow>>(
+        [](sql::Connection& db) -> Result<std::vector<SuppressionRow>> {
+            // Byte order on both backends (PostgreSQL would sort by the database's locale).
+            auto rows = db.query(std::string("SELECT id, pattern, comment, added, expires FROM"
+                                             " suppressions ORDER BY pattern") +
+                                     (db.postgres() ? " COLLATE \"C\"" : ""),
+                                 {});
+            if (!rows) return tl::unexpected(rows.error());
+            std::vector<SuppressionRow> out;
+            for (const auto& row : *rows) {
+                out.push_back({to_int(row[0]), to_text(row[1]), to_text(row[2]), to_int(row[3]),
+                               to_opt_int(row[4])});
+            }
+            return out;
+        });
 }
 
-Result<std::unique_ptr<StoreWriter>> StoreWriter::open(const std::string& path) {
-    sqlite::OpenOptions options;
+Result<std::unique_ptr<StoreWriter>> StoreWriter::open(const std::string& uri) {
+    sql::ConnectOptions options;
     options.create = false;
-    auto db = sqlite::Db::open(path, options);
-    if (!db) return fail(db);
+    auto db = sql::connect(uri, options);
+    if (!db) return tl::unexpected(db.error());
     return std::unique_ptr<StoreWriter>(new StoreWriter(std::move(*db)));
 }
 
 Result<std::int64_t> StoreWriter::resend_report(std::int64_t id, std::int64_t now) {
     std::lock_guard lock(mutex_);
-    auto tx = sqlite::Transaction::begin(db_);
-    if (!tx) return fail(tx);
-    auto exists = db_.prepare("SELECT count(*) FROM reports WHERE id = ?");
-    if (!exists) return fail(exists);
-    exists->bind(1, id);
-    auto row = exists->step();
-    if (!row) return fail(row);
-    const bool found = *row && exists->column_int64(0) > 0;
-    exists->reset();
-    if (!found) return make_error(Errc::not_found, "no such report");
-    auto st = db_.prepare(
-        "UPDATE report_deliveries SET status = 'pending', next_retry = ?, attempts = 0,"
-        " parts_sent = 0 WHERE report_id = ?"
-        " AND status IN ('pending', 'sent', 'temp_failed', 'perm_failed')");
-    if (!st) return fail(st);
-    st->bind(1, now).bind(2, id);
-    if (auto r = st->run(); !r) return fail(r);
-    const std::int64_t changed = db_.changes();
-    if (auto c = tx->commit(); !c) return fail(c);
+    if (auto b = db_->begin(); !b) return tl::unexpected(b.error());
+    auto changed = [&]() -> Result<std::int64_t> {
+        auto exists = db_->query("SELECT id FROM reports WHERE id = $1", {p(id)});
+        if (!exists) return tl::unexpected(exists.error());
+        if (exists->empty()) return make_error(Errc::not_found, "no such report");
+        auto rows = db_->query(
+            "UPDATE report_deliveries SET status = 'pending', next_retry = $1, attempts = 0,"
+            " parts_sent = 0 WHERE report_id = $2"
+            " AND status IN ('pending', 'sent', 'temp_failed', 'perm_failed') RETURNING id",
+            {p(now), p(id)});
+        if (!rows) return tl::unexpected(rows.error());
+        return static_cast<std::int64_t>(rows->size());
+    }();
+    if (!changed) {
+        (void)db_->exec("ROLLBACK");
+        return changed;
+    }
+    if (auto c = db_->exec("COMMIT"); !c) return tl::unexpected(c.error());
     return changed;
 }
 
 Result<void> StoreWriter::add_suppression(const std::string& pattern, const std::string& comment,
                                           std::optional<std::int64_t> expires, std::int64_t now) {
     std::lock_guard lock(mutex_);
-    auto st = db_.prepare(
-        "INSERT INTO suppressions (pattern, comment, added, expires) VALUES (?, ?, ?, ?)"
+    return db_->exec(
+        "INSERT INTO suppressions (pattern, comment, added, expires) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (pattern) DO UPDATE SET comment = excluded.comment,"
-        " added = excluded.added, expires = excluded.expires");
-    if (!st) return fail(st);
-    st->bind(1, pattern).bind(2, comment).bind(3, now).bind(4, expires);
-    return st->run();
+        " added = excluded.added, expires = excluded.expires",
+        {p(pattern), p(comment), p(now), p(expires)});
 }
 
 Result<bool> StoreWriter::remove_suppression(std::int64_t id) {
     std::lock_guard lock(mutex_);
-    auto st = db_.prepare("DELETE FROM suppressions WHERE id = ?");
-    if (!st) return fail(st);
-    st->bind(1, id);
-    if (auto r = st->run(); !r) return fail(r);
-    return db_.changes() > 0;
+    auto rows = db_->query("DELETE FROM suppressions WHERE id = $1 RETURNING id", {p(id)});
+    if (!rows) return tl::unexpected(rows.error());
+    return !rows->empty();
 }
 
 namespace {
 
-Result<sqlite::Db> open_migrated(const std::string& store_path) {
-    auto db = sqlite::Db::open(store_path);
-    if (!db) return db;
-    if (auto v = sqlite::migrate(*db, "store"); !v) return tl::unexpected(v.error());
-    return db;
+// The user commands open the store read-write and apply pending migrations (open_store), then
+// run on a connection of their own.
+Result<std::unique_ptr<sql::Connection>> open_migrated(const std::string& store_uri) {
+    auto store = open_store(store_uri);
+    if (!store) return tl::unexpected(store.error());
+    store->reset();
+    return sql::connect(store_uri, {});
 }
 
 }  // namespace
 
-Result<void> add_web_user(const std::string& store_path, const std::string& name,
+Result<void> add_web_user(const std::string& store_uri, const std::string& name,
                           const std::string& role, const std::string& password_hash,
                           std::int64_t now) {
-    auto db = open_migrated(store_path);
-    if (!db) return fail(db);
-    auto st = db->prepare(
-        "INSERT INTO web_users (name, role, password_hash, created) VALUES (?, ?, ?, ?)");
-    if (!st) return fail(st);
-    st->bind(1, name).bind(2, role).bind(3, password_hash).bind(4, now);
-    if (auto r = st->run(); !r) return r;
-    return {};
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    return (*db)->exec(
+        "INSERT INTO web_users (name, role, password_hash, created) VALUES ($1, $2, $3, $4)",
+        {p(name), p(role), p(password_hash), p(now)});
 }
 
-Result<void> set_web_user_password(const std::string& store_path, const std::string& name,
+Result<void> set_web_user_password(const std::string& store_uri, const std::string& name,
                                    const std::string& password_hash) {
-    auto db = open_migrated(store_path);
-    if (!db) return fail(db);
-    auto st = db->prepare("UPDATE web_users SET password_hash = ?, disabled = 0 WHERE name = ?");
-    if (!st) return fail(st);
-    st->bind(1, password_hash).bind(2, name);
-    if (auto r = st->run(); !r) return r;
-    if (db->changes() == 0) return make_error(Errc::not_found, "no such user: " + name);
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    auto rows = (*db)->query(
+        "UPDATE web_users SET password_hash = $1, disabled = 0 WHERE name = $2 RETURNING id",
+        {p(password_hash), p(name)});
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
     return {};
 }
 

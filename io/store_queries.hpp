@@ -1,18 +1,20 @@
 // Read-only queries over the store for dmarc-web (issue 7): KPIs, time series, per-domain and
 // per-source aggregates, message search with keyset paging, one message's evaluation trace,
-// and the web_users table (schema/sqlite/store_0002_web_users.sql). Aggregation and paging run in
-// SQL so pages stay fast on large stores. Added by the web branch beside io/store (read-only).
+// and the web_users table (schema/*/store_0002_web_users.sql). Aggregation and paging run in
+// SQL so pages stay fast on large stores. One SQL text over SQLite and PostgreSQL
+// (io/sql_connection.hpp): the same store content gives the same answers on both.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/result.hpp"
-#include "io/sqlite.hpp"
+#include "io/sql_connection.hpp"
 
 namespace dmarc::io {
 
@@ -128,13 +130,16 @@ struct ResultCount {
     std::int64_t messages = 0;
 };
 
-// A small pool of read-only SQLite connections (one per concurrent request at most): SQLite
-// connections are not shared between threads here (SQLITE_OPEN_NOMUTEX).
+// A small pool of read-only connections (one per concurrent request at most): a connection is
+// never shared between threads (SQLite opens them SQLITE_OPEN_NOMUTEX; a PGconn is not
+// thread-safe either). SQLite: opened read-only. PostgreSQL: every session has
+// default_transaction_read_only on (and may be a role with SELECT only, web/README.md).
 class StoreReader {
   public:
-    // Opens `path` read-only; refuses a store older than `min_version` of the store schema
-    // (the web_users migration) or newer than this program knows.
-    static Result<std::unique_ptr<StoreReader>> open(const std::string& path, std::size_t pool);
+    // `uri`: a SQLite path or sqlite: URI, or a postgresql:// URI (store.hpp). Refuses a store
+    // older than the dashboard's migration (0004) or newer than this program knows.
+    static Result<std::unique_ptr<StoreReader>> open(const std::string& uri, std::size_t pool);
+    bool postgres() const noexcept { return postgres_; }
 
     Result<Overview> overview(const MessageFilter& filter, std::size_t top_n);
     Result<MessagePage> messages(const MessageFilter& filter,
@@ -153,14 +158,18 @@ class StoreReader {
 
   private:
     struct Lease;
-    Result<sqlite::Db*> acquire();
-    void release(sqlite::Db* db);
+    // Runs `work` on an idle connection (opening one while the pool has room, else waiting).
+    template <typename T, typename Work>
+    Result<T> with_connection(Work&& work);
+    Result<sql::Connection*> acquire();
+    void release(sql::Connection* connection);
 
-    std::string path_;
+    std::string uri_;
+    bool postgres_ = false;
     std::mutex mutex_;
     std::condition_variable available_;
-    std::vector<std::unique_ptr<sqlite::Db>> all_;
-    std::vector<sqlite::Db*> idle_;
+    std::vector<std::unique_ptr<sql::Connection>> all_;
+    std::vector<sql::Connection*> idle_;
     std::size_t pool_ = 0;
 };
 
@@ -168,8 +177,9 @@ class StoreReader {
 // connections). Serialised by a mutex; every change is one statement or one transaction.
 class StoreWriter {
   public:
-    // Opens an existing, migrated store read-write; never creates or migrates it.
-    static Result<std::unique_ptr<StoreWriter>> open(const std::string& path);
+    // Opens an existing, migrated store read-write (a SQLite path or URI, or a postgresql://
+    // URI, which may name another role than the reader's); never creates or migrates it.
+    static Result<std::unique_ptr<StoreWriter>> open(const std::string& uri);
 
     // Puts every delivery of report `id` that was sent or failed back to pending, due now, so
     // the next dmarc-reporter run sends it again: a new series of attempts (attempts and
@@ -184,17 +194,18 @@ class StoreWriter {
     Result<bool> remove_suppression(std::int64_t id);
 
   private:
-    explicit StoreWriter(sqlite::Db db) : db_(std::move(db)) {}
+    explicit StoreWriter(std::unique_ptr<sql::Connection> db) : db_(std::move(db)) {}
     std::mutex mutex_;
-    sqlite::Db db_;
+    std::unique_ptr<sql::Connection> db_;
 };
 
-// Adds a user (the store opened read-write and migrated). Fails if the name exists.
-Result<void> add_web_user(const std::string& store_path, const std::string& name,
+// Adds a user (the store, a path or URI as above, opened read-write and migrated). Fails if the
+// name exists.
+Result<void> add_web_user(const std::string& store_uri, const std::string& name,
                           const std::string& role, const std::string& password_hash,
                           std::int64_t now);
 // Replaces a user's password hash (and re-enables it). Fails if the name is unknown.
-Result<void> set_web_user_password(const std::string& store_path, const std::string& name,
+Result<void> set_web_user_password(const std::string& store_uri, const std::string& name,
                                    const std::string& password_hash);
 
 }  // namespace dmarc::io

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/memory_resolver.hpp"
@@ -60,7 +61,8 @@ SYNOPSIS
 
 DESCRIPTION
     Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
-    or HTTPS, from a read-only view of the store dmarc-collector fills. Every page needs a
+    or HTTPS, from a read-only view of the store dmarc-collector fills (SQLite opened
+    read-only, or PostgreSQL sessions with default_transaction_read_only). Every page needs a
     login; users are admin or viewer, with argon2id passwords. `user add` and `user passwd`
     read the password from standard input (one line; asked twice on a terminal) or print a
     generated one once with --generate-password; they open the store read-write.
@@ -69,7 +71,8 @@ OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
                           WebThreads, StoreDatabase (`Name value` lines); flags override it
     --listen ADDR:PORT    where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6)
-    --store PATH          the store: a path or sqlite:///path (default /var/lib/dmarc/dmarc.db)
+    --store PATH|URI      the store: a path, sqlite:///path or postgresql://user@host/db
+                          (default /var/lib/dmarc/dmarc.db)
     --tls-cert FILE, --tls-key FILE
                           PEM certificate chain and key: HTTPS, HSTS and Secure cookies
     --threads N           worker threads (default 2)
@@ -263,10 +266,23 @@ int serve(WebConfig& config) {
     std::printf("dmarc-web: listening on %s://%s:%u\n", (*server)->tls() ? "https" : "http",
                 config.server.address.c_str(), static_cast<unsigned>((*server)->port()));
     std::fflush(stdout);
+    // The first visit's aggregates, computed while nobody waits (seconds on a large store); a
+    // request arriving meanwhile shares the computation under way.
+    std::thread warm([&app, cache = config.cache_seconds] {
+        if (cache <= 0) return;
+        const auto started = std::chrono::steady_clock::now();
+        app.warm(std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
+        std::fprintf(
+            stderr, "dmarc-web: caches warmed in %.1f s\n",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    });
     int received = 0;
     sigwait(&signals, &received);
     std::fprintf(stderr, "dmarc-web: signal %d, stopping\n", received);
     (*server)->stop();
+    warm.join();
     return 0;
 }
 

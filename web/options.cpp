@@ -8,13 +8,12 @@
 #include "core/limits.hpp"
 #include "core/text.hpp"
 #include "io/dns.hpp"
+#include "io/sql_connection.hpp"
 
 namespace dmarc::web {
 
 std::string store_path(std::string_view uri) {
-    if (uri.starts_with("sqlite://")) return std::string(uri.substr(9));
-    if (uri.starts_with("sqlite:")) return std::string(uri.substr(7));
-    return std::string(uri);
+    return io::sql::sqlite_path(uri);
 }
 
 namespace {
@@ -28,8 +27,10 @@ constexpr WebKey kWebKeys[] = {
     {"WebTLSKeyFile", "/etc/ssl/private/dmarc.key", "(none)", "PEM private key for the above."},
     {"WebThreads", "2", "2", "Worker threads serving requests (1..64)."},
     {"StoreDatabase", "sqlite:///var/lib/dmarc/dmarc.db", "sqlite:///var/lib/dmarc/dmarc.db",
-     "The store the dashboard reads (read-only connections; suppressions, resend and users use "
-     "one separate writable connection)."},
+     "The store the dashboard reads: a SQLite path or `sqlite:` URI, or a libpq URI "
+     "`postgresql://user@host/db`. Pages read on read-only connections (SQLite opened read-only; "
+     "PostgreSQL sessions with `default_transaction_read_only`); suppressions, resend and users "
+     "use one separate writable connection."},
     {"WebHosts", "dmarc.example.com,dmarc", "(the listen address; localhost on loopback)",
      "Host names accepted in the Host header (DNS-rebinding defence); others get 421."},
     {"WebReverseDNS", "yes", "yes",

@@ -13,7 +13,7 @@ namespace dmarc::web {
 
 struct WebConfig {
     ServerOptions server;
-    std::string store = "/var/lib/dmarc/dmarc.db";  // as the collector and reporter (sqlite:// ok)
+    std::string store = "/var/lib/dmarc/dmarc.db";  // a path or a postgresql:// URI
     // Host names the dashboard answers to besides its listen address (DNS rebinding check).
     std::vector<std::string> hosts;
     // DNS (the DNS check page and reverse DNS of sources), as the milter's keys.
@@ -38,7 +38,8 @@ std::span<const WebKey> web_keys();
 // Nameservers ADDR[@PORT][,...], TrustAnchorFile PATH, TestDNSData PATH.
 Result<void> load_web_config(const std::string& path, WebConfig& config);
 Result<void> apply_web_setting(std::string_view name, std::string_view value, WebConfig& config);
-// "sqlite:///abs/path" and "sqlite:rel" -> the path; anything else is taken as a path.
+// "sqlite:///abs/path" and "sqlite:rel" -> the path; a postgresql:// URI stays as it is; anything
+// else is taken as a path.
 std::string store_path(std::string_view uri);
 
 }  // namespace dmarc::web

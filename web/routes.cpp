@@ -379,8 +379,25 @@ Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterFor
                                                                  std::int64_t now) {
     const std::string window =
         std::to_string(form.filter.from) + "-" + std::to_string(form.filter.to);
-    return overview_cache_.get(form.query(), window, now,
-                               [&] { return store_.overview(form.filter, options_.top_n); });
+    // By value: in the background the computation may outlive this request.
+    return overview_cache_.get(form.query(), window, now, [this, filter = form.filter] {
+        return store_.overview(filter, options_.top_n);
+    });
+}
+
+void App::warm(std::int64_t now) {
+    Request request;
+    request.now = now;
+    auto form = parse_filter(request);
+    if (!form) return;
+    (void)cached_overview(*form, now);
+    (void)by_result_cache_.get("messages", "", now, [this] { return store_.messages_by_result(); });
+    const std::string window =
+        std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to);
+    (void)domains_cache_.get(form->query(), window, now,
+                             [this, filter = form->filter] { return store_.domains(filter, 500); });
+    (void)sources_cache_.get(form->query(), window, now,
+                             [this, filter = form->filter] { return store_.sources(filter, 500); });
 }
 
 void add_security_headers(Response& r, bool tls) {
@@ -666,7 +683,7 @@ Response App::route(const Request& request) {
     if (path == "/metrics") {
         if (!get) return method_not_allowed("GET");
         auto by_result = by_result_cache_.get("messages", "", request.now,
-                                              [&] { return store_.messages_by_result(); });
+                                              [this] { return store_.messages_by_result(); });
         auto by_status = store_.deliveries_by_status();
         if (!by_result || !by_status) return Response::plain(503, "store unavailable");
         Response r;
@@ -835,7 +852,7 @@ Response App::route(const Request& request) {
         auto cached = domains_cache_.get(
             form->query(),
             std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
-            [&] { return store_.domains(form->filter, 500); });
+            [this, filter = form->filter] { return store_.domains(filter, 500); });
         if (!cached) return unavailable();
         const auto* domains = cached->get();
         if (api) {
@@ -853,7 +870,7 @@ Response App::route(const Request& request) {
         auto cached = sources_cache_.get(
             form->query(),
             std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
-            [&] { return store_.sources(form->filter, 500); });
+            [this, filter = form->filter] { return store_.sources(filter, 500); });
         if (!cached) return unavailable();
         const auto* sources = cached->get();
         // Reverse DNS never waits: what the cache knows now, the rest queued.

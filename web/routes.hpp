@@ -72,6 +72,11 @@ class App {
 
     SessionStore& sessions() { return sessions_; }
 
+    // Computes what a first visit asks for (the default overview, domains and sources, and the
+    // /metrics counts) into the caches, so that the first request after a start does not wait for
+    // the store (dmarc-web runs it on a thread of its own at start-up).
+    void warm(std::int64_t now);
+
   private:
     Response route(const Request& request);
     Response login_form(const Request& request, std::string error, unsigned status);
@@ -89,10 +94,11 @@ class App {
     AppOptions options_;
     SessionStore sessions_;
     LoginLimiter limiter_;
-    ResultCache<io::Overview> overview_cache_{options_.cache_seconds};
-    ResultCache<std::vector<io::DomainStats>> domains_cache_{options_.cache_seconds};
-    ResultCache<std::vector<io::SourceStats>> sources_cache_{options_.cache_seconds};
-    ResultCache<std::vector<io::ResultCount>> by_result_cache_{options_.cache_seconds};
+    // Stale answers are served while the cache's thread recomputes them (cache.hpp).
+    ResultCache<io::Overview> overview_cache_{options_.cache_seconds, 256, true};
+    ResultCache<std::vector<io::DomainStats>> domains_cache_{options_.cache_seconds, 256, true};
+    ResultCache<std::vector<io::SourceStats>> sources_cache_{options_.cache_seconds, 256, true};
+    ResultCache<std::vector<io::ResultCount>> by_result_cache_{options_.cache_seconds, 256, true};
     std::atomic<int> dns_checks_running_{0};
 };
 

@@ -60,8 +60,14 @@ done = function(summary, latency, requests)
 end
 LUA
 
-# The first overview of a period computes its aggregates in the store (timed here, "cold"); wrk
-# then measures the dashboard as it is used: the same pages asked again and again.
+# dmarc-web computes the first visit's aggregates in the background at start-up (App::warm):
+# timed from its log. The first requests after it ("cold") then find them cached; wrk measures
+# the dashboard as it is used: the same pages asked again and again.
+for _ in $(seq 1200); do
+    grep -q "caches warmed" "$log" && break
+    sleep 0.1
+done
+sed -nE 's/^dmarc-web: caches warmed in (.*)/warm-up at start (background): \1/p' "$log"
 for path in / /messages; do
     cold=$(curl -s -o /dev/null -w '%{time_total}' -b "dmarc_session=$session" "$base$path")
     echo "cold $path: ${cold}s"
@@ -79,7 +85,7 @@ echo "dmarc-web, $messages messages, wrk 50 connections, ${seconds}s each"
 run healthz /healthz
 run overview /
 run messages /messages
-statuses=$(awk '{ print $(NF-3) }' "$log" | sort | uniq -c | tr '\n' ' ')
+statuses=$(grep -v '^dmarc-web:' "$log" | awk '{ print $(NF-3) }' | sort | uniq -c | tr '\n' ' ')
 echo "statuses in the access log: $statuses"
 awk -v o="${p99[overview]}" -v m="${p99[messages]}" -v h="${p99[healthz]}" 'BEGIN {
     printf "p99: overview %.1f ms, messages %.1f ms (baseline /healthz %.1f ms); target < 200 ms: %s\n",

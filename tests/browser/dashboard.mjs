@@ -1,7 +1,8 @@
 // Browser tests of dmarc-web in real headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core): log in, open each page, apply a filter, open a message's detail, log out;
 // no JavaScript dialog (XSS) and no CSP violation may occur; a screenshot of each page is saved.
-// Usage: node dashboard.mjs DMARC_WEB WEB_SEED OUT_DIR
+// Usage: node dashboard.mjs DMARC_WEB WEB_SEED OUT_DIR. With DMARC_BROWSER_STORE set (a
+// postgresql:// URI, from run_postgres.sh) the store is that database instead of a SQLite file.
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -15,7 +16,7 @@ if (!webBinary || !seedBinary || !outDir) {
 }
 mkdirSync(outDir, { recursive: true });
 const work = mkdtempSync(join(tmpdir(), "dmarc-web-browser-"));
-const store = join(work, "store.db");
+const store = process.env.DMARC_BROWSER_STORE || join(work, "store.db");
 const password = "browser test password 1";
 execFileSync(seedBinary, [store, password], { stdio: "inherit" });
 

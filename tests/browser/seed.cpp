@@ -1,13 +1,14 @@
 // web_seed: builds a demonstration store for the browser tests (tests/browser/dashboard.mjs):
 // 30 days of messages over several domains and sources, passing and failing, a few hostile values
-// written straight into the tables, and one admin user. Usage: web_seed STORE PASSWORD
+// written straight into the tables, and one admin user. STORE is a SQLite path or a postgresql://
+// URI: the same statements on both (io/sql_connection.hpp). Usage: web_seed STORE PASSWORD
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "io/archive.hpp"
-#include "io/sqlite.hpp"
+#include "io/sql_connection.hpp"
 #include "io/store.hpp"
 #include "io/store_queries.hpp"
 #include "web/auth.hpp"
@@ -91,32 +92,36 @@ int main(int argc, char** argv) {
         return 70;
     }
     store.value().reset();
-    auto db = io::sqlite::Db::open(path);
-    if (!db) return 70;
-    auto st = db->prepare("INSERT INTO domains (name) VALUES ('<script>alert(1)</script>.evil')");
-    if (!st || !st->run()) return 70;
-    auto msg = db->prepare(
-        "INSERT INTO messages (reporter_id, job_id, received, ip_id, helo, mail_from,"
-        " header_from_domain_id, spf_result, spf_scope, dkim_aligned, spf_aligned, dmarc_result,"
-        " disposition, action, origin) VALUES ((SELECT min(id) FROM reporters),"
-        " '<img src=x onerror=alert(2)>', ?, (SELECT max(id) FROM ip_addresses),"
-        " '\"><script>alert(3)</script>', 'x@y', (SELECT id FROM domains WHERE name LIKE"
-        " '<script>%'), 'fail', 'mfrom', 0, 0, 'fail', 'reject', 'reject', 'spool')");
-    if (!msg) return 70;
-    msg->bind(1, now - 30);
-    if (!msg->run()) return 70;
+    using io::sql::p;
+    auto connection = io::sql::connect(path, {});
+    if (!connection) {
+        std::fprintf(stderr, "%s\n", connection.error().message.c_str());
+        return 70;
+    }
+    io::sql::Connection& db = **connection;
+    auto fail = [](const Error& e) {
+        std::fprintf(stderr, "web_seed: %s\n", e.message.c_str());
+        return 70;
+    };
+    if (auto r = db.exec("INSERT INTO domains (name) VALUES ('<script>alert(1)</script>.evil')");
+        !r) {
+        return fail(r.error());
+    }
+    if (auto r = db.exec(
+            "INSERT INTO messages (reporter_id, job_id, received, ip_id, helo, mail_from,"
+            " header_from_domain_id, spf_result, spf_scope, dkim_aligned, spf_aligned,"
+            " dmarc_result, disposition, action, origin) VALUES ((SELECT min(id) FROM reporters),"
+            " '<img src=x onerror=alert(2)>', $1, (SELECT max(id) FROM ip_addresses),"
+            " '\"><script>alert(3)</script>', 'x@y', (SELECT id FROM domains WHERE name LIKE"
+            " '<script>%'), 'fail', 'mfrom', 0, 0, 'fail', 'reject', 'reject', 'spool')",
+            {p(now - 30)});
+        !r) {
+        return fail(r.error());
+    }
     // The outgoing ledger: a day's report per domain for the last three days, each with its
     // destinations in the states a reporter leaves them, and two suppressions.
     const char* domains[] = {"example.com", "shop.example.org", "newsletter.example.net",
                              "bank.example"};
-    auto rep = db->prepare(
-        "INSERT INTO reports (policy_domain_id, period_begin, period_end, report_id, format,"
-        " created, message_count, record_count, compression, archive) VALUES ((SELECT id FROM"
-        " domains WHERE name = ?), ?, ?, ?, 'rfc7489', ?, ?, ?, 'gzip', CAST(? AS BLOB))");
-    auto del = db->prepare(
-        "INSERT INTO report_deliveries (report_id, destination, address, status, attempts,"
-        " last_attempt, next_retry, smtp_reply, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!rep || !del) return 70;
     const std::int64_t today = now / 86400 * 86400;
     int serial = 0;
     for (int day = 3; day >= 1; --day) {
@@ -143,16 +148,15 @@ int main(int argc, char** argv) {
             }
             auto gz = io::gzip_compress(xml);
             if (!gz) return 70;
-            rep->bind(1, d)
-                .bind(2, begin)
-                .bind(3, end)
-                .bind(4, id)
-                .bind(5, end + 3600)
-                .bind(6, std::int64_t{40 + serial})
-                .bind(7, std::int64_t{1})
-                .bind(8, *gz);
-            if (!rep->run()) return 70;
-            const std::int64_t report = db->last_insert_rowid();
+            auto inserted = db.query(
+                "INSERT INTO reports (policy_domain_id, period_begin, period_end, report_id,"
+                " format, created, message_count, record_count, compression, archive) VALUES"
+                " ((SELECT id FROM domains WHERE name = $1), $2, $3, $4, 'rfc7489', $5, $6, $7,"
+                " 'gzip', $8) RETURNING id",
+                {p(d), p(begin), p(end), p(id), p(end + 3600), p(std::int64_t{40 + serial}),
+                 p(std::int64_t{1}), io::sql::blob(*gz)});
+            if (!inserted) return fail(inserted.error());
+            const std::int64_t report = io::sql::to_int(inserted->front()[0]);
             struct Dest {
                 std::string address, status, reply;
                 std::int64_t attempts;
@@ -176,38 +180,28 @@ int main(int argc, char** argv) {
             }
             if (day == 1 && std::string(d) == "example.com") dests[0].status = "pending";
             for (const auto& x : dests) {
-                del->bind(1, report)
-                    .bind(2, "mailto:" + x.address)
-                    .bind(3, x.address)
-                    .bind(4, x.status)
-                    .bind(5, x.attempts);
-                if (x.attempts > 0) {
-                    del->bind(6, end + 3700);
-                } else {
-                    del->bind_null(6);
-                }
-                if (x.status == "temp_failed" || x.status == "pending") {
-                    del->bind(7, now + 1800);
-                } else {
-                    del->bind_null(7);
-                }
-                del->bind(8, x.reply);
-                if (x.status == "sent") {
-                    del->bind(9, end + 3700);
-                } else {
-                    del->bind_null(9);
-                }
-                if (!del->run()) return 70;
+                const bool retry = x.status == "temp_failed" || x.status == "pending";
+                auto r = db.exec(
+                    "INSERT INTO report_deliveries (report_id, destination, address, status,"
+                    " attempts, last_attempt, next_retry, smtp_reply, sent_at) VALUES ($1, $2,"
+                    " $3, $4, $5, $6, $7, $8, $9)",
+                    {p(report), p("mailto:" + x.address), p(x.address), p(x.status), p(x.attempts),
+                     p(x.attempts > 0 ? std::optional<std::int64_t>(end + 3700) : std::nullopt),
+                     p(retry ? std::optional<std::int64_t>(now + 1800) : std::nullopt), p(x.reply),
+                     p(x.status == "sent" ? std::optional<std::int64_t>(end + 3700)
+                                          : std::nullopt)});
+                if (!r) return fail(r.error());
             }
         }
     }
-    auto sup = db->prepare(
-        "INSERT INTO suppressions (pattern, comment, added, expires) VALUES"
-        " ('stop@newsletter.example.net', 'asked us to stop, ticket 4411', ?, NULL),"
-        " ('legacy.example', 'domain retired <b>2026</b>', ?, ?)");
-    if (!sup) return 70;
-    sup->bind(1, now - 20 * 86400).bind(2, now - 3 * 86400).bind(3, now + 60 * 86400);
-    if (!sup->run()) return 70;
+    if (auto r =
+            db.exec("INSERT INTO suppressions (pattern, comment, added, expires) VALUES"
+                    " ('stop@newsletter.example.net', 'asked us to stop, ticket 4411', $1, NULL),"
+                    " ('legacy.example', 'domain retired <b>2026</b>', $2, $3)",
+                    {p(now - 20 * 86400), p(now - 3 * 86400), p(now + 60 * 86400)});
+        !r) {
+        return fail(r.error());
+    }
 
     auto hash = web::hash_password(argv[2]);
     if (!hash || !io::add_web_user(path, "admin", "admin", *hash, now)) return 70;
