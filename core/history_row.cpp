@@ -1,6 +1,8 @@
 // OpenDMARC history record -> SpoolRow (see history_row.hpp).
 #include "core/history_row.hpp"
 
+#include <cstddef>
+
 namespace dmarc {
 namespace {
 
@@ -32,47 +34,79 @@ std::string fo_from_bits(int bits) {
     return out.empty() ? "0" : out;
 }
 
+// ARES code <-> result, one table per result kind, read both ways: a result's code is its first
+// entry; a code's result is its entry, none for codes without one (signed, unknown, discard, not
+// evaluated). The entries after the first per result are codes that only ever come in.
+template <class Result>
+struct AresEntry {
+    int code;
+    Result result;
+};
+
+constexpr AresEntry<DkimResult> kDkimAres[] = {
+    {ares::kPass, DkimResult::pass},
+    {ares::kFail, DkimResult::fail},
+    {ares::kPolicy, DkimResult::policy},
+    {ares::kNeutral, DkimResult::neutral},
+    {ares::kTemperror, DkimResult::temperror},
+    {ares::kPermerror, DkimResult::permerror},
+    {ares::kNone, DkimResult::none},
+    {ares::kSoftfail, DkimResult::fail},  // RFC 8601 has no dkim softfail
+    {ares::kNxdomain, DkimResult::permerror},
+};
+
+constexpr AresEntry<SpfResult> kSpfAres[] = {
+    {ares::kPass, SpfResult::pass},           {ares::kFail, SpfResult::fail},
+    {ares::kSoftfail, SpfResult::softfail},   {ares::kNeutral, SpfResult::neutral},
+    {ares::kTemperror, SpfResult::temperror}, {ares::kPermerror, SpfResult::permerror},
+    {ares::kNone, SpfResult::none},           {ares::kNxdomain, SpfResult::permerror},
+};
+
+template <class Result, std::size_t N>
+constexpr Result result_of_ares(const AresEntry<Result> (&table)[N], int code) noexcept {
+    for (const auto& e : table) {
+        if (e.code == code) return e.result;
+    }
+    return Result::none;
+}
+
+template <class Result, std::size_t N>
+constexpr int ares_of_result(const AresEntry<Result> (&table)[N], Result result) noexcept {
+    for (const auto& e : table) {
+        if (e.result == result) return e.code;
+    }
+    return ares::kNone;
+}
+
+// Every result survives the round trip through its code.
+static_assert([] {
+    for (auto r : {DkimResult::none, DkimResult::pass, DkimResult::fail, DkimResult::policy,
+                   DkimResult::neutral, DkimResult::temperror, DkimResult::permerror}) {
+        if (result_of_ares(kDkimAres, ares_of_result(kDkimAres, r)) != r) return false;
+    }
+    for (auto r : {SpfResult::none, SpfResult::neutral, SpfResult::pass, SpfResult::fail,
+                   SpfResult::softfail, SpfResult::temperror, SpfResult::permerror}) {
+        if (result_of_ares(kSpfAres, ares_of_result(kSpfAres, r)) != r) return false;
+    }
+    return true;
+}());
+
 }  // namespace
 
 DkimResult dkim_result_from_ares(int code) noexcept {
-    switch (code) {
-        case ares::kPass:
-            return DkimResult::pass;
-        case ares::kFail:
-        case ares::kSoftfail:
-            return DkimResult::fail;
-        case ares::kNeutral:
-            return DkimResult::neutral;
-        case ares::kPolicy:
-            return DkimResult::policy;
-        case ares::kTemperror:
-            return DkimResult::temperror;
-        case ares::kPermerror:
-        case ares::kNxdomain:
-            return DkimResult::permerror;
-        default:
-            return DkimResult::none;
-    }
+    return result_of_ares(kDkimAres, code);
 }
 
 SpfResult spf_result_from_ares(int code) noexcept {
-    switch (code) {
-        case ares::kPass:
-            return SpfResult::pass;
-        case ares::kFail:
-            return SpfResult::fail;
-        case ares::kSoftfail:
-            return SpfResult::softfail;
-        case ares::kNeutral:
-            return SpfResult::neutral;
-        case ares::kTemperror:
-            return SpfResult::temperror;
-        case ares::kPermerror:
-        case ares::kNxdomain:
-            return SpfResult::permerror;
-        default:
-            return SpfResult::none;
-    }
+    return result_of_ares(kSpfAres, code);
+}
+
+int ares_from_dkim_result(DkimResult result) noexcept {
+    return ares_of_result(kDkimAres, result);
+}
+
+int ares_from_spf_result(SpfResult result) noexcept {
+    return ares_of_result(kSpfAres, result);
 }
 
 SpoolRow to_spool_row(const HistoryRecord& h) {

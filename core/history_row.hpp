@@ -15,6 +15,10 @@ namespace dmarc {
 // dkim softfail), nxdomain -> permerror, signed/unknown/discard/not evaluated -> none.
 DkimResult dkim_result_from_ares(int code) noexcept;
 SpfResult spf_result_from_ares(int code) noexcept;
+// The other way, for the HistoryFile the milter writes: each result's own ARES code (the same
+// table, so a result read back from its code is the result written).
+int ares_from_dkim_result(DkimResult result) noexcept;
+int ares_from_spf_result(SpfResult result) noexcept;
 
 SpoolRow to_spool_row(const HistoryRecord& record);
 

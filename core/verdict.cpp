@@ -10,6 +10,7 @@
 #include "core/discovery.hpp"
 #include "core/domain_name.hpp"
 #include "core/from_header.hpp"
+#include "core/history_row.hpp"
 #include "core/limits.hpp"
 #include "core/received_spf.hpp"
 #include "core/spf.hpp"
@@ -560,44 +561,6 @@ bool should_record(const MessageVerdict& v, const config::MilterConfig& config) 
 
 HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
                                 std::int64_t received) {
-    auto ares_of_dkim = [](DkimResult r) {
-        switch (r) {
-            case DkimResult::pass:
-                return ares::kPass;
-            case DkimResult::fail:
-                return ares::kFail;
-            case DkimResult::policy:
-                return ares::kPolicy;
-            case DkimResult::neutral:
-                return ares::kNeutral;
-            case DkimResult::temperror:
-                return ares::kTemperror;
-            case DkimResult::permerror:
-                return ares::kPermerror;
-            case DkimResult::none:
-                return ares::kNone;
-        }
-        return ares::kNone;
-    };
-    auto ares_of_spf = [](SpfResult r) {
-        switch (r) {
-            case SpfResult::pass:
-                return ares::kPass;
-            case SpfResult::fail:
-                return ares::kFail;
-            case SpfResult::softfail:
-                return ares::kSoftfail;
-            case SpfResult::neutral:
-                return ares::kNeutral;
-            case SpfResult::temperror:
-                return ares::kTemperror;
-            case SpfResult::permerror:
-                return ares::kPermerror;
-            case SpfResult::none:
-                return ares::kNone;
-        }
-        return ares::kNone;
-    };
     auto policy_letter = [](std::optional<Policy> p) {
         if (!p) return 0;
         return *p == Policy::reject ? int('r') : *p == Policy::quarantine ? int('q') : int('n');
@@ -612,8 +575,9 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
              : v.author_domains.empty()                ? ""
                                                        : v.author_domains.front();
     r.mfrom = address_domain(env.mail_from);
-    for (const auto& d : v.dkim) r.dkim.push_back({d.dkim_d, d.selector, ares_of_dkim(d.result)});
-    r.spf.push_back(v.spf ? ares_of_spf(v.spf->result) : ares::kNotEvaluated);
+    for (const auto& d : v.dkim)
+        r.dkim.push_back({d.dkim_d, d.selector, ares_from_dkim_result(d.result)});
+    r.spf.push_back(v.spf ? ares_from_spf_result(v.spf->result) : ares::kNotEvaluated);
     if (v.spf) r.spf_scope = v.spf->scope == SpfScope::mfrom ? 1 : 2;
     r.pdomain = e.policy_domain.empty() ? r.from : e.policy_domain;
     if (e.result == DmarcResult::pass) {
