@@ -561,10 +561,6 @@ bool should_record(const MessageVerdict& v, const config::MilterConfig& config) 
 
 HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
                                 std::int64_t received) {
-    auto policy_letter = [](std::optional<Policy> p) {
-        if (!p) return 0;
-        return *p == Policy::reject ? int('r') : *p == Policy::quarantine ? int('q') : int('n');
-    };
     const Evaluation& e = v.evaluation;
     HistoryRecord r;
     r.job = env.queue_id.empty() ? "(unknown-jobid)" : env.queue_id;
@@ -596,29 +592,13 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
         r.pct = e.published->pct;
         r.adkim = e.published->adkim == AlignMode::strict ? 's' : 'r';
         r.aspf = e.published->aspf == AlignMode::strict ? 's' : 'r';
-        r.p = policy_letter(e.published->p);
-        r.sp = policy_letter(e.published->sp);
+        r.p = history_policy_letter(e.published->p);
+        r.sp = history_policy_letter(e.published->sp);
         r.align_dkim = e.dkim_aligned ? 4 : 5;
         r.align_spf = e.spf_aligned ? 4 : 5;
     }
     r.arc = v.arc_pass ? ares::kPass : ares::kFail;
-    switch (v.action) {
-        case MilterAction::reject:
-            r.action = history_action::kReject;
-            break;
-        case MilterAction::quarantine:
-            r.action = history_action::kQuarantine;
-            break;
-        case MilterAction::tempfail:
-            r.action = history_action::kTempfail;
-            break;
-        case MilterAction::discard:
-            r.action = history_action::kDiscard;
-            break;
-        case MilterAction::accept:
-            r.action = history_action::kAccept;
-            break;
-    }
+    r.action = history_action_code(v.action);
     return r;
 }
 
@@ -646,17 +626,7 @@ SpoolRow to_spool_row(const MessageVerdict& v, const Envelope& env, std::int64_t
         pp.aspf = rec.aspf;
         pp.pct = rec.pct;
         pp.testing = rec.testing;
-        std::string fo;
-        auto add = [&](bool on, const char* token) {
-            if (!on) return;
-            if (!fo.empty()) fo += ':';
-            fo += token;
-        };
-        add(rec.fo.all_fail, "0");
-        add(rec.fo.any_fail, "1");
-        add(rec.fo.dkim, "d");
-        add(rec.fo.spf, "s");
-        pp.fo = fo.empty() ? "0" : fo;
+        pp.fo = to_string(rec.fo);
         for (const auto& u : rec.rua) {
             pp.rua.push_back(u.max_size ? fmt::format("{}!{}", u.uri, *u.max_size) : u.uri);
         }
