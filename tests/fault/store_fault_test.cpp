@@ -25,6 +25,7 @@
 #include "tests/integration/program_runner.hpp"
 #include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
+#include "tests/io/sample_spool.hpp"
 #include "tests/io/temp_dir.hpp"
 
 namespace dmarc::fault {
@@ -210,21 +211,10 @@ class CollectorFault : public ::testing::Test {
         return test::spawn_program(collector_binary(), args, dir_.file("out"), dir_.file("err"));
     }
     std::string spool(const std::string& path, int rows) {
-        io::SpoolWriterOptions options;
-        options.path = path;
-        options.queue_capacity = static_cast<std::size_t>(rows) + 1;
-        auto writer = io::SpoolWriter::open(options);
-        EXPECT_TRUE(writer);
-        for (int i = 0; i < rows; ++i) (*writer)->submit(test::sample_row(i));
-        (*writer)->flush();
-        EXPECT_EQ((*writer)->counters().written, static_cast<std::uint64_t>(rows));
-        return path;
+        return test::write_sample_spool(path, rows);
     }
     std::pair<io::StoreCounts, std::string> snapshot(const std::string& uri) {
-        auto store = io::open_store(uri);
-        EXPECT_TRUE(store) << store.error().message;
-        if (!store) return {};
-        return {*(*store)->counts(), *(*store)->content_digest()};
+        return test::store_snapshot(uri);
     }
     // The store a clean import of sample rows [0, rows) gives.
     std::pair<io::StoreCounts, std::string> reference(int rows) {

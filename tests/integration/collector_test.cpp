@@ -23,6 +23,7 @@
 #include "tests/integration/program_runner.hpp"
 #include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
+#include "tests/io/sample_spool.hpp"
 #include "tests/io/temp_dir.hpp"
 
 namespace dmarc {
@@ -42,10 +43,7 @@ class Collector : public ::testing::Test {
     std::string db(const std::string& name) { return "sqlite://" + dir_.file(name); }
 
     std::pair<io::StoreCounts, std::string> snapshot(const std::string& uri) {
-        auto store = io::open_store(uri);
-        EXPECT_TRUE(store) << store.error().message;
-        if (!store) return {};
-        return {*(*store)->counts(), *(*store)->content_digest()};
+        return test::store_snapshot(uri);
     }
 
     std::string write_history(const std::string& name, int records) {
@@ -56,16 +54,7 @@ class Collector : public ::testing::Test {
     }
 
     std::string write_spool(const std::string& name, int rows) {
-        std::string path = dir_.file(name);
-        io::SpoolWriterOptions options;
-        options.path = path;
-        options.queue_capacity = static_cast<std::size_t>(rows) + 1;
-        auto writer = io::SpoolWriter::open(options);
-        EXPECT_TRUE(writer);
-        for (int i = 0; i < rows; ++i) (*writer)->submit(test::sample_row(i));
-        (*writer)->flush();
-        EXPECT_EQ((*writer)->counters().written, static_cast<std::uint64_t>(rows));
-        return path;
+        return test::write_sample_spool(dir_.file(name), rows);
     }
 
     test::TempDir dir_;
