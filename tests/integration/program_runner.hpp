@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/text_file.hpp"
 
 extern char** environ;
 
@@ -22,13 +22,6 @@ inline std::string program_path(const std::string& name) {
     return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
             name)
         .string();
-}
-
-inline std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 struct ProgramResult {
