@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "core/limits.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/reporter_config.hpp"
