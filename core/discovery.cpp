@@ -42,6 +42,29 @@ void temperror(PolicyDiscovery& d, const DmarcLookup& at) {
     d.detail = "_dmarc." + at.domain + ": " + at.detail;
 }
 
+// A lookup that failed temporarily or found a record, usable or not, settles discovery: true,
+// with `d` filled (a usable record taken as from `source`, `where` its detail).
+bool settled(PolicyDiscovery& d, const DmarcLookup& lookup, PolicySource source,
+             std::string where) {
+    switch (lookup.outcome) {
+        case LookupOutcome::temperror:
+            temperror(d, lookup);
+            return true;
+        case LookupOutcome::record:
+            use(d, lookup, source);
+            d.detail = std::move(where);
+            return true;
+        case LookupOutcome::invalid_record:
+            invalid(d, lookup);
+            return true;
+        case LookupOutcome::no_record:
+        case LookupOutcome::several:
+        case LookupOutcome::over_limit:
+            break;
+    }
+    return false;
+}
+
 // The NXDOMAIN test of discovery.hpp, made only when np decides.
 void check_existence(PolicyDiscovery& d, DmarcRecordFetcher& fetcher,
                      const DmarcLookup& author_lookup) {
@@ -79,22 +102,8 @@ PolicyDiscovery discover_policy_treewalk(DmarcRecordFetcher& fetcher, std::strin
 
     const DmarcLookup& first = fetcher.fetch(name);
     d.path.push_back(first);
-    switch (first.outcome) {
-        case LookupOutcome::temperror:
-            temperror(d, first);
-            return d;
-        case LookupOutcome::record:
-            use(d, first, PolicySource::author);
-            d.detail = "record at the author domain";
-            return d;
-        case LookupOutcome::invalid_record:
-            invalid(d, first);
-            return d;
-        case LookupOutcome::no_record:
-        case LookupOutcome::several:
-        case LookupOutcome::over_limit:
-            break;  // discarded: walk on (RFC 9989 §4.10 step 2)
-    }
+    if (settled(d, first, PolicySource::author, "record at the author domain")) return d;
+    // No record, several or over the limit: discarded, walk on (RFC 9989 §4.10 step 2).
 
     TreeWalk walk = tree_walk(fetcher, name);  // its first step is the cached lookup above
     d.path = walk.steps;
@@ -148,25 +157,12 @@ PolicyDiscovery discover_policy_psl(DmarcRecordFetcher& fetcher, const PublicSuf
 
     const DmarcLookup& first = fetcher.fetch(name);
     d.path.push_back(first);
-    switch (first.outcome) {
-        case LookupOutcome::temperror:
-            temperror(d, first);
-            return d;
-        case LookupOutcome::record:
-            use(d, first, PolicySource::author);
-            d.detail = "record at the author domain";
-            return d;
-        case LookupOutcome::invalid_record:
-            invalid(d, first);
-            return d;
-        case LookupOutcome::several:
-        case LookupOutcome::over_limit:
-            d.status = DiscoveryStatus::no_record;
-            d.detail = "_dmarc." + name + ": " + first.detail +
-                       " (RFC 7489 §6.6.3 step 5: discovery terminates)";
-            return d;
-        case LookupOutcome::no_record:
-            break;
+    if (settled(d, first, PolicySource::author, "record at the author domain")) return d;
+    if (first.outcome != LookupOutcome::no_record) {  // several, or over the limit
+        d.status = DiscoveryStatus::no_record;
+        d.detail = "_dmarc." + name + ": " + first.detail +
+                   " (RFC 7489 §6.6.3 step 5: discovery terminates)";
+        return d;
     }
     if (d.organizational_domain.empty() || d.organizational_domain == name) {
         d.status = DiscoveryStatus::no_record;
@@ -176,25 +172,13 @@ PolicyDiscovery discover_policy_psl(DmarcRecordFetcher& fetcher, const PublicSuf
     }
     const DmarcLookup& second = fetcher.fetch(d.organizational_domain);
     d.path.push_back(second);
-    switch (second.outcome) {
-        case LookupOutcome::temperror:
-            temperror(d, second);
-            return d;
-        case LookupOutcome::record:
-            use(d, second, PolicySource::organizational);
-            d.detail = "record at the organizational domain " + second.domain;
-            return d;
-        case LookupOutcome::invalid_record:
-            invalid(d, second);
-            return d;
-        case LookupOutcome::several:
-        case LookupOutcome::over_limit:
-        case LookupOutcome::no_record:
-            d.status = DiscoveryStatus::no_record;
-            d.detail = "no usable record at " + name + " or " + second.domain +
-                       (second.detail.empty() ? "" : " (" + second.detail + ")");
-            return d;
+    if (settled(d, second, PolicySource::organizational,
+                "record at the organizational domain " + second.domain)) {
+        return d;
     }
+    d.status = DiscoveryStatus::no_record;
+    d.detail = "no usable record at " + name + " or " + second.domain +
+               (second.detail.empty() ? "" : " (" + second.detail + ")");
     return d;
 }
 

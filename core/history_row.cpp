@@ -1,78 +1,125 @@
 // OpenDMARC history record -> SpoolRow (see history_row.hpp).
 #include "core/history_row.hpp"
 
+#include <cstddef>
+#include <initializer_list>
+
+#include "core/record.hpp"
+
 namespace dmarc {
 namespace {
 
-std::optional<Policy> policy_from_ascii(int code) {
-    switch (code) {
-        case 'n':
-            return Policy::none;
-        case 'q':
-            return Policy::quarantine;
-        case 'r':
-            return Policy::reject;
-        default:
-            return std::nullopt;  // 0: unspecified
+// The history file's codes <-> our enums, one table per field, read both ways: a value's code is
+// its first entry; a code's value is its entry. Entries after a value's first are codes that
+// only ever come in (written by OpenDMARC, never by us).
+template <class Value>
+struct CodeEntry {
+    int code;
+    Value value;
+};
+
+constexpr CodeEntry<DkimResult> kDkimAres[] = {
+    {ares::kPass, DkimResult::pass},
+    {ares::kFail, DkimResult::fail},
+    {ares::kPolicy, DkimResult::policy},
+    {ares::kNeutral, DkimResult::neutral},
+    {ares::kTemperror, DkimResult::temperror},
+    {ares::kPermerror, DkimResult::permerror},
+    {ares::kNone, DkimResult::none},
+    {ares::kSoftfail, DkimResult::fail},  // RFC 8601 has no dkim softfail
+    {ares::kNxdomain, DkimResult::permerror},
+};
+
+constexpr CodeEntry<SpfResult> kSpfAres[] = {
+    {ares::kPass, SpfResult::pass},           {ares::kFail, SpfResult::fail},
+    {ares::kSoftfail, SpfResult::softfail},   {ares::kNeutral, SpfResult::neutral},
+    {ares::kTemperror, SpfResult::temperror}, {ares::kPermerror, SpfResult::permerror},
+    {ares::kNone, SpfResult::none},           {ares::kNxdomain, SpfResult::permerror},
+};
+
+// p and sp as ASCII codes; 0 (or anything else) is unspecified.
+constexpr CodeEntry<Policy> kPolicyLetters[] = {
+    {'n', Policy::none},
+    {'q', Policy::quarantine},
+    {'r', Policy::reject},
+};
+
+constexpr CodeEntry<MilterAction> kHistoryActions[] = {
+    {history_action::kReject, MilterAction::reject},
+    {history_action::kDiscard, MilterAction::discard},
+    {history_action::kAccept, MilterAction::accept},
+    {history_action::kTempfail, MilterAction::tempfail},
+    {history_action::kQuarantine, MilterAction::quarantine},
+};
+
+template <class Value, std::size_t N>
+constexpr std::optional<Value> value_of_code(const CodeEntry<Value> (&table)[N],
+                                             int code) noexcept {
+    for (const auto& e : table) {
+        if (e.code == code) return e.value;
     }
+    return std::nullopt;
 }
 
+template <class Value, std::size_t N>
+constexpr std::optional<int> code_of_value(const CodeEntry<Value> (&table)[N],
+                                           Value value) noexcept {
+    for (const auto& e : table) {
+        if (e.value == value) return e.code;
+    }
+    return std::nullopt;
+}
+
+// Every value has a code, and reads back from it as itself.
+template <class Value, std::size_t N>
+constexpr bool round_trips(const CodeEntry<Value> (&table)[N],
+                           std::initializer_list<Value> values) {
+    for (Value v : values) {
+        auto code = code_of_value(table, v);
+        if (!code || value_of_code(table, *code) != v) return false;
+    }
+    return true;
+}
+static_assert(round_trips(kDkimAres,
+                          {DkimResult::none, DkimResult::pass, DkimResult::fail, DkimResult::policy,
+                           DkimResult::neutral, DkimResult::temperror, DkimResult::permerror}));
+static_assert(round_trips(kSpfAres,
+                          {SpfResult::none, SpfResult::neutral, SpfResult::pass, SpfResult::fail,
+                           SpfResult::softfail, SpfResult::temperror, SpfResult::permerror}));
+static_assert(round_trips(kPolicyLetters, {Policy::none, Policy::quarantine, Policy::reject}));
+static_assert(round_trips(kHistoryActions,
+                          {MilterAction::accept, MilterAction::reject, MilterAction::quarantine,
+                           MilterAction::tempfail, MilterAction::discard}));
+
 std::string fo_from_bits(int bits) {
-    std::string out;
-    auto add = [&](int bit, const char* option) {
-        if (bits & bit) {
-            if (!out.empty()) out += ':';
-            out += option;
-        }
-    };
-    add(1, "0");
-    add(2, "1");
-    add(4, "d");
-    add(8, "s");
-    return out.empty() ? "0" : out;
+    return to_string(
+        FailureOptions{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0});
 }
 
 }  // namespace
 
 DkimResult dkim_result_from_ares(int code) noexcept {
-    switch (code) {
-        case ares::kPass:
-            return DkimResult::pass;
-        case ares::kFail:
-        case ares::kSoftfail:
-            return DkimResult::fail;
-        case ares::kNeutral:
-            return DkimResult::neutral;
-        case ares::kPolicy:
-            return DkimResult::policy;
-        case ares::kTemperror:
-            return DkimResult::temperror;
-        case ares::kPermerror:
-        case ares::kNxdomain:
-            return DkimResult::permerror;
-        default:
-            return DkimResult::none;
-    }
+    return value_of_code(kDkimAres, code).value_or(DkimResult::none);
 }
 
 SpfResult spf_result_from_ares(int code) noexcept {
-    switch (code) {
-        case ares::kPass:
-            return SpfResult::pass;
-        case ares::kFail:
-            return SpfResult::fail;
-        case ares::kSoftfail:
-            return SpfResult::softfail;
-        case ares::kNeutral:
-            return SpfResult::neutral;
-        case ares::kTemperror:
-            return SpfResult::temperror;
-        case ares::kPermerror:
-        case ares::kNxdomain:
-            return SpfResult::permerror;
-        default:
-            return SpfResult::none;
-    }
+    return value_of_code(kSpfAres, code).value_or(SpfResult::none);
+}
+
+int ares_from_dkim_result(DkimResult result) noexcept {
+    return code_of_value(kDkimAres, result).value_or(ares::kNone);
+}
+
+int ares_from_spf_result(SpfResult result) noexcept {
+    return code_of_value(kSpfAres, result).value_or(ares::kNone);
+}
+
+int history_policy_letter(std::optional<Policy> policy) noexcept {
+    return policy ? code_of_value(kPolicyLetters, *policy).value_or(0) : 0;
+}
+
+int history_action_code(MilterAction action) noexcept {
+    return code_of_value(kHistoryActions, action).value_or(history_action::kAccept);
 }
 
 SpoolRow to_spool_row(const HistoryRecord& h) {
@@ -87,8 +134,8 @@ SpoolRow to_spool_row(const HistoryRecord& h) {
     row.policy_domain = h.pdomain;
     if (h.policy != history_policy::kAbsent) {
         PublishedPolicy record;
-        record.p = policy_from_ascii(h.p).value_or(Policy::none);
-        record.sp = policy_from_ascii(h.sp);
+        record.p = value_of_code(kPolicyLetters, h.p).value_or(Policy::none);
+        record.sp = value_of_code(kPolicyLetters, h.sp);
         record.adkim = h.adkim == 's' ? AlignMode::strict : AlignMode::relaxed;
         record.aspf = h.aspf == 's' ? AlignMode::strict : AlignMode::relaxed;
         record.pct = static_cast<std::uint8_t>(h.pct < 0 ? 0 : (h.pct > 100 ? 100 : h.pct));
@@ -136,28 +183,11 @@ SpoolRow to_spool_row(const HistoryRecord& h) {
             row.dmarc_result = DmarcResult::none;
             break;
     }
-    switch (h.action) {
-        case history_action::kReject:
-            row.action = MilterAction::reject;
-            row.disposition = Disposition::reject;
-            break;
-        case history_action::kDiscard:
-            row.action = MilterAction::discard;
-            row.disposition = Disposition::reject;
-            break;
-        case history_action::kTempfail:
-            row.action = MilterAction::tempfail;
-            row.disposition = Disposition::none;
-            break;
-        case history_action::kQuarantine:
-            row.action = MilterAction::quarantine;
-            row.disposition = Disposition::quarantine;
-            break;
-        default:
-            row.action = MilterAction::accept;
-            row.disposition = Disposition::none;
-            break;
-    }
+    row.action = value_of_code(kHistoryActions, h.action).value_or(MilterAction::accept);
+    row.disposition = row.action == MilterAction::reject || row.action == MilterAction::discard
+                          ? Disposition::reject
+                      : row.action == MilterAction::quarantine ? Disposition::quarantine
+                                                               : Disposition::none;
     return row;
 }
 

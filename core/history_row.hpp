@@ -15,6 +15,13 @@ namespace dmarc {
 // dkim softfail), nxdomain -> permerror, signed/unknown/discard/not evaluated -> none.
 DkimResult dkim_result_from_ares(int code) noexcept;
 SpfResult spf_result_from_ares(int code) noexcept;
+// The other way, for the HistoryFile the milter writes, from the same tables (a value read back
+// from its code is the value written): each result's own ARES code,
+int ares_from_dkim_result(DkimResult result) noexcept;
+int ares_from_spf_result(SpfResult result) noexcept;
+// p/sp as the ASCII code the file holds ('n', 'q', 'r'; 0 unspecified), and the action code.
+int history_policy_letter(std::optional<Policy> policy) noexcept;
+int history_action_code(MilterAction action) noexcept;
 
 SpoolRow to_spool_row(const HistoryRecord& record);
 

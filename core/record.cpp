@@ -674,6 +674,20 @@ std::string_view psd_name(PsdFlag flag) {
 
 }  // namespace
 
+std::string to_string(const FailureOptions& fo) {
+    std::string out;
+    auto item = [&out](bool on, char c) {
+        if (!on) return;
+        if (!out.empty()) out += ':';
+        out += c;
+    };
+    item(fo.all_fail, '0');
+    item(fo.any_fail, '1');
+    item(fo.dkim, 'd');
+    item(fo.spf, 's');
+    return out.empty() ? "0" : out;
+}
+
 std::string to_string(const DmarcRecord& record) {
     std::string out = "v=DMARC1";
     auto add = [&out](std::string_view name, std::string_view value) {
@@ -692,19 +706,7 @@ std::string to_string(const DmarcRecord& record) {
     if (record.aspf != AlignMode::relaxed) add("aspf", to_string(record.aspf));
     append_uris(out, "rua", record.rua);
     append_uris(out, "ruf", record.ruf);
-    if (record.fo != FailureOptions{}) {
-        std::string fo;
-        auto item = [&fo](bool on, char c) {
-            if (!on) return;
-            if (!fo.empty()) fo += ':';
-            fo += c;
-        };
-        item(record.fo.all_fail, '0');
-        item(record.fo.any_fail, '1');
-        item(record.fo.dkim, 'd');
-        item(record.fo.spf, 's');
-        add("fo", fo);
-    }
+    if (record.fo != FailureOptions{}) add("fo", to_string(record.fo));
     if (record.rf != "afrf") add("rf", record.rf);
     if (record.ri != 86400) add("ri", std::to_string(record.ri));
     return out;

@@ -119,5 +119,7 @@ RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records)
 // the tags that differ from their defaults. p is left out when p_valid is false, so that the
 // text parses back to an equal record (warnings aside).
 std::string to_string(const DmarcRecord& record);
+// fo= as a record writes it ("0", "1:d", "d:s"); "0" when no option is set (the default).
+std::string to_string(const FailureOptions& fo);
 
 }  // namespace dmarc

@@ -10,6 +10,7 @@
 #include "core/discovery.hpp"
 #include "core/domain_name.hpp"
 #include "core/from_header.hpp"
+#include "core/history_row.hpp"
 #include "core/limits.hpp"
 #include "core/received_spf.hpp"
 #include "core/spf.hpp"
@@ -563,48 +564,6 @@ bool should_record(const MessageVerdict& v, const config::MilterConfig& config) 
 
 HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
                                 std::int64_t received) {
-    auto ares_of_dkim = [](DkimResult r) {
-        switch (r) {
-            case DkimResult::pass:
-                return ares::kPass;
-            case DkimResult::fail:
-                return ares::kFail;
-            case DkimResult::policy:
-                return ares::kPolicy;
-            case DkimResult::neutral:
-                return ares::kNeutral;
-            case DkimResult::temperror:
-                return ares::kTemperror;
-            case DkimResult::permerror:
-                return ares::kPermerror;
-            case DkimResult::none:
-                return ares::kNone;
-        }
-        return ares::kNone;
-    };
-    auto ares_of_spf = [](SpfResult r) {
-        switch (r) {
-            case SpfResult::pass:
-                return ares::kPass;
-            case SpfResult::fail:
-                return ares::kFail;
-            case SpfResult::softfail:
-                return ares::kSoftfail;
-            case SpfResult::neutral:
-                return ares::kNeutral;
-            case SpfResult::temperror:
-                return ares::kTemperror;
-            case SpfResult::permerror:
-                return ares::kPermerror;
-            case SpfResult::none:
-                return ares::kNone;
-        }
-        return ares::kNone;
-    };
-    auto policy_letter = [](std::optional<Policy> p) {
-        if (!p) return 0;
-        return *p == Policy::reject ? int('r') : *p == Policy::quarantine ? int('q') : int('n');
-    };
     const Evaluation& e = v.evaluation;
     HistoryRecord r;
     r.job = env.queue_id.empty() ? "(unknown-jobid)" : env.queue_id;
@@ -615,8 +574,9 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
              : v.author_domains.empty()                ? ""
                                                        : v.author_domains.front();
     r.mfrom = address_domain(env.mail_from);
-    for (const auto& d : v.dkim) r.dkim.push_back({d.dkim_d, d.selector, ares_of_dkim(d.result)});
-    r.spf.push_back(v.spf ? ares_of_spf(v.spf->result) : ares::kNotEvaluated);
+    for (const auto& d : v.dkim)
+        r.dkim.push_back({d.dkim_d, d.selector, ares_from_dkim_result(d.result)});
+    r.spf.push_back(v.spf ? ares_from_spf_result(v.spf->result) : ares::kNotEvaluated);
     if (v.spf) r.spf_scope = v.spf->scope == SpfScope::mfrom ? 1 : 2;
     r.pdomain = e.policy_domain.empty() ? r.from : e.policy_domain;
     if (e.result == DmarcResult::pass) {
@@ -635,29 +595,13 @@ HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,
         r.pct = e.published->pct;
         r.adkim = e.published->adkim == AlignMode::strict ? 's' : 'r';
         r.aspf = e.published->aspf == AlignMode::strict ? 's' : 'r';
-        r.p = policy_letter(e.published->p);
-        r.sp = policy_letter(e.published->sp);
+        r.p = history_policy_letter(e.published->p);
+        r.sp = history_policy_letter(e.published->sp);
         r.align_dkim = e.dkim_aligned ? 4 : 5;
         r.align_spf = e.spf_aligned ? 4 : 5;
     }
     r.arc = v.arc_pass ? ares::kPass : ares::kFail;
-    switch (v.action) {
-        case MilterAction::reject:
-            r.action = history_action::kReject;
-            break;
-        case MilterAction::quarantine:
-            r.action = history_action::kQuarantine;
-            break;
-        case MilterAction::tempfail:
-            r.action = history_action::kTempfail;
-            break;
-        case MilterAction::discard:
-            r.action = history_action::kDiscard;
-            break;
-        case MilterAction::accept:
-            r.action = history_action::kAccept;
-            break;
-    }
+    r.action = history_action_code(v.action);
     return r;
 }
 
@@ -686,17 +630,7 @@ SpoolRow to_spool_row(const MessageVerdict& v, const Envelope& env, std::int64_t
         pp.pct = rec.pct;
         pp.testing = rec.testing;
         pp.ri = rec.ri;
-        std::string fo;
-        auto add = [&](bool on, const char* token) {
-            if (!on) return;
-            if (!fo.empty()) fo += ':';
-            fo += token;
-        };
-        add(rec.fo.all_fail, "0");
-        add(rec.fo.any_fail, "1");
-        add(rec.fo.dkim, "d");
-        add(rec.fo.spf, "s");
-        pp.fo = fo.empty() ? "0" : fo;
+        pp.fo = to_string(rec.fo);
         for (const auto& u : rec.rua) {
             pp.rua.push_back(u.max_size ? fmt::format("{}!{}", u.uri, *u.max_size) : u.uri);
         }

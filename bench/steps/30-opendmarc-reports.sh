@@ -7,31 +7,21 @@
 # Env: REPORTER_BENCH_MESSAGES (1000000), REPORTER_BENCH_SLICE (100000), REPORTER_BENCH_DOMAINS.
 set -euo pipefail
 
+# shellcheck source=bench/lib/mariadb.sh
+. "$(dirname "$0")/../lib/mariadb.sh"
+
 top=$(cd "${1:-.}" && pwd)
 bin="$top/build-release/bin"
 messages=${REPORTER_BENCH_MESSAGES:-1000000}
 slice=${REPORTER_BENCH_SLICE:-100000}
 domains=${REPORTER_BENCH_DOMAINS:-1000}
 work="$top/build-release/reporter-bench"
-schema=/usr/share/dbconfig-common/data/opendmarc/install/mysql
 
 for program in dmarc-reporter dmarc-collector reporter_history; do
     [ -x "$bin/$program" ] || { echo "$bin/$program missing: build the release preset" >&2; exit 1; }
 done
 rm -rf "$work"
 mkdir -p "$work"
-
-free_port() {
-    for _ in $(seq 1 50); do
-        local candidate=$((20000 + RANDOM % 20000))
-        if ! ss -Hltn "sport = :$candidate" 2>/dev/null | grep -q .; then
-            echo "$candidate"
-            return
-        fi
-    done
-    echo "no free port" >&2
-    exit 1
-}
 
 # "<wall seconds> <peak KiB> <CPU seconds>" of a /usr/bin/time -v log. The CPU time is the
 # program's own (opendmarc-reports' MariaDB server is another process): on a loaded machine the
@@ -66,40 +56,18 @@ read -r our_s our_kib our_cpu < <(time_and_rss "$work/reporter.time")
 our_reports=$(find "$work/ours" -name '*.xml.gz' | wc -l)
 grep -q "reports built" "$work/reporter.out" || { cat "$work/reporter.time" >&2; exit 1; }
 
-# ---- opendmarc-reports on a slice, MariaDB on loopback (as bench/opendmarc_import.sh) ----
-datadir="$work/mariadb-data"
-sock="$work/mariadb.sock"
-port=$(free_port)
-mariadb-install-db --no-defaults --datadir="$datadir" --user="$(id -un)" \
-    --auth-root-authentication-method=socket --skip-test-db >"$work/install-db.log" 2>&1
-mariadbd --no-defaults --datadir="$datadir" --socket="$sock" --pid-file="$work/mariadb.pid" \
-    --skip-networking=0 --bind-address=127.0.0.1 --port="$port" --user="$(id -un)" \
-    --default-time-zone=+00:00 --log-error="$work/mariadb.log" 2>>"$work/mariadb.log" &
-server=$!
+# ---- opendmarc-reports on a slice, MariaDB on loopback (bench/lib/mariadb.sh) ----
 sink_pid=
 cleanup() {
     [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-    if kill -0 "$server" 2>/dev/null; then
-        kill -TERM "$server" 2>/dev/null || true
-        for _ in $(seq 1 60); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$server" 2>/dev/null || true
-    fi
-    wait "$server" 2>/dev/null || true
-    rm -rf "$datadir" "$work/history.txt" "$work/store.db"*
+    mariadb_stop
+    rm -rf "$work/history.txt" "$work/store.db"*
 }
 trap cleanup EXIT
-sql() { mariadb --no-defaults --socket="$sock" -u root "$@"; }
-for _ in $(seq 1 120); do
-    mariadb-admin --no-defaults --socket="$sock" -u root ping >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || { tail -20 "$work/mariadb.log" >&2; exit 1; }
-    sleep 0.5
-done
-sql <"$schema"
-sql -e "CREATE USER 'opendmarc'@'127.0.0.1' IDENTIFIED BY 'opendmarc';
-        GRANT ALL ON opendmarc.* TO 'opendmarc'@'127.0.0.1';"
-awk -v limit="$slice" '/^job / { if (++n > limit) exit } { print }' "$history" >"$work/slice.txt"
-opendmarc-import --dbhost=127.0.0.1 --dbport="$port" --dbname=opendmarc --dbuser=opendmarc \
-    --dbpasswd=opendmarc --input="$work/slice.txt" 2>"$work/import.err"
+mariadb_start "$work"
+opendmarc_database
+history_slice "$history" "$slice" "$work/slice.txt"
+run_opendmarc_import "$work/slice.txt" "$work/import.err"
 stored=$(sql -N -e "SELECT count(*) FROM opendmarc.messages")
 [ "$stored" = "$slice" ] || { echo "opendmarc-import stored $stored of $slice" >&2; exit 1; }
 
@@ -110,8 +78,9 @@ smtp_port=$(free_port)
 sink_pid=$!
 sleep 0.5
 mkdir -p "$work/theirs"
-(cd "$work/theirs" && /usr/bin/time -v opendmarc-reports --dbhost=127.0.0.1 --dbport="$port" \
-    --dbname=opendmarc --dbuser=opendmarc --dbpasswd=opendmarc --interval=86400 --test \
+(cd "$work/theirs" && /usr/bin/time -v opendmarc-reports --dbhost=127.0.0.1 \
+    --dbport="$mariadb_port" --dbname=opendmarc --dbuser=opendmarc --dbpasswd=opendmarc \
+    --interval=86400 --test \
     --report-email=dmarc-reports@receiver.example --report-org=receiver.example \
     --smtp-server=127.0.0.1 --smtp-port="$smtp_port" >"$work/opendmarc-reports.out" \
     2>"$work/opendmarc-reports.time")

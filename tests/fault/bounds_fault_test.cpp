@@ -45,13 +45,10 @@ class Bounds : public ::testing::Test {
     void SetUp() override {
         unbound_ = start_unbound(fault_zone(huge_txt_record()));
         ASSERT_TRUE(unbound_);
-        const auto config = dir_.path() / "milter.conf";
-        test_support::write_text_file(config,
-                                      dns_config(dir_.path(), unbound_->address(), 5, false));
-        socket_ = "local:" + (dir_.path() / "milter.sock").string();
-        milter_ = std::make_unique<test_support::MilterProcess>(milter_binary(), config, socket_,
-                                                                dir_.path() / "log");
+        milter_ = std::make_unique<FaultMilter>(
+            dir_.path(), dns_config(dir_.path(), unbound_->address(), 5, false));
         ASSERT_TRUE(milter_->wait_ready()) << milter_->log();
+        socket_ = milter_->socket();
         // Warm-up (resolver, allocator), then the baseline.
         for (int i = 0; i < 5; ++i) {
             auto t = send_timed(socket_, spoof_message("warm" + std::to_string(i), "QW"));
@@ -88,7 +85,7 @@ class Bounds : public ::testing::Test {
     std::unique_ptr<test_support::LocalUnbound> unbound_;
     test_support::MilterTempDir dir_;
     std::string socket_;
-    std::unique_ptr<test_support::MilterProcess> milter_;
+    std::unique_ptr<FaultMilter> milter_;
     long baseline_kb_ = 0;
 };
 
@@ -169,14 +166,13 @@ TEST_F(Bounds, ThousandForgedAuthenticationResults) {
     EXPECT_TRUE(t.response->is_reject());
 
     // The same message to a milter that only marks failures: all 1,000 fields removed.
-    auto config = dir_.path() / "accepting.conf";
-    test_support::write_text_file(
-        config,
-        dns_config(dir_.path() / "acc", unbound_->address(), 5, false) + "RejectFailures false\n");
     fs::create_directories(dir_.path() / "acc");
-    const std::string socket = "local:" + (dir_.path() / "acc.sock").string();
-    test_support::MilterProcess accepting(milter_binary(), config, socket, dir_.path() / "acc.log");
+    FaultMilter accepting(
+        dir_.path(),
+        dns_config(dir_.path() / "acc", unbound_->address(), 5, false) + "RejectFailures false\n",
+        "acc");
     ASSERT_TRUE(accepting.wait_ready()) << accepting.log();
+    const std::string socket = accepting.socket();
     m.eom_macros = {{"i", "QAR2"}};
     auto t2 = send_timed(socket, m);
     ASSERT_TRUE(t2.response) << t2.response.error().message;

@@ -78,12 +78,10 @@ TEST_P(DnsFault, MilterAnswersWithinDnsTimeoutAndRecovers) {
     DnsFront front(unbound->port());
     ASSERT_NE(front.port(), 0);
     test_support::MilterTempDir dir;
-    const auto config = dir.path() / "milter.conf";
-    test_support::write_text_file(
-        config, dns_config(dir.path(), front.address(), kDnsTimeoutS, c.tempfail_on_dns_error));
-    const std::string socket = "local:" + (dir.path() / "milter.sock").string();
-    test_support::MilterProcess milter(milter_binary(), config, socket, dir.path() / "log");
+    FaultMilter milter(
+        dir.path(), dns_config(dir.path(), front.address(), kDnsTimeoutS, c.tempfail_on_dns_error));
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    const std::string socket = milter.socket();
 
     int n = 0;
     auto next = [&](const std::string& phase) {

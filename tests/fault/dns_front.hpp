@@ -20,21 +20,11 @@
 
 namespace dmarc::test_support {
 
-class DnsFront {
+class DnsFront : public LoopbackDnsSockets {
   public:
     enum class Mode : int { forward, drop, garbage };
 
     explicit DnsFront(std::uint16_t upstream_port) : upstream_port_(upstream_port) {
-        for (int attempt = 0; attempt < 20 && port_ == 0; ++attempt) {
-            Fd udp = bound_socket(SOCK_DGRAM, 0);
-            if (udp.get() < 0) continue;
-            const std::uint16_t port = port_of(udp.get());
-            Fd tcp = bound_socket(SOCK_STREAM, port);
-            if (tcp.get() < 0 || ::listen(tcp.get(), 64) != 0) continue;
-            udp_ = std::move(udp);
-            tcp_ = std::move(tcp);
-            port_ = port;
-        }
         upstream_ = Fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
         thread_ = std::thread([this] { run(); });
     }
@@ -45,8 +35,6 @@ class DnsFront {
     DnsFront(const DnsFront&) = delete;
     DnsFront& operator=(const DnsFront&) = delete;
 
-    std::uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1@" + std::to_string(port_); }
     void set_mode(Mode mode) { mode_ = mode; }
     std::uint64_t queries() const { return queries_; }
     std::uint64_t garbage_sent() const { return garbage_; }
@@ -110,17 +98,16 @@ class DnsFront {
         std::vector<std::pair<std::uint16_t, sockaddr_in>> pending;  // query id -> client
         unsigned char buffer[65536];
         while (!stop_) {
-            pollfd fds[3] = {
-                {udp_.get(), POLLIN, 0}, {upstream_.get(), POLLIN, 0}, {tcp_.get(), POLLIN, 0}};
+            pollfd fds[3] = {{udp(), POLLIN, 0}, {upstream_.get(), POLLIN, 0}, {tcp(), POLLIN, 0}};
             if (::poll(fds, 3, 50) <= 0) continue;
             if (fds[2].revents & POLLIN) {
-                int c = ::accept(tcp_.get(), nullptr, nullptr);
+                int c = ::accept(tcp(), nullptr, nullptr);
                 if (c >= 0) ::close(c);
             }
             if (fds[0].revents & POLLIN) {
                 sockaddr_in client{};
                 socklen_t len = sizeof client;
-                const auto n = ::recvfrom(udp_.get(), buffer, sizeof buffer, 0,
+                const auto n = ::recvfrom(udp(), buffer, sizeof buffer, 0,
                                           reinterpret_cast<sockaddr*>(&client), &len);
                 if (n < 12) continue;
                 ++queries_;
@@ -139,7 +126,7 @@ class DnsFront {
                         break;
                     case Mode::garbage: {
                         auto reply = garbage_for(buffer, static_cast<std::size_t>(n));
-                        ::sendto(udp_.get(), reply.data(), reply.size(), 0,
+                        ::sendto(udp(), reply.data(), reply.size(), 0,
                                  reinterpret_cast<sockaddr*>(&client), sizeof client);
                         break;
                     }
@@ -151,7 +138,7 @@ class DnsFront {
                 const std::uint16_t id = static_cast<std::uint16_t>(buffer[0] << 8 | buffer[1]);
                 for (auto it = pending.begin(); it != pending.end(); ++it) {
                     if (it->first != id) continue;
-                    ::sendto(udp_.get(), buffer, static_cast<std::size_t>(n), 0,
+                    ::sendto(udp(), buffer, static_cast<std::size_t>(n), 0,
                              reinterpret_cast<sockaddr*>(&it->second), sizeof it->second);
                     pending.erase(it);
                     break;
@@ -161,8 +148,7 @@ class DnsFront {
     }
 
     std::uint16_t upstream_port_;
-    std::uint16_t port_ = 0;
-    Fd udp_, tcp_, upstream_;
+    Fd upstream_;
     std::atomic<Mode> mode_{Mode::forward};
     std::atomic<bool> stop_{false};
     std::atomic<std::uint64_t> queries_{0}, garbage_{0};

@@ -1,5 +1,6 @@
 // Shared pieces of the fault-injection tests (tests/fault/README.md): where the binaries are, a
-// private unbound serving the fault zone, messages for the real dmarc-milter and a timed send.
+// private unbound serving the fault zone, the real dmarc-milter started on a configuration,
+// messages for it and a timed send.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -88,6 +89,51 @@ inline mc::Message spoof_message(const std::string& label, const std::string& qu
     m.eom_macros = {{"i", queue_id}};
     return m;
 }
+
+// The demo's spoof of bank.example (p=reject, demo/zone.txt) with its own queue id.
+inline mc::Message demo_spoof(const std::string& queue_id) {
+    mc::Message m;
+    auto [headers, body] = mc::split_message(test_support::read_text_file(
+        fs::path(DMARC_SOURCE_DIR) / "demo/messages/02-bank-spoofed.eml"));
+    m.headers = std::move(headers);
+    m.body = std::move(body);
+    m.client_host = m.helo = "attacker.example";
+    m.client_ip = "203.0.113.99";
+    m.mail_from = "bounce@attacker.example";
+    m.rcpt_to = {"ana@demo.example"};
+    m.connect_macros = {{"j", "mx.demo.example"}};
+    m.eom_macros = {{"i", queue_id}};
+    return m;
+}
+
+// A rejecting milter configuration over the demo's zone file, its spool at `spool`.
+inline std::string demo_config(const std::string& spool) {
+    return "AuthservID mx.demo.example\nTestDNSData " +
+           (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
+           "\nRejectFailures true\nHistoryDatabase " + spool + "\n";
+}
+
+// The real dmarc-milter on `config_text`, its files in `dir`: <name>.conf, the socket
+// <name>.sock and its log <name>.log. Callers wait_ready() before sending.
+class FaultMilter : public test_support::MilterProcess {
+  public:
+    FaultMilter(const fs::path& dir, const std::string& config_text,
+                const std::string& name = "milter")
+        : MilterProcess(milter_binary(), write_config(dir / (name + ".conf"), config_text),
+                        "local:" + (dir / (name + ".sock")).string(), dir / (name + ".log")),
+          socket_path_((dir / (name + ".sock")).string()) {}
+
+    // As milter_client::Client::open takes it ("local:/path").
+    std::string socket() const { return "local:" + socket_path_; }
+    const std::string& socket_path() const { return socket_path_; }
+
+  private:
+    static fs::path write_config(const fs::path& path, const std::string& text) {
+        test_support::write_text_file(path, text);
+        return path;
+    }
+    std::string socket_path_;
+};
 
 struct TimedResponse {
     Result<mc::Response> response = make_error(Errc::internal, "not sent");

@@ -33,21 +33,6 @@ constexpr long kMaxFloodGrowthKb = 200 * 1024;
 // After the flood: what is left must be a small fraction of that (allocator caches).
 constexpr long kMaxGrowthAfterKb = 64 * 1024;
 
-mc::Message demo_spoof(const std::string& queue_id) {
-    mc::Message m;
-    auto [headers, body] = mc::split_message(test_support::read_text_file(
-        fs::path(DMARC_SOURCE_DIR) / "demo/messages/02-bank-spoofed.eml"));
-    m.headers = std::move(headers);
-    m.body = std::move(body);
-    m.client_host = m.helo = "attacker.example";
-    m.client_ip = "203.0.113.99";
-    m.mail_from = "bounce@attacker.example";
-    m.rcpt_to = {"ana@demo.example"};
-    m.connect_macros = {{"j", "mx.demo.example"}};
-    m.eom_macros = {{"i", queue_id}};
-    return m;
-}
-
 int connect_unix(const std::string& path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
@@ -82,21 +67,15 @@ void flood(rlim_t milter_nofile) {
         GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << original.rlim_max << " < " << kConnections;
     }
     test_support::MilterTempDir dir;
-    const auto config = dir.path() / "milter.conf";
-    test_support::write_text_file(
-        config, "AuthservID mx.demo.example\nTestDNSData " +
-                    (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
-                    "\nRejectFailures true\nHistoryDatabase " + (dir.path() / "spool.db").string() +
-                    "\n");
-    const std::string path = (dir.path() / "milter.sock").string();
-    const std::string socket = "local:" + path;
     // The milter inherits the limit it is started with.
     rlimit for_milter{std::min(milter_nofile, original.rlim_max), original.rlim_max};
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &for_milter), 0);
-    test_support::MilterProcess milter(milter_binary(), config, socket, dir.path() / "log");
+    FaultMilter milter(dir.path(), demo_config((dir.path() / "spool.db").string()));
     rlimit for_test{original.rlim_max, original.rlim_max};
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &for_test), 0);
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    const std::string path = milter.socket_path();
+    const std::string socket = milter.socket();
 
     // Warm up, then the baseline.
     for (int i = 0; i < 50; ++i) {

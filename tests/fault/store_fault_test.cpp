@@ -6,11 +6,9 @@
 // does; the collector fails with a clear message and exit status (75 busy, or an I/O error), never
 // imports a row twice, and a rerun gives exactly the store of a clean import (counts and content
 // digest) with the spool emptied.
-#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -24,11 +22,11 @@
 #include "io/spool.hpp"
 #include "io/store.hpp"
 #include "tests/fault/fault_support.hpp"
+#include "tests/integration/program_runner.hpp"
 #include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
+#include "tests/io/sample_spool.hpp"
 #include "tests/io/temp_dir.hpp"
-
-extern char** environ;
 
 namespace dmarc::fault {
 namespace {
@@ -90,28 +88,6 @@ class Tmpfs {
     std::string why_;
 };
 
-// The demo's spoof of bank.example (p=reject) with its own queue id.
-mc::Message demo_spoof(const std::string& queue_id) {
-    mc::Message m;
-    auto [headers, body] = mc::split_message(test_support::read_text_file(
-        fs::path(DMARC_SOURCE_DIR) / "demo/messages/02-bank-spoofed.eml"));
-    m.headers = std::move(headers);
-    m.body = std::move(body);
-    m.client_host = m.helo = "attacker.example";
-    m.client_ip = "203.0.113.99";
-    m.mail_from = "bounce@attacker.example";
-    m.rcpt_to = {"ana@demo.example"};
-    m.connect_macros = {{"j", "mx.demo.example"}};
-    m.eom_macros = {{"i", queue_id}};
-    return m;
-}
-
-std::string demo_config(const std::string& spool) {
-    return "AuthservID mx.demo.example\nTestDNSData " +
-           (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
-           "\nRejectFailures true\nHistoryDatabase " + spool + "\n";
-}
-
 // Rows the log says were lost: "HistoryDatabase <path>: <why>; N row(s) lost". (Parsed by
 // hand: std::regex trips GCC 12's -Wmaybe-uninitialized in the sanitizer build.)
 std::uint64_t rows_lost_in_log(const std::string& log) {
@@ -131,12 +107,10 @@ TEST(SpoolFault, DiskFullKeepsVerdictsAndCountsEveryLostRow) {
     Tmpfs disk(1024 * 1024);
     if (!disk.mounted()) GTEST_SKIP() << disk.why();
     test_support::MilterTempDir dir;
-    const auto config = dir.path() / "milter.conf";
     const std::string spool = disk.file("spool.db");
-    test_support::write_text_file(config, demo_config(spool));
-    const std::string socket = "local:" + (dir.path() / "milter.sock").string();
-    test_support::MilterProcess milter(milter_binary(), config, socket, dir.path() / "log");
+    FaultMilter milter(dir.path(), demo_config(spool));
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    const std::string socket = milter.socket();
 
     std::vector<std::string> before, during, after;
     auto send = [&](std::vector<std::string>& ids, const std::string& prefix, int count) {
@@ -192,12 +166,10 @@ TEST(SpoolFault, ReadOnlyDiskKeepsVerdictsAndResumesOnReload) {
     if (!disk.mounted()) GTEST_SKIP() << disk.why();
     ASSERT_TRUE(disk.read_only(true)) << std::strerror(errno);
     test_support::MilterTempDir dir;
-    const auto config = dir.path() / "milter.conf";
     const std::string spool = disk.file("spool.db");
-    test_support::write_text_file(config, demo_config(spool));
-    const std::string socket = "local:" + (dir.path() / "milter.sock").string();
-    test_support::MilterProcess milter(milter_binary(), config, socket, dir.path() / "log");
+    FaultMilter milter(dir.path(), demo_config(spool));
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    const std::string socket = milter.socket();
     EXPECT_NE(milter.log().find("spool is not written"), std::string::npos) << milter.log();
     for (int i = 0; i < 20; ++i) {
         auto t = send_timed(socket, demo_spoof("QR" + std::to_string(i)), 10s);
@@ -230,67 +202,19 @@ TEST(SpoolFault, ReadOnlyDiskKeepsVerdictsAndResumesOnReload) {
 
 // ---- the collector --------------------------------------------------------------------------
 
-struct RunResult {
-    int status = -1;
-    std::string out, err;
-};
-
-pid_t spawn_collector(const std::vector<std::string>& args, const std::string& out,
-                      const std::string& err) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = ::open("/dev/null", O_RDONLY);
-        ::dup2(in, 0);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        std::vector<std::string> copy = args;
-        std::vector<char*> argv;
-        std::string program = collector_binary();
-        argv.push_back(program.data());
-        for (auto& a : copy) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(program.c_str(), argv.data());
-        ::_exit(127);
-    }
-    return pid;
-}
-
-int wait_status(pid_t pid) {
-    int status = 0;
-    if (::waitpid(pid, &status, 0) != pid) return -1;
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-}
-
 class CollectorFault : public ::testing::Test {
   protected:
-    RunResult run(const std::vector<std::string>& args) {
-        RunResult r;
-        r.status = wait_status(spawn_collector(args, dir_.file("out"), dir_.file("err")));
-        r.out = test_support::read_text_file(dir_.file("out"));
-        r.err = test_support::read_text_file(dir_.file("err"));
-        return r;
+    test::ProgramResult run(const std::vector<std::string>& args) {
+        return test::run_program_to(collector_binary(), args, dir_.file("out"), dir_.file("err"));
     }
     pid_t start(const std::vector<std::string>& args) {
-        return spawn_collector(args, dir_.file("out"), dir_.file("err"));
+        return test::spawn_program(collector_binary(), args, dir_.file("out"), dir_.file("err"));
     }
     std::string spool(const std::string& path, int rows) {
-        io::SpoolWriterOptions options;
-        options.path = path;
-        options.queue_capacity = static_cast<std::size_t>(rows) + 1;
-        auto writer = io::SpoolWriter::open(options);
-        EXPECT_TRUE(writer);
-        for (int i = 0; i < rows; ++i) (*writer)->submit(test::sample_row(i));
-        (*writer)->flush();
-        EXPECT_EQ((*writer)->counters().written, static_cast<std::uint64_t>(rows));
-        return path;
+        return test::write_sample_spool(path, rows);
     }
     std::pair<io::StoreCounts, std::string> snapshot(const std::string& uri) {
-        auto store = io::open_store(uri);
-        EXPECT_TRUE(store) << store.error().message;
-        if (!store) return {};
-        return {*(*store)->counts(), *(*store)->content_digest()};
+        return test::store_snapshot(uri);
     }
     // The store a clean import of sample rows [0, rows) gives.
     std::pair<io::StoreCounts, std::string> reference(int rows) {
@@ -354,7 +278,7 @@ TEST_F(CollectorFault, StoreLockedByAnotherWriterDuringImport) {
         if (!locked) std::this_thread::sleep_for(200us);
     }
     ASSERT_TRUE(locked) << sqlite3_errmsg(other);
-    const int status = wait_status(pid);
+    const int status = test::wait_status(pid);
     ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(other);
     const std::string err = test_support::read_text_file(dir_.file("err"));
@@ -390,7 +314,7 @@ TEST_F(CollectorFault, BriefLockIsWaitedOut) {
     std::this_thread::sleep_for(1500ms);
     ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(other);
-    EXPECT_EQ(wait_status(pid), 0) << test_support::read_text_file(dir_.file("err"));
+    EXPECT_EQ(test::wait_status(pid), 0) << test_support::read_text_file(dir_.file("err"));
     EXPECT_EQ(snapshot(uri), expected);
     EXPECT_EQ(spool_rows(spool_path), 0);
 }
@@ -471,7 +395,7 @@ TEST_F(CollectorFault, PostgresRestartDuringImport) {
         std::this_thread::sleep_for(10ms);
     }
     ASSERT_TRUE(server->restart()) << "pg_ctl restart failed";
-    const int status = wait_status(pid);
+    const int status = test::wait_status(pid);
     const std::string err = test_support::read_text_file(dir_.file("err"));
     // The collector reconnected and finished the import in the same run.
     EXPECT_EQ(status, 0) << err;

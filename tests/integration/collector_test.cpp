@@ -6,8 +6,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,81 +20,30 @@
 #include "core/history_text.hpp"
 #include "io/spool.hpp"
 #include "io/store.hpp"
+#include "tests/integration/program_runner.hpp"
 #include "tests/io/pg_server.hpp"
 #include "tests/io/sample_rows.hpp"
+#include "tests/io/sample_spool.hpp"
 #include "tests/io/temp_dir.hpp"
-
-extern char** environ;
 
 namespace dmarc {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string collector_path() {
-    // build/tests/integration_tests -> build/bin/dmarc-collector
-    return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
-            "dmarc-collector")
-        .string();
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-struct RunResult {
-    int status = -1;  // exit status, or 128 + signal
-    std::string out, err;
-};
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err,
-            const std::string& in = "/dev/null") {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> argv;
-    std::string program = collector_path();
-    argv.push_back(program.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    return rc == 0 ? pid : -1;
-}
-
-int wait_status(pid_t pid) {
-    int status = 0;
-    if (::waitpid(pid, &status, 0) != pid) return -1;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
+constexpr const char* kCollector = "dmarc-collector";
 
 class Collector : public ::testing::Test {
   protected:
-    RunResult run(const std::vector<std::string>& args, const std::string& in = "/dev/null") {
-        std::string out = dir_.file("out.txt"), err = dir_.file("err.txt");
-        pid_t pid = spawn(args, out, err, in);
-        EXPECT_GT(pid, 0) << collector_path();
-        RunResult r;
-        r.status = wait_status(pid);
-        r.out = slurp(out);
-        r.err = slurp(err);
-        return r;
+    test::ProgramResult run(const std::vector<std::string>& args,
+                            const std::string& in = "/dev/null") {
+        return test::run_program_to(kCollector, args, dir_.file("out.txt"), dir_.file("err.txt"),
+                                    in);
     }
     std::string db(const std::string& name) { return "sqlite://" + dir_.file(name); }
 
     std::pair<io::StoreCounts, std::string> snapshot(const std::string& uri) {
-        auto store = io::open_store(uri);
-        EXPECT_TRUE(store) << store.error().message;
-        if (!store) return {};
-        return {*(*store)->counts(), *(*store)->content_digest()};
+        return test::store_snapshot(uri);
     }
 
     std::string write_history(const std::string& name, int records) {
@@ -107,16 +54,7 @@ class Collector : public ::testing::Test {
     }
 
     std::string write_spool(const std::string& name, int rows) {
-        std::string path = dir_.file(name);
-        io::SpoolWriterOptions options;
-        options.path = path;
-        options.queue_capacity = static_cast<std::size_t>(rows) + 1;
-        auto writer = io::SpoolWriter::open(options);
-        EXPECT_TRUE(writer);
-        for (int i = 0; i < rows; ++i) (*writer)->submit(test::sample_row(i));
-        (*writer)->flush();
-        EXPECT_EQ((*writer)->counters().written, static_cast<std::uint64_t>(rows));
-        return path;
+        return test::write_sample_spool(dir_.file(name), rows);
     }
 
     test::TempDir dir_;
@@ -148,7 +86,7 @@ std::string run_on_terminal(const std::vector<std::string>& args, const std::str
     int master = ::posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return "no pty";
     std::string slave = ::ptsname(master);
-    pid_t pid = spawn(args, out, slave);
+    pid_t pid = test::spawn_program(kCollector, args, out, slave);
     std::string shown;
     char buffer[4096];
     for (;;) {  // EIO once the collector has exited and the terminal has no writer left
@@ -156,7 +94,7 @@ std::string run_on_terminal(const std::vector<std::string>& args, const std::str
         if (n <= 0) break;
         shown.append(buffer, static_cast<std::size_t>(n));
     }
-    status = wait_status(pid);
+    status = test::wait_status(pid);
     ::close(master);
     return shown;
 }
@@ -280,12 +218,12 @@ int kill_at_random_points(const std::vector<std::string>& args, int kills,
     int killed = 0;
     for (int attempt = 0; attempt < 4 * kills && killed < kills; ++attempt) {
         std::uniform_int_distribution<long> delay(0, std::max<long>(max_delay.count(), 1));
-        pid_t pid = spawn(args, "/dev/null", "/dev/null");
+        pid_t pid = test::spawn_program(kCollector, args, "/dev/null", "/dev/null");
         EXPECT_GT(pid, 0);
         if (pid <= 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(delay(random)));
         ::kill(pid, SIGKILL);
-        int status = wait_status(pid);
+        int status = test::wait_status(pid);
         if (status == 128 + SIGKILL) {
             ++killed;
         } else {
@@ -364,16 +302,17 @@ TEST_F(Collector, TwoHostsSpoolsIntoOnePostgresStoreAtOnce) {
             (*writer)->submit(std::move(row));
         }
     }
-    pid_t a = spawn({"spool", "--database", uri, "--batch", "200", first}, dir_.file("a.out"),
-                    dir_.file("a.err"));
-    pid_t b = spawn({"spool", "--database", uri, "--batch", "200", second}, dir_.file("b.out"),
-                    dir_.file("b.err"));
+    pid_t a = test::spawn_program(kCollector, {"spool", "--database", uri, "--batch", "200", first},
+                                  dir_.file("a.out"), dir_.file("a.err"));
+    pid_t b =
+        test::spawn_program(kCollector, {"spool", "--database", uri, "--batch", "200", second},
+                            dir_.file("b.out"), dir_.file("b.err"));
     ASSERT_GT(a, 0);
     ASSERT_GT(b, 0);
-    EXPECT_EQ(wait_status(a), 0) << slurp(dir_.file("a.err"));
-    EXPECT_EQ(wait_status(b), 0) << slurp(dir_.file("b.err"));
-    EXPECT_EQ(slurp(dir_.file("a.err")), "");
-    EXPECT_EQ(slurp(dir_.file("b.err")), "");
+    EXPECT_EQ(test::wait_status(a), 0) << test::read_text(dir_.file("a.err"));
+    EXPECT_EQ(test::wait_status(b), 0) << test::read_text(dir_.file("b.err"));
+    EXPECT_EQ(test::read_text(dir_.file("a.err")), "");
+    EXPECT_EQ(test::read_text(dir_.file("b.err")), "");
     auto stats = run({"stats", "--database", uri});
     ASSERT_EQ(stats.status, 0) << stats.err;
     EXPECT_NE(stats.out.find("messages 6000\n"), std::string::npos) << stats.out;

@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,11 +24,10 @@
 #include "io/archive.hpp"
 #include "io/report_store.hpp"
 #include "io/store.hpp"
+#include "tests/integration/program_runner.hpp"
 #include "tests/io/temp_dir.hpp"
 #include "tests/support/mime_reader.hpp"
 #include "tests/support/smtp_sink.hpp"
-
-extern char** environ;
 
 namespace dmarc {
 namespace {
@@ -41,46 +38,20 @@ using test_support::SmtpSink;
 constexpr std::int64_t kDay = 86400;
 constexpr std::int64_t kDay1 = 1700006400;  // 2023-11-15T00:00:00Z
 
+// The shared runner (tests/integration/program_runner.hpp) under this file's names.
+using RunResult = test::ProgramResult;
+using test::wait_status;
+
 std::string reporter_path() {
-    return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
-            "dmarc-reporter")
-        .string();
+    return test::program_path("dmarc-reporter");
 }
 
 std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return test::read_text(path);
 }
-
-struct RunResult {
-    int status = -1;
-    std::string out, err;
-};
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::string program = reporter_path();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv{program.data()};
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    return rc == 0 ? pid : -1;
-}
-
-int wait_status(pid_t pid) {
-    int status = 0;
-    if (::waitpid(pid, &status, 0) != pid) return -1;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return test::spawn_program("dmarc-reporter", args, out, err);
 }
 
 // One message of a policy domain: `rua` as the record publishes it.

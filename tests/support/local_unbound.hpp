@@ -249,11 +249,11 @@ class LocalUnbound {
     pid_t pid_ = -1;
 };
 
-// A UDP and a TCP socket on one loopback port that accept DNS queries and never answer: the
-// unresponsive server. The kernel queues what arrives; nobody reads it.
-class BlackHoleServer {
+// A UDP and a listening TCP socket on one free loopback port, as a DNS server has; port() is 0
+// when no port could be had.
+class LoopbackDnsSockets {
   public:
-    BlackHoleServer() {
+    LoopbackDnsSockets() {
         for (int attempt = 0; attempt < 20 && port_ == 0; ++attempt) {
             Fd udp = bound_socket(SOCK_DGRAM, 0);
             if (udp.get() < 0) continue;
@@ -268,10 +268,18 @@ class BlackHoleServer {
     std::uint16_t port() const { return port_; }
     std::string address() const { return "127.0.0.1@" + std::to_string(port_); }
 
+  protected:
+    int udp() const { return udp_.get(); }
+    int tcp() const { return tcp_.get(); }
+
   private:
     Fd udp_;
     Fd tcp_;
     std::uint16_t port_ = 0;
 };
+
+// Sockets that accept DNS queries and never answer: the unresponsive server. The kernel queues
+// what arrives; nobody reads it.
+class BlackHoleServer : public LoopbackDnsSockets {};
 
 }  // namespace dmarc::test_support

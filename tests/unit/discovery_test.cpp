@@ -4,34 +4,16 @@
 // policy-discovery.json run end to end through evaluate_message.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/discovery.hpp"
 #include "core/limits.hpp"
 #include "core/memory_resolver.hpp"
+#include "tests/support/psl_snapshot.hpp"
 
 namespace dmarc {
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-const PublicSuffixList& psl() {
-    static const Result<PublicSuffixList> list = PublicSuffixList::parse(
-        read_file(std::string(DMARC_TEST_DATA) + "/psl/public_suffix_list.dat"));
-    if (!list) {
-        ADD_FAILURE() << list.error().message;
-        std::abort();
-    }
-    return *list;
-}
 
 MemoryResolver zone(std::string_view text) {
     auto z = MemoryResolver::parse(text);
@@ -188,7 +170,7 @@ sub.example.com     A   192.0.2.1
     EXPECT_EQ(e.applied_policy_tag, PolicyTag::sp);
 
     DmarcRecordFetcher fetcher2(dns);
-    PolicyDiscovery p = discover_policy_psl(fetcher2, psl(), "sub.example.com");
+    PolicyDiscovery p = discover_policy_psl(fetcher2, test::psl_snapshot(), "sub.example.com");
     ASSERT_EQ(p.status, DiscoveryStatus::found);
     EXPECT_EQ(p.policy_domain, "example.com");
     EXPECT_EQ(p.method, DiscoveryMethod::psl);
@@ -223,7 +205,8 @@ TEST(Discovery, Bug10_DnsServfailIsTemperror) {
     // PSL mode: at the author and at the Organizational Domain.
     for (const char* author : {"example.com", "sub.example.com"}) {
         auto dns = zone("_dmarc.example.com SERVFAIL\n");
-        Evaluation e = evaluate_message(from({author}, EvaluationMode::rfc7489), dns, &psl());
+        Evaluation e =
+            evaluate_message(from({author}, EvaluationMode::rfc7489), dns, &test::psl_snapshot());
         EXPECT_EQ(e.result, DmarcResult::temperror) << author;
     }
     // A record at the author settles discovery: a failure above it does not matter there.
@@ -241,7 +224,7 @@ _dmarc.example.com TXT "v=DMARC1; p=reject"
 _dmarc.example.com TXT "v=DMARC1; p=none"
 )");
     for (auto mode : {EvaluationMode::rfc9989, EvaluationMode::rfc7489}) {
-        Evaluation e = evaluate_message(from({"example.com"}, mode), dns, &psl());
+        Evaluation e = evaluate_message(from({"example.com"}, mode), dns, &test::psl_snapshot());
         EXPECT_EQ(e.result, DmarcResult::none) << e.trace;
         EXPECT_FALSE(e.applied_policy.has_value());
         ASSERT_FALSE(e.dns_path.empty());
@@ -326,14 +309,15 @@ _dmarc.two.example.co.uk  TXT "v=DMARC1; p=none"
 _dmarc.two.example.co.uk  TXT "v=DMARC1; p=none; sp=none"
 )");
     DmarcRecordFetcher fetcher(dns);
-    PolicyDiscovery d = discover_policy_psl(fetcher, psl(), "a.b.example.co.uk");
+    PolicyDiscovery d = discover_policy_psl(fetcher, test::psl_snapshot(), "a.b.example.co.uk");
     ASSERT_EQ(d.status, DiscoveryStatus::found);
     EXPECT_EQ(d.policy_domain, "example.co.uk");
     EXPECT_EQ(d.path.size(), 2u);  // _dmarc.a.b.example.co.uk, _dmarc.example.co.uk
-    d = discover_policy_psl(fetcher, psl(), "two.example.co.uk");
+    d = discover_policy_psl(fetcher, test::psl_snapshot(), "two.example.co.uk");
     EXPECT_EQ(d.status, DiscoveryStatus::no_record);
     EXPECT_EQ(d.path.size(), 1u);
-    d = discover_policy_psl(fetcher, psl(), "co.uk");  // a public suffix: no fallback
+    d = discover_policy_psl(fetcher, test::psl_snapshot(),
+                            "co.uk");  // a public suffix: no fallback
     EXPECT_EQ(d.status, DiscoveryStatus::no_record);
     EXPECT_EQ(d.organizational_domain, "");
 }
@@ -532,7 +516,7 @@ void check_scenario(const nlohmann::json& s, Tally& tally) {
 
 TEST(Discovery, PolicyDiscoveryJsonScenarios) {
     auto doc = nlohmann::json::parse(
-        read_file(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
+        test::read_text(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
     Tally tally;
     int scenarios = 0;
     for (const auto& s : doc.at("scenarios")) {
@@ -551,11 +535,12 @@ TEST(Discovery, PolicyDiscoveryJsonScenarios) {
 // vector expects.
 TEST(Discovery, MultipleRecordsNoFallbackInRfc7489Mode) {
     auto doc = nlohmann::json::parse(
-        read_file(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
+        test::read_text(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
     for (const auto& s : doc.at("scenarios")) {
         if (s.at("id") != "ma-multiple-records-no-fallback") continue;
         auto dns = load_zone(s.at("zone"));
-        Evaluation e = evaluate_message(scenario_input(s, EvaluationMode::rfc7489), dns, &psl());
+        Evaluation e = evaluate_message(scenario_input(s, EvaluationMode::rfc7489), dns,
+                                        &test::psl_snapshot());
         EXPECT_EQ(e.result, DmarcResult::none);
         EXPECT_FALSE(e.applied_policy.has_value());
         // And the RFC 9989 answer, asserted: the walk continues to example.com.
@@ -570,7 +555,7 @@ TEST(Discovery, MultipleRecordsNoFallbackInRfc7489Mode) {
 // Mail::DMARC's mock zone (20 cases): Organizational Domains, np/sp/p, t=y, invalid sp.
 TEST(Discovery, MailDmarcTreeWalkCases) {
     auto doc = nlohmann::json::parse(
-        read_file(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
+        test::read_text(std::string(DMARC_TEST_DATA) + "/dmarc-eval/policy-discovery.json"));
     Tally tally;
     int cases = 0;
     for (const auto& s : doc.at("scenarios")) {

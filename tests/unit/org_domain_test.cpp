@@ -5,35 +5,18 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "core/domain_name.hpp"
 #include "core/limits.hpp"
 #include "core/org_domain.hpp"
+#include "tests/support/psl_snapshot.hpp"
 
 namespace dmarc {
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-const std::string kSnapshot = std::string(DMARC_TEST_DATA) + "/psl/public_suffix_list.dat";
 const std::string kDebian = "/usr/share/publicsuffix/public_suffix_list.dat";
-
-const PublicSuffixList& snapshot() {
-    static const Result<PublicSuffixList> list = PublicSuffixList::parse(read_file(kSnapshot));
-    if (!list) {
-        ADD_FAILURE() << kSnapshot << ": " << list.error().message;
-        std::abort();
-    }
-    return *list;
-}
 
 struct PslCase {
     std::string domain;  // "" = the null input
@@ -44,7 +27,7 @@ struct PslCase {
 // tests.txt: "domain registrable" per line, "null" = none, "//" comments.
 std::vector<PslCase> load_tests_txt() {
     std::vector<PslCase> cases;
-    std::istringstream in(read_file(std::string(DMARC_TEST_DATA) + "/psl/tests.txt"));
+    std::istringstream in(test::read_text(std::string(DMARC_TEST_DATA) + "/psl/tests.txt"));
     std::string line;
     int n = 0;
     while (std::getline(in, line)) {
@@ -63,7 +46,7 @@ std::vector<PslCase> load_tests_txt() {
 // test_psl.txt: checkPublicSuffix('domain', 'registrable'); or null; lines with "//" are off.
 std::vector<PslCase> load_test_psl_txt() {
     std::vector<PslCase> cases;
-    std::istringstream in(read_file(std::string(DMARC_TEST_DATA) + "/psl/test_psl.txt"));
+    std::istringstream in(test::read_text(std::string(DMARC_TEST_DATA) + "/psl/test_psl.txt"));
     std::string line;
     int n = 0;
     auto arg = [](std::string_view s) -> std::optional<std::string> {
@@ -110,14 +93,14 @@ TEST(PublicSuffixList, OfficialTestsAgainstSnapshot) {
     auto psl_tests = load_test_psl_txt();
     ASSERT_EQ(tests.size(), 78u);
     ASSERT_EQ(psl_tests.size(), 78u);
-    EXPECT_EQ(run_cases(snapshot(), tests, "tests.txt"), 78);
-    EXPECT_EQ(run_cases(snapshot(), psl_tests, "test_psl.txt"), 78);
+    EXPECT_EQ(run_cases(test::psl_snapshot(), tests, "tests.txt"), 78);
+    EXPECT_EQ(run_cases(test::psl_snapshot(), psl_tests, "test_psl.txt"), 78);
     RecordProperty("psl_vectors_passed", 156);
 }
 
 // The same 78 + 78 against the list the milter really loads on Debian (package publicsuffix).
 TEST(PublicSuffixList, OfficialTestsAgainstDebianList) {
-    std::string text = read_file(kDebian);
+    std::string text = test::read_text(kDebian);
     if (text.empty()) GTEST_SKIP() << kDebian << " not installed (apt-get install publicsuffix)";
     auto list = PublicSuffixList::parse(text);
     ASSERT_TRUE(list.has_value()) << list.error().message;
@@ -127,7 +110,7 @@ TEST(PublicSuffixList, OfficialTestsAgainstDebianList) {
 
 // Both sections are loaded (org_domain.hpp): PRIVATE rules are public suffixes too.
 TEST(PublicSuffixList, IcannAndPrivateSectionsBothUsed) {
-    const auto& psl = snapshot();
+    const auto& psl = test::psl_snapshot();
     EXPECT_GT(psl.icann_rule_count(), 5000u);
     EXPECT_GT(psl.private_rule_count(), 1000u);
     EXPECT_TRUE(psl.warnings().empty()) << psl.warnings().front();
@@ -142,10 +125,10 @@ TEST(PublicSuffixList, IcannAndPrivateSectionsBothUsed) {
 
 // RFC 7489 §3.2 example: "a.b.c.d.example.com" -> "example.com"; trailing dot, case.
 TEST(PublicSuffixList, Rfc7489Example) {
-    EXPECT_EQ(snapshot().organizational_domain("a.b.c.d.example.com"), "example.com");
-    EXPECT_EQ(snapshot().organizational_domain("A.B.Example.COM."), "example.com");
-    EXPECT_EQ(snapshot().organizational_domain(""), std::nullopt);
-    EXPECT_EQ(snapshot().organizational_domain("a..example.com"), std::nullopt);
+    EXPECT_EQ(test::psl_snapshot().organizational_domain("a.b.c.d.example.com"), "example.com");
+    EXPECT_EQ(test::psl_snapshot().organizational_domain("A.B.Example.COM."), "example.com");
+    EXPECT_EQ(test::psl_snapshot().organizational_domain(""), std::nullopt);
+    EXPECT_EQ(test::psl_snapshot().organizational_domain("a..example.com"), std::nullopt);
 }
 
 // Rule kinds on a hand-written list: plain, "*." wildcard, "!" exception, implicit "*".
@@ -220,7 +203,7 @@ TEST(PublicSuffixList, ParseErrors) {
 
 // Read-only after parse: concurrent lookups see the same answers.
 TEST(PublicSuffixList, ConcurrentLookups) {
-    const auto& psl = snapshot();
+    const auto& psl = test::psl_snapshot();
     std::vector<std::thread> threads;
     std::atomic<int> wrong{0};
     for (int t = 0; t < 4; ++t) {

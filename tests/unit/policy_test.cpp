@@ -4,7 +4,6 @@
 // every alignment.jsonl vector. Policy records are built as structs, or parsed by record.cpp.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,26 +13,10 @@
 #include "core/policy.hpp"
 #include "core/record.hpp"
 #include "core/types.hpp"
+#include "tests/support/psl_snapshot.hpp"
 
 namespace dmarc {
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-const PublicSuffixList& psl() {
-    static const Result<PublicSuffixList> list = PublicSuffixList::parse(
-        read_file(std::string(DMARC_TEST_DATA) + "/psl/public_suffix_list.dat"));
-    if (!list) {
-        ADD_FAILURE() << list.error().message;
-        std::abort();
-    }
-    return *list;
-}
 
 // An Organizational Domain oracle for tests that need tree-walk answers or DNS failures
 // without DNS: domain -> answer; anything else is its own Organizational Domain (what the
@@ -112,10 +95,11 @@ const std::map<std::string, std::string> kAlignmentExceptions = {
 };
 
 TEST(Alignment, VectorsFromAlignmentJsonl) {
-    std::istringstream in(read_file(std::string(DMARC_TEST_DATA) + "/dmarc-eval/alignment.jsonl"));
+    std::istringstream in(
+        test::read_text(std::string(DMARC_TEST_DATA) + "/dmarc-eval/alignment.jsonl"));
     std::string line;
     int passed = 0, excepted = 0, full_record = 0, total = 0;
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     while (std::getline(in, line)) {
         if (line.empty()) continue;
         auto v = nlohmann::json::parse(line);
@@ -214,7 +198,7 @@ TEST(Alignment, VectorsFromAlignmentJsonl) {
 // strict alignment ("exact match between both FQDNs"), so they align in relaxed mode too —
 // even a public suffix (policy.hpp explains the choice).
 TEST(Alignment, PublicSuffixAlignsOnlyWithItself) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     EXPECT_EQ(check_alignment("example.com", "com", AlignMode::relaxed, finder),
               Alignment::not_aligned);
     EXPECT_EQ(check_alignment("com", "example.com", AlignMode::relaxed, finder),
@@ -229,7 +213,7 @@ TEST(Alignment, PublicSuffixAlignsOnlyWithItself) {
 // RFC 4343 / RFC 9989 §5.3.1: case-insensitive, A-label comparison; one trailing dot is the
 // same name.
 TEST(Alignment, NamesAreNormalised) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     EXPECT_EQ(check_alignment("Example.COM.", "example.com", AlignMode::strict, finder),
               Alignment::aligned);
     EXPECT_EQ(check_alignment("bücher.example", "xn--bcher-kva.example", AlignMode::strict, finder),
@@ -242,7 +226,7 @@ TEST(Alignment, NamesAreNormalised) {
 // because the strict check fell through to the PSL comparison. RFC 7489 §3.1.1: strict is an
 // exact match only.
 TEST(Alignment, Bug7_StrictAlignmentSubdomain) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     EXPECT_EQ(check_alignment("strict.com", "sub.strict.com", AlignMode::strict, finder),
               Alignment::not_aligned);
     DmarcRecord r = record(Policy::reject);
@@ -260,7 +244,7 @@ TEST(Alignment, Bug7_StrictAlignmentSubdomain) {
 // before the PSL). github.io is a PRIVATE-section public suffix: no Organizational Domain, so
 // it cannot align with x.github.io (RFC 7489 §3.1.1, §3.2).
 TEST(Alignment, Bug8_PrivateSuffixGithubIo) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     EXPECT_EQ(check_alignment("x.github.io", "github.io", AlignMode::relaxed, finder),
               Alignment::not_aligned);
     auto in =
@@ -287,7 +271,7 @@ TEST(Alignment, UnrelatedIdentifierIsNotWalked) {
 
 // RFC 7489 §6.6.2 step 5 / RFC 9989 §5.3.5: pass = an aligned pass from DKIM or SPF.
 TEST(Evaluate, PassFromEitherMechanism) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto base =
         message({"example.com"}, {found_at("example.com", "example.com", record(Policy::reject))});
     auto in = base;
@@ -321,7 +305,7 @@ TEST(Evaluate, PassFromEitherMechanism) {
 // HELO domain only for the null reverse-path. CVE-2019-20790: a HELO pass credited to a
 // non-null MAIL FROM.
 TEST(Evaluate, HeloOnlyForNullSender) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto in = message({"victim.example"},
                       {found_at("victim.example", "victim.example", record(Policy::reject))});
     in.spf = spf("victim.example", SpfResult::pass, SpfScope::helo, /*null_sender=*/false);
@@ -339,7 +323,7 @@ TEST(Evaluate, HeloOnlyForNullSender) {
 // RFC 7489 §6.6.2 / RFC 9989 §5.3.6: nothing passes and a mechanism had a temporary error ->
 // temperror, policy not applied. Only an identifier that could have aligned counts (policy.cpp).
 TEST(Evaluate, TemperrorOnlyWhenItCouldHaveMattered) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto base =
         message({"example.com"}, {found_at("example.com", "example.com", record(Policy::reject))});
     auto in = base;
@@ -382,7 +366,7 @@ TEST(Evaluate, AlignmentWalkTemperror) {
 
 // RFC 7489 §6.6.3 step 5 note / RFC 9989 §4.10.1: a DNS error is not "no record".
 TEST(Evaluate, DiscoveryOutcomes) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     PolicyDiscovery d;
     d.rfc5322_from_domain = "example.com";
     d.status = DiscoveryStatus::temperror;
@@ -399,7 +383,7 @@ TEST(Evaluate, DiscoveryOutcomes) {
 
 // RFC 9989 §4.10.1 / RFC 7489 §6.6.3 step 6: no valid p but a valid rua -> act as p=none.
 TEST(Evaluate, InvalidPolicyWithRuaActsAsNone) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     DmarcRecord r = record(Policy::none);
     r.p_valid = false;
     r.sp = Policy::reject;  // must not leak through
@@ -414,7 +398,7 @@ TEST(Evaluate, InvalidPolicyWithRuaActsAsNone) {
 
 // sp for subdomains (RFC 7489 §6.3), np for non-existent ones (RFC 9989 §4.7, §4.10.1).
 TEST(Evaluate, SubdomainAndNonExistentPolicies) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     DmarcRecord r = record(Policy::reject);
     r.sp = Policy::none;
     r.np = Policy::quarantine;
@@ -459,7 +443,7 @@ TEST(Evaluate, SubdomainAndNonExistentPolicies) {
 // failing message not sampled gets the next policy down (reject -> quarantine, quarantine ->
 // none), reported as sampled_out. Sampling is (random mod 100) < pct.
 TEST(Evaluate, Bug17_PctDowngradesRejectToQuarantine) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     DmarcRecord r = record(Policy::reject);
     r.pct = 50;
     auto in = message({"example.com"}, {found_at("example.com", "example.com", r)},
@@ -506,7 +490,7 @@ TEST(Evaluate, Bug17_PctDowngradesRejectToQuarantine) {
 // RFC 9989 §4.7 t=y: the policy one level down, reason policy_test_mode (RFC 9990); RFC 7489
 // mode does not know t.
 TEST(Evaluate, TestModeOneLevelDown) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     DmarcRecord r = record(Policy::reject);
     r.testing = true;
     auto in = message({"example.com"}, {found_at("example.com", "example.com", r)});
@@ -527,7 +511,7 @@ TEST(Evaluate, TestModeOneLevelDown) {
 // passed for example.com. RFC 9989 §5.3.1 / §11.5: evaluate each author domain and apply the
 // strictest; one author's pass never stands for another.
 TEST(Evaluate, Cve_2019_16378_MultiDomainStrictest) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto in = message({"example.com", "thedomain.com"},
                       {found_at("example.com", "example.com", record(Policy::reject)),
                        found_at("thedomain.com", "thedomain.com", record(Policy::none))});
@@ -558,7 +542,7 @@ TEST(Evaluate, Cve_2019_16378_MultiDomainStrictest) {
 
 // The strictest of several: reject over quarantine; temperror over a fail under p=none.
 TEST(Evaluate, StrictestOrdering) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     PolicyDiscovery broken;
     broken.rfc5322_from_domain = "c.example";
     broken.status = DiscoveryStatus::temperror;
@@ -577,7 +561,7 @@ TEST(Evaluate, StrictestOrdering) {
 // Identical domains are one author (RFC 9989 §5.3.1); the count is capped (§11.5, limits.hpp);
 // no author at all -> validation not possible.
 TEST(Evaluate, AuthorDomainCountAndCap) {
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto in = message({"Example.com", "example.COM."},
                       {found_at("example.com", "example.com", record(Policy::reject))});
     in.dkim = {dkim("example.com")};

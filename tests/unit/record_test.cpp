@@ -82,20 +82,6 @@ std::string psd_text(PsdFlag f) {
     return f == PsdFlag::yes ? "y" : f == PsdFlag::no ? "n" : "u";
 }
 
-std::string fo_text(const FailureOptions& fo) {
-    std::string out;
-    auto add = [&out](bool on, const char* s) {
-        if (!on) return;
-        if (!out.empty()) out += ':';
-        out += s;
-    };
-    add(fo.all_fail, "0");
-    add(fo.any_fail, "1");
-    add(fo.dkim, "d");
-    add(fo.spf, "s");
-    return out;
-}
-
 // The value of one tag as the record holds it, in canonical spelling.
 std::string tag_text(const DmarcRecord& r, std::string_view tag) {
     if (tag == "p") return std::string(to_string(r.p));
@@ -105,7 +91,7 @@ std::string tag_text(const DmarcRecord& r, std::string_view tag) {
     if (tag == "t") return r.testing ? "y" : "n";
     if (tag == "adkim") return std::string(to_string(r.adkim));
     if (tag == "aspf") return std::string(to_string(r.aspf));
-    if (tag == "fo") return fo_text(r.fo);
+    if (tag == "fo") return to_string(r.fo);
     if (tag == "rf") return r.rf;
     if (tag == "ri") return std::to_string(r.ri);
     if (tag == "pct") return std::to_string(r.pct);

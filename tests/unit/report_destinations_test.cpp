@@ -5,25 +5,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "core/limits.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/reporter_config.hpp"
+#include "tests/support/psl_snapshot.hpp"
 
 namespace dmarc {
 namespace {
-
-const PublicSuffixList& psl() {
-    static const Result<PublicSuffixList> list = [] {
-        std::ifstream in(DMARC_TEST_DATA "/psl/public_suffix_list.dat");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return PublicSuffixList::parse(ss.str());
-    }();
-    return *list;
-}
 
 struct Case {
     const char* name;
@@ -70,7 +58,7 @@ TEST(ReportDestinations, Rfc7489Section7_1Table) {
     for (const auto& c : cases) {
         auto zone = MemoryResolver::parse(c.zone);
         ASSERT_TRUE(zone) << c.name;
-        PslOrgDomainFinder finder(psl());
+        PslOrgDomainFinder finder(test::psl_snapshot());
         const auto out = verify_report_destination("blue.example.com", c.uri, finder, *zone);
         ASSERT_EQ(out.size(), 1u) << c.name;
         EXPECT_EQ(out[0].status, c.status) << c.name << " (" << c.rfc << "): " << out[0].detail;
@@ -90,7 +78,7 @@ TEST(ReportDestinations, AuthorisationNameAndItsLength) {
                                     std::string(60, 'c') + "." + std::string(60, 'd') + ".example";
     EXPECT_FALSE(report_authorisation_name(long_domain, "red.example.net"));
     MemoryResolver none;
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     const auto out =
         verify_report_destination(long_domain, "mailto:rua@red.example.net", finder, none);
     EXPECT_EQ(out[0].status, DestinationStatus::unauthorised);
@@ -102,7 +90,7 @@ TEST(ReportDestinations, SizeLimitTravelsWithTheUri) {
     auto zone = MemoryResolver::parse(
         "blue.example.com._report._dmarc.red.example.net TXT \"v=DMARC1; "
         "rua=mailto:other@red.example.net!5m\"");
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     auto out = verify_report_destination("blue.example.com", "mailto:rua@red.example.net!1k",
                                          finder, *zone);
     EXPECT_EQ(out[0].max_size, 5u * 1024 * 1024);
@@ -120,7 +108,7 @@ TEST(ReportDestinations, BoundAndDuplicates) {
     }
     rua.push_back("mailto:R0@blue.example.com");
     MemoryResolver none;
-    PslOrgDomainFinder finder(psl());
+    PslOrgDomainFinder finder(test::psl_snapshot());
     const auto out = resolve_report_destinations("blue.example.com", rua, finder, none);
     ASSERT_EQ(out.size(), limits::kMaxReportDestinations + 3);
     std::size_t deliver = 0, ignored = 0;
