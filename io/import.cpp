@@ -374,12 +374,21 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     // The producer has returned (pop() gave nullopt only after it finished): its counters are
     // ours now. What it had no further read to delete before is deleted here.
     result.deleted += deleted_by_producer;
+    // The store has committed everything: deleting the last rows from the spool (up to three
+    // batches; its own file and connection, which this thread no longer uses) runs beside the
+    // store's index rebuild instead of before it.
+    std::optional<Result<std::int64_t>> deleted;
+    std::thread tail;
     if (options.delete_imported && result.watermark > deleted_through) {
-        auto deleted = reader->delete_through(result.watermark);
-        if (!deleted) return tl::unexpected(deleted.error());
-        result.deleted += *deleted;
+        tail = std::thread([&] { deleted = reader->delete_through(result.watermark); });
     }
-    if (auto r = bulk.end(); !r) return tl::unexpected(r.error());
+    auto ended = bulk.end();
+    if (tail.joinable()) tail.join();
+    if (deleted) {
+        if (!*deleted) return tl::unexpected(deleted->error());
+        result.deleted += **deleted;
+    }
+    if (!ended) return tl::unexpected(ended.error());
     return result;
 }
 
