@@ -3,7 +3,10 @@
 // io/import (the code dmarc-collector runs), batches of 50,000 rows per transaction. Data is
 // generated before timing; the history text is written to a file in $TMPDIR first and read back
 // from the page cache, so disk read speed is not measured, SQLite's writes to a file in $TMPDIR
-// are. DMARC_BENCH_ROWS overrides the count.
+// are. Into an empty store, both imports run in bulk mode (Store::begin_bulk: the secondary
+// indexes of messages rebuilt after the last batch), and that rebuild, like the spool deletes,
+// is inside the timed import. DMARC_BENCH_ROWS overrides the count. The "CPU" column is the
+// importing (writing) thread's CPU time, the critical path on two cores.
 // rows/s is per wall-clock second (the acceptance figure); rows/cpu-s per second of the process's
 // CPU time, comparable across runs on a shared machine. DMARC_BENCH_HISTORY_FILE=path writes
 // the history text there instead (and keeps it), for bench/opendmarc_import.sh to time
