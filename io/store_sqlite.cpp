@@ -312,9 +312,10 @@ class SqliteStore final : public Store {
     }
 
     // Each secondary index of `messages` costs a b-tree descent and insert per row at a place
-    // the previous row did not warm (ip_id, policy_domain_id): 2.5-5 µs a row, over half of a
-    // history import's writing thread (perf, 2026-11-30). Built at the end in one sorted pass
-    // over the table, they cost about 1 µs per row in it. So an import bringing at least as
+    // the previous row did not warm (ip_id, policy_domain_id): 1.5-2.7 µs a row each, the two
+    // over half of a history import's writing thread (perf, 2026-11-30: 5.3 of 10.6 s for a
+    // million records). Built at the end in one sorted pass over the table, each costs about
+    // 1 µs per row in it. So an import bringing at least as
     // many rows as the table holds (and at least kBulkMinRows) drops them here and rebuilds
     // them in end_bulk(); the UNIQUE deduplication key and partial indexes (which an import does
     // not touch) stay. Readers meanwhile get the same answers, more slowly. Killed in between,
