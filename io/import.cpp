@@ -2,6 +2,8 @@
 // the calling thread imports the current one into the store.
 #include "io/import.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -114,6 +116,45 @@ class Producer {
     std::thread thread_;
 };
 
+// Store::begin_bulk() for one import, and end_bulk() on every way out of it: on success its
+// error is the import's (end()), on an earlier error it is only attempted (the store rebuilds
+// what it deferred when next opened anyway).
+class BulkScope {
+  public:
+    explicit BulkScope(Store& store) : store_(store) {}
+    BulkScope(const BulkScope&) = delete;
+    BulkScope& operator=(const BulkScope&) = delete;
+    ~BulkScope() {
+        if (active_) (void)store_.end_bulk();
+    }
+    Result<void> begin(std::uint64_t expected_rows) {
+        active_ = true;
+        return store_.begin_bulk(expected_rows);
+    }
+    Result<void> end() {
+        active_ = false;
+        return store_.end_bulk();
+    }
+
+  private:
+    Store& store_;
+    bool active_ = false;
+};
+
+// Rows a history file will bring, for begin_bulk(): its size over a typical record's (OpenDMARC
+// writes 250-350 bytes a record); 0 when the input is not a regular file (a pipe).
+std::uint64_t expected_history_records(std::FILE* input) {
+    constexpr std::uint64_t kBytesPerRecord = 300;
+    struct stat st {};
+    const int fd = ::fileno(input);
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    const long at = std::ftell(input);
+    const auto left = static_cast<std::uint64_t>(st.st_size) -
+                      std::min(static_cast<std::uint64_t>(st.st_size),
+                               static_cast<std::uint64_t>(std::max(at, 0L)));
+    return left / kBytesPerRecord;
+}
+
 // One batch of parsed history: its records, the problems found in its lines (reported by the
 // importing thread, in order, before the batch is committed) and where the reader stands.
 struct HistoryChunk {
@@ -215,6 +256,8 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
                                            const HistoryImportOptions& options) {
     HistoryImportResult result;
     const std::size_t batch_rows = std::max<std::size_t>(options.batch_rows, 1);
+    BulkScope bulk(store);
+    if (auto r = bulk.begin(expected_history_records(input)); !r) return tl::unexpected(r.error());
     // Two batches may wait while the store commits a third: enough to keep both threads busy.
     Producer<HistoryChunk> producer(
         2, [&](ChunkQueue<HistoryChunk>& queue) { read_history(input, batch_rows, queue); });
@@ -237,6 +280,7 @@ Result<HistoryImportResult> import_history(Store& store, std::FILE* input,
         }
         producer.give_back(std::move(*chunk));
     }
+    if (auto r = bulk.end(); !r) return tl::unexpected(r.error());
     return result;
 }
 
@@ -269,6 +313,8 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     auto waiting = reader->count_after(result.watermark);
     if (!waiting) return tl::unexpected(waiting.error());
     result.totals.spool_rows = static_cast<std::uint64_t>(*waiting);
+    BulkScope bulk(store);
+    if (auto r = bulk.begin(result.totals.spool_rows); !r) return tl::unexpected(r.error());
     // The producer reads and decodes on its own connection (SQLite connections here are
     // single-threaded) while this thread imports. It also deletes from the spool, before each
     // read, the rows up to `committed`: the watermark this thread publishes only after the store
@@ -328,11 +374,21 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     // The producer has returned (pop() gave nullopt only after it finished): its counters are
     // ours now. What it had no further read to delete before is deleted here.
     result.deleted += deleted_by_producer;
+    // The store has committed everything: deleting the last rows from the spool (up to three
+    // batches; its own file and connection, which this thread no longer uses) runs beside the
+    // store's index rebuild instead of before it.
+    std::optional<Result<std::int64_t>> deleted;
+    std::thread tail;
     if (options.delete_imported && result.watermark > deleted_through) {
-        auto deleted = reader->delete_through(result.watermark);
-        if (!deleted) return tl::unexpected(deleted.error());
-        result.deleted += *deleted;
+        tail = std::thread([&] { deleted = reader->delete_through(result.watermark); });
     }
+    auto ended = bulk.end();
+    if (tail.joinable()) tail.join();
+    if (deleted) {
+        if (!*deleted) return tl::unexpected(deleted->error());
+        result.deleted += **deleted;
+    }
+    if (!ended) return tl::unexpected(ended.error());
     return result;
 }
 

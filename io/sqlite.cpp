@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <string>
+#include <vector>
 
 #include "io/schema.hpp"
 
@@ -281,12 +282,51 @@ Result<void> check_foreign_keys(Db& db) {
     return {};
 }
 
+// Indexes that the migrations up to `version` create but `db` lacks: those a bulk import
+// dropped (Store::begin_bulk in store_sqlite.cpp) and was killed before it rebuilt them. They are
+// recreated from the migrations themselves, replayed into an in-memory database, so their DDL
+// stays in schema/ only. Called inside migrate()'s write transaction; costs about a millisecond
+// when nothing is missing.
+Result<void> restore_indexes(Db& db, std::string_view component, int version) {
+    if (version == 0) return {};
+    OpenOptions options;
+    options.wal = false;
+    auto scratch = Db::open(":memory:", options);
+    if (!scratch) return tl::unexpected(scratch.error());
+    for (const auto& m : schema::all_migrations()) {
+        if (m.backend == "sqlite" && m.component == component && m.version <= version) {
+            if (auto r = scratch->exec(m.sql); !r) return r;
+        }
+    }
+    auto wanted = scratch->prepare(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name");
+    if (!wanted) return tl::unexpected(wanted.error());
+    auto present = db.prepare("SELECT count(*) FROM sqlite_master WHERE type='index' AND name=?1");
+    if (!present) return tl::unexpected(present.error());
+    std::vector<std::string> missing;
+    for (;;) {
+        auto row = wanted->step();
+        if (!row) return tl::unexpected(row.error());
+        if (!*row) break;
+        present->bind(1, wanted->column_text(0));
+        auto found = present->step();
+        if (!found) return tl::unexpected(found.error());
+        if (present->column_int64(0) == 0) missing.emplace_back(wanted->column_text(1));
+        present->reset();
+    }
+    for (const auto& sql : missing) {
+        if (auto r = db.exec(sql); !r) return r;
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<int> migrate(Db& db, std::string_view component) {
     // Serialise concurrent first starts: the version check and the DDL share one write lock.
     const int known = known_version("sqlite", component);
     ForeignKeysOff foreign_keys_off(db);
+    bool restored = false;
     for (;;) {
         auto tx = Transaction::begin(db, true);
         if (!tx) return tl::unexpected(tx.error());
@@ -314,6 +354,13 @@ Result<int> migrate(Db& db, std::string_view component) {
                                   " schema is version " + std::to_string(current) +
                                   ", newer than version " + std::to_string(known) +
                                   " that this program knows; upgrade this program");
+        }
+        if (!restored) {
+            // Before the next migration, which may expect them.
+            if (auto r = restore_indexes(db, component, current); !r) {
+                return tl::unexpected(r.error());
+            }
+            restored = true;
         }
         const schema::Migration* next = nullptr;
         for (const auto& m : schema::all_migrations()) {

@@ -59,6 +59,17 @@ class Store {
                                         const std::optional<Watermark>& watermark) = 0;
     virtual Result<std::optional<std::int64_t>> watermark(std::string_view source) = 0;
 
+    // Around an import expected to bring `expected_rows` messages (io/import): a store may
+    // stop maintaining secondary indexes that it rebuilds faster at end_bulk() than it updates
+    // row by row (SQLite, into a table holding fewer rows than are coming). Nothing a reader
+    // gets changes, only how fast; an import killed in between leaves them to be rebuilt when
+    // the store is next opened. The defaults do nothing (PostgreSQL).
+    virtual Result<void> begin_bulk(std::uint64_t expected_rows) {
+        (void)expected_rows;
+        return {};
+    }
+    virtual Result<void> end_bulk() { return {}; }
+
     // Deletes messages received before `before` (epoch seconds) except those an unsent report
     // still needs (not yet in a report, not a report themselves, under a record with rua), and
     // reports whose period ended before it and that have no delivery still pending or retrying.

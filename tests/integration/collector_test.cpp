@@ -19,6 +19,7 @@
 
 #include "core/history_text.hpp"
 #include "io/spool.hpp"
+#include "io/sqlite.hpp"
 #include "io/store.hpp"
 #include "tests/integration/program_runner.hpp"
 #include "tests/io/pg_server.hpp"
@@ -44,6 +45,27 @@ class Collector : public ::testing::Test {
 
     std::pair<io::StoreCounts, std::string> snapshot(const std::string& uri) {
         return test::store_snapshot(uri);
+    }
+
+    // Index names and DDL, and SQLite's integrity check: an import killed while it had
+    // secondary indexes deferred (Store::begin_bulk) must leave, after a rerun, the indexes of
+    // an uninterrupted one, consistent with the table.
+    std::vector<std::string> indexes(const std::string& name) {
+        auto db = io::sqlite::Db::open(dir_.file(name));
+        EXPECT_TRUE(db);
+        if (!db) return {};
+        std::vector<std::string> out;
+        auto q = db->prepare(
+            "SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master WHERE type = 'index' "
+            "ORDER BY name");
+        EXPECT_TRUE(q);
+        while (*q->step()) out.emplace_back(q->column_text(0));
+        auto check = db->prepare("PRAGMA integrity_check");
+        EXPECT_TRUE(check);
+        EXPECT_TRUE(*check->step());
+        out.emplace_back(check->column_text(0));
+        check->reset();
+        return out;
     }
 
     std::string write_history(const std::string& name, int records) {
@@ -252,6 +274,8 @@ TEST_F(Collector, HistoryImportKilledTenTimesEqualsCleanImport) {
     auto got = snapshot(db("killed.db"));
     EXPECT_EQ(got.first, expected.first);
     EXPECT_EQ(got.second, expected.second);
+    EXPECT_EQ(indexes("killed.db"), indexes("clean.db"));
+    EXPECT_EQ(indexes("clean.db").back(), "ok");
     EXPECT_EQ(killed, 10) << "clean run took " << clean_ms.count() << " ms";
 }
 
@@ -280,6 +304,8 @@ TEST_F(Collector, SpoolImportKilledTenTimesEqualsCleanImport) {
     auto reader = io::SpoolReader::open(dir_.file("killed-spool.db"));
     ASSERT_TRUE(reader);
     EXPECT_EQ(*reader->count(), 0);  // every row deleted, and only after it was stored
+    EXPECT_EQ(indexes("killed.db"), indexes("clean.db"));
+    EXPECT_EQ(indexes("clean.db").back(), "ok");
     EXPECT_EQ(killed, 10) << "clean run took " << clean_ms.count() << " ms";
 }
 
