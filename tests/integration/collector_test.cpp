@@ -51,21 +51,7 @@ class Collector : public ::testing::Test {
     // secondary indexes deferred (Store::begin_bulk) must leave, after a rerun, the indexes of
     // an uninterrupted one, consistent with the table.
     std::vector<std::string> indexes(const std::string& name) {
-        auto db = io::sqlite::Db::open(dir_.file(name));
-        EXPECT_TRUE(db);
-        if (!db) return {};
-        std::vector<std::string> out;
-        auto q = db->prepare(
-            "SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master WHERE type = 'index' "
-            "ORDER BY name");
-        EXPECT_TRUE(q);
-        while (*q->step()) out.emplace_back(q->column_text(0));
-        auto check = db->prepare("PRAGMA integrity_check");
-        EXPECT_TRUE(check);
-        EXPECT_TRUE(*check->step());
-        out.emplace_back(check->column_text(0));
-        check->reset();
-        return out;
+        return test::sqlite_indexes(dir_.file(name));
     }
 
     std::string write_history(const std::string& name, int records) {

@@ -1,5 +1,6 @@
 // For the tests that run dmarc-collector: a spool filled with the sample rows, and a store's
-// snapshot (row counts and content digest), which is how an import is compared with a clean one.
+// snapshot (row counts and content digest), which is how an import is compared with a clean one,
+// and a SQLite store's indexes (an import that deferred them must leave those of a clean one).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,8 +9,10 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "io/spool.hpp"
+#include "io/sqlite.hpp"
 #include "io/store.hpp"
 #include "tests/io/sample_rows.hpp"
 
@@ -34,6 +37,26 @@ inline std::pair<io::StoreCounts, std::string> store_snapshot(const std::string&
     EXPECT_TRUE(store) << store.error().message;
     if (!store) return {};
     return {*(*store)->counts(), *(*store)->content_digest()};
+}
+
+// The store's indexes as sqlite_master lists them (names and DDL), then the result of SQLite's
+// integrity check ("ok" when every index is consistent with its table).
+inline std::vector<std::string> sqlite_indexes(const std::string& path) {
+    auto db = io::sqlite::Db::open(path);
+    EXPECT_TRUE(db);
+    if (!db) return {};
+    std::vector<std::string> out;
+    auto q = db->prepare(
+        "SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master WHERE type = 'index' "
+        "ORDER BY name");
+    EXPECT_TRUE(q);
+    while (*q->step()) out.emplace_back(q->column_text(0));
+    auto check = db->prepare("PRAGMA integrity_check");
+    EXPECT_TRUE(check);
+    EXPECT_TRUE(*check->step());
+    out.emplace_back(check->column_text(0));
+    check->reset();
+    return out;
 }
 
 }  // namespace dmarc::test

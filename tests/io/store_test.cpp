@@ -13,6 +13,7 @@
 #include "pg_server.hpp"
 #include "sample_rows.hpp"
 #include "temp_dir.hpp"
+#include "tests/io/sample_spool.hpp"
 
 namespace dmarc::io {
 namespace {
@@ -255,26 +256,6 @@ TEST(StoreSqlite, PolicyRecordsSeenSpanEveryImport) {
     q->reset();
 }
 
-// The store's indexes as sqlite_master lists them (names and DDL), and whether SQLite finds every
-// index consistent with its table.
-std::vector<std::string> sqlite_indexes(const std::string& path) {
-    auto db = sqlite::Db::open(path);
-    EXPECT_TRUE(db);
-    if (!db) return {};
-    std::vector<std::string> out;
-    auto q = db->prepare(
-        "SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master WHERE type = 'index' "
-        "ORDER BY name");
-    EXPECT_TRUE(q);
-    while (*q->step()) out.emplace_back(q->column_text(0));
-    auto check = db->prepare("PRAGMA integrity_check");
-    EXPECT_TRUE(check);
-    EXPECT_TRUE(*check->step());
-    out.emplace_back(check->column_text(0));
-    check->reset();
-    return out;
-}
-
 bool has_index(const std::vector<std::string>& indexes, std::string_view name) {
     return std::any_of(indexes.begin(), indexes.end(), [&](const std::string& s) {
         return s.starts_with(std::string(name) + ":");
@@ -286,21 +267,21 @@ TEST(StoreSqlite, BulkImportDefersSecondaryIndexesAndRebuildsThem) {
     const std::string path = dir.file("bulk.db");
     auto store = open_store("sqlite://" + path);
     ASSERT_TRUE(store);
-    const auto before = sqlite_indexes(path);
+    const auto before = test::sqlite_indexes(path);
     ASSERT_TRUE(has_index(before, "messages_ip"));
     ASSERT_TRUE(has_index(before, "messages_policy_domain"));
     EXPECT_EQ(before.back(), "ok");
 
     // Below the threshold nothing changes.
     ASSERT_TRUE((*store)->begin_bulk(1000));
-    EXPECT_EQ(sqlite_indexes(path), before);
+    EXPECT_EQ(test::sqlite_indexes(path), before);
     ASSERT_TRUE((*store)->end_bulk());
 
     // An import at least as large as the (empty) table: the plain secondary indexes go, the
     // deduplication key and the partial report index stay, and end_bulk() puts back the same
     // indexes, consistent with every row imported meanwhile.
     ASSERT_TRUE((*store)->begin_bulk(1000000));
-    const auto during = sqlite_indexes(path);
+    const auto during = test::sqlite_indexes(path);
     EXPECT_FALSE(has_index(during, "messages_ip"));
     EXPECT_FALSE(has_index(during, "messages_policy_domain"));
     EXPECT_TRUE(has_index(during, "messages_report"));
@@ -311,7 +292,7 @@ TEST(StoreSqlite, BulkImportDefersSecondaryIndexesAndRebuildsThem) {
     EXPECT_EQ(first->inserted, 3000u);
     ASSERT_TRUE((*store)->import(items, std::nullopt));  // duplicates still found
     ASSERT_TRUE((*store)->end_bulk());
-    EXPECT_EQ(sqlite_indexes(path), before);
+    EXPECT_EQ(test::sqlite_indexes(path), before);
 
     // Same content as an import that kept its indexes throughout.
     auto plain = open_store("sqlite://" + dir.file("plain.db"));
@@ -327,7 +308,7 @@ TEST(StoreSqlite, BulkImportKilledBeforeItsEndIsRepairedOnTheNextOpen) {
     const auto before = [&] {
         auto store = open_store("sqlite://" + path);
         EXPECT_TRUE(store);
-        return sqlite_indexes(path);
+        return test::sqlite_indexes(path);
     }();
     {
         auto store = open_store("sqlite://" + path);
@@ -336,10 +317,10 @@ TEST(StoreSqlite, BulkImportKilledBeforeItsEndIsRepairedOnTheNextOpen) {
         ASSERT_TRUE((*store)->import(sample_items(0, 2000), std::nullopt));
         // Gone without end_bulk(), as after a kill -9.
     }
-    EXPECT_FALSE(has_index(sqlite_indexes(path), "messages_ip"));
+    EXPECT_FALSE(has_index(test::sqlite_indexes(path), "messages_ip"));
     auto reopened = open_store("sqlite://" + path);
     ASSERT_TRUE(reopened) << reopened.error().message;
-    EXPECT_EQ(sqlite_indexes(path), before);
+    EXPECT_EQ(test::sqlite_indexes(path), before);
     EXPECT_EQ((*reopened)->counts()->messages, 2000);
 }
 
