@@ -6,12 +6,19 @@
 #include <cmath>
 #include <ctime>
 
+#include <fmt/format.h>
+
 namespace dmarc::web {
 
 namespace {
 
 Html num(double value) {
     return Html::number(static_cast<std::int64_t>(std::llround(value)));
+}
+
+// A percentage length for SVG ("12.34%"): whole numbers would leave gaps between stacked parts.
+Html percent_length(double value) {
+    return Html::text(fmt::format("{:.2f}%", value));
 }
 
 Html selected_option(std::string_view value, std::string_view label, std::string_view current) {
@@ -80,25 +87,28 @@ Html disposition_chart(const io::Overview& o) {
                           {Html("none"), o.disposition_none, Html("#8a94a6")},
                           {Html("quarantine"), o.disposition_quarantine, Html("#e0a526")},
                           {Html("reject"), o.disposition_reject, Html("#d64545")}};
-    const double width = 600;
+    // The bar spans the panel (percentages of an SVG as wide as its box); the legend keeps its
+    // text at its own size beneath it.
     Html h = Html(
-        "<svg class=\"chart\" viewBox=\"0 0 600 60\" width=\"600\" height=\"60\" role=\"img\" "
+        "<svg class=\"chart bar\" width=\"100%\" height=\"28\" role=\"img\" "
         "aria-label=\"Disposition split\">");
     double x = 0;
     std::int64_t total = std::max<std::int64_t>(o.messages, 1);
     for (const auto& p : parts) {
-        double w = width * static_cast<double>(p.count) / static_cast<double>(total);
+        double w = 100.0 * static_cast<double>(p.count) / static_cast<double>(total);
         if (w > 0) {
-            h += Html("<rect x=\"") + num(x) + Html("\" y=\"0\" height=\"28\" width=\"") +
-                 num(std::max(w, 1.0)) + Html("\" fill=\"") + p.color + Html("\"><title>") +
-                 p.label + Html(": ") + Html::number(p.count) + Html("</title></rect>");
+            h += Html("<rect x=\"") + percent_length(x) +
+                 Html("\" y=\"0\" height=\"28\" width=\"") + percent_length(std::max(w, 0.2)) +
+                 Html("\" fill=\"") + p.color + Html("\"><title>") + p.label + Html(": ") +
+                 Html::number(p.count) + Html("</title></rect>");
         }
         x += w;
     }
+    h += Html("</svg><svg class=\"chart\" viewBox=\"0 0 600 24\" width=\"600\" height=\"24\">");
     double lx = 0;
     for (const auto& p : parts) {
-        h += Html("<rect x=\"") + num(lx) + Html("\" y=\"40\" width=\"12\" height=\"12\" fill=\"") +
-             p.color + Html("\"/><text x=\"") + num(lx + 16) + Html("\" y=\"51\">") + p.label +
+        h += Html("<rect x=\"") + num(lx) + Html("\" y=\"8\" width=\"12\" height=\"12\" fill=\"") +
+             p.color + Html("\"/><text x=\"") + num(lx + 16) + Html("\" y=\"19\">") + p.label +
              Html(" ") + Html::number(p.count) + Html("</text>");
         lx += 150;
     }
