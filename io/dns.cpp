@@ -190,13 +190,15 @@ struct Pending {
     bool done = false;
     RrType type = RrType::a;
     DnsResponse response;
+    bool local_failure = false;  // libunbound itself failed; no server answered
 };
 
 extern "C" void on_unbound_result(void* arg, int err, ub_result* result) {
     std::unique_ptr<std::shared_ptr<Pending>> holder(static_cast<std::shared_ptr<Pending>*>(arg));
     Pending& pending = **holder;
     DnsResponse response;
-    if (err != 0 || result == nullptr) {
+    const bool local_failure = err != 0 || result == nullptr;
+    if (local_failure) {
         response = temperror(std::string("resolver: ") + ub_strerror(err));
     } else {
         dns_wire::RawAnswer raw;
@@ -220,6 +222,7 @@ extern "C" void on_unbound_result(void* arg, int err, ub_result* result) {
     {
         std::lock_guard lock(pending.mutex);
         pending.response = std::move(response);
+        pending.local_failure = local_failure;
         pending.done = true;
     }
     pending.done_cv.notify_all();
@@ -385,10 +388,10 @@ void UnboundResolver::event_loop() {
     }
 }
 
-DnsResponse UnboundResolver::query_upstream(const char* name, RrType type) {
+UnboundResolver::Upstream UnboundResolver::query_upstream(const char* name, RrType type) {
     const auto deadline = Clock::now() + options_.timeout;
     if (broken_.load(std::memory_order_acquire)) {
-        return temperror("resolver: libunbound event loop stopped");
+        return {temperror("resolver: libunbound event loop stopped")};
     }
     upstream_.fetch_add(1, std::memory_order_relaxed);
     auto pending = std::make_shared<Pending>();
@@ -399,11 +402,16 @@ DnsResponse UnboundResolver::query_upstream(const char* name, RrType type) {
         ub_resolve_async(ctx_, name, dns_wire::rr_type_code(type), 1, arg, on_unbound_result, &id);
     if (rc != 0) {
         delete arg;
-        return temperror(std::string("resolver: ") + ub_strerror(rc));
+        return {temperror(std::string("resolver: ") + ub_strerror(rc))};
     }
+    auto answered = [&pending] {
+        const bool server =
+            pending->response.status == DnsStatus::temperror && !pending->local_failure;
+        return Upstream{std::move(pending->response), server};
+    };
     std::unique_lock lock(pending->mutex);
     if (pending->done_cv.wait_until(lock, deadline, [&] { return pending->done; })) {
-        return std::move(pending->response);
+        return answered();
     }
     lock.unlock();
     // libunbound checks "cancelled" and takes the callback under one lock: UB_NOERROR means the
@@ -411,11 +419,11 @@ DnsResponse UnboundResolver::query_upstream(const char* name, RrType type) {
     if (ub_cancel(ctx_, id) == UB_NOERROR) {
         delete arg;
         timeouts_.fetch_add(1, std::memory_order_relaxed);
-        return temperror("timeout");
+        return {temperror("timeout"), true};
     }
     lock.lock();
     pending->done_cv.wait(lock, [&] { return pending->done; });
-    return std::move(pending->response);
+    return answered();
 }
 
 DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
@@ -431,10 +439,12 @@ DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
             return std::move(*hit);
         }
     }
-    DnsResponse response = query_upstream(key->c_str() + 1, type);
-    if (response.status == DnsStatus::temperror) return response;
+    auto [response, server_failure] = query_upstream(key->c_str() + 1, type);
     std::chrono::seconds ttl{response.ttl};
-    if (response.status == DnsStatus::answer) {
+    if (response.status == DnsStatus::temperror) {
+        if (!server_failure) return response;
+        ttl = std::min(options_.server_failure_ttl, std::chrono::seconds(300));
+    } else if (response.status == DnsStatus::answer) {
         ttl = std::min(ttl, options_.max_ttl);
     } else if (ttl.count() <= 0) {
         // No SOA came with the negative answer (RFC 2308 §5 leaves the time to us).

@@ -35,6 +35,11 @@ struct DnsOptions {
     // never over the cap (unbound's own cache-max-negative-ttl default is an hour).
     std::chrono::seconds default_negative_ttl{300};
     std::chrono::seconds max_negative_ttl{3600};
+    // A server failure (SERVFAIL, REFUSED, other RCODEs, a bogus DNSSEC answer) or a timeout is
+    // kept this long (RFC 2308 §7: at most five minutes), so a broken zone costs one query, or
+    // one DNSTimeout, per name every few seconds instead of one per message. Failures of our
+    // own (a bad name, libunbound refusing) are never kept. 0 turns this off.
+    std::chrono::seconds server_failure_ttl{5};
     // Further libunbound settings as ub_ctx_set_option takes them ("edns-buffer-size:", "1232").
     // Note that libunbound, like unbound, answers the RFC 6303 locally served zones (private and
     // documentation reverse zones) itself unless told {"local-zone:", "<zone> transparent"}.
@@ -71,7 +76,11 @@ class UnboundResolver final : public DnsResolver {
     struct Cache;
     UnboundResolver(const DnsOptions& options, ub_ctx* ctx, int wake_fd);
     void event_loop();
-    DnsResponse query_upstream(const char* name, RrType type);
+    struct Upstream {
+        DnsResponse response;
+        bool server_failure = false;  // a temperror the servers gave (or a timeout), cacheable
+    };
+    Upstream query_upstream(const char* name, RrType type);
 
     DnsOptions options_;
     ub_ctx* ctx_;

@@ -155,8 +155,13 @@ Negotiation negotiate(const config::MilterConfig& config, std::uint32_t offered_
     }
     if (offered_actions & bits::kSetSymList) n.actions |= bits::kSetSymList;
 
+    // No reply at connect either: only IgnoreHosts (and a shutdown) has something to say there,
+    // and that answer waits for the next reply (session.hpp, connect_verdict_). An ignored
+    // client then costs two round trips (negotiate, end-of-message) as it did with an accept at
+    // connect, and every other client one round trip less per connection.
     std::uint32_t wanted = bits::kNoBody | bits::kNoEoh | bits::kNoUnknown | bits::kNoData |
-                           bits::kNoReplyHelo | bits::kNoReplyRcpt | bits::kNoReplyHeader;
+                           bits::kNoReplyConnect | bits::kNoReplyHelo | bits::kNoReplyRcpt |
+                           bits::kNoReplyHeader;
     if (!config.ignore_authenticated_clients) wanted |= bits::kNoReplyMail;
     n.steps = wanted & offered_steps;
     return n;
@@ -207,20 +212,33 @@ Status Session::on_connect(std::string_view host_name, const std::optional<IpAdd
             // Shutting down: a 4xx now beats a connection cut mid-message later.
             services_.log(LogLevel::info,
                           "shutting down; connection from " + client_name_ + " deferred");
-            return traced("connect", who, Status::tempfail);
+            return traced("connect", who, connect_answer(Status::tempfail));
         }
         if (snapshot_->ignore_hosts.matches(client_ip_, client_name_)) {
             services_.log(LogLevel::info,
                           fmt::format("ignoring connection from {} [{}]", client_name_,
                                       client_ip_ ? client_ip_->to_string() : "local"));
-            return traced("connect", who, Status::accept);
+            return traced("connect", who, connect_answer(Status::accept));
         }
-        return traced("connect", who, Status::proceed);
+        return traced("connect", who, no_reply_or(bits::kNoReplyConnect, Status::proceed));
     } catch (...) {
         services_.count_internal_error();
         services_.log(LogLevel::error, "internal error at connect; accepting the connection");
-        return Status::accept;
+        return connect_answer(Status::accept);
     }
+}
+
+Status Session::connect_answer(Status status) noexcept {
+    if ((steps_ & bits::kNoReplyConnect) == 0) return status;
+    connect_verdict_ = status;
+    return Status::no_reply;
+}
+
+Status Session::answer_deferred(Actions& actions) {
+    if (connect_verdict_ == Status::tempfail) {
+        actions.set_reply("451", "4.7.1", "dmarc-milter is shutting down; try again later");
+    }
+    return connect_verdict_;
 }
 
 Status Session::on_helo(std::string_view helo) noexcept {
@@ -260,6 +278,12 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
     try {
         end_message();
         reset_message();
+        if (connect_verdict_ != Status::proceed) {
+            // Answered at connect (no reply there): nothing of this message is kept or counted.
+            return traced(
+                "mail", joined(args),
+                (steps_ & bits::kNoReplyMail) != 0 ? Status::no_reply : answer_deferred(actions));
+        }
         // A new message takes the newest configuration; the one it starts with stays its own
         // until end-of-message (a reload mid-message never mixes two configurations).
         snapshot_ = services_.snapshot();
@@ -287,6 +311,9 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
 Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
     try {
         ++recipients_seen_;
+        if (connect_verdict_ != Status::proceed) {
+            return no_reply_or(bits::kNoReplyRcpt, Status::proceed);
+        }
         if (!args.empty() && envelope_.rcpt_to.size() < limits::kMaxMilterRecipients) {
             envelope_.rcpt_to.push_back(strip_angle_brackets(args.front()));
         }
@@ -307,6 +334,8 @@ Status Session::on_header(std::string_view name, std::string_view value) noexcep
         } catch (...) {
         }
     }
+    if (connect_verdict_ != Status::proceed)
+        return no_reply_or(bits::kNoReplyHeader, Status::proceed);
     try {
         std::size_t bytes = name.size() + value.size();
         if (headers_overflowed_ || header_bytes_ + bytes > limits::kMaxMilterHeaderBytes ||
@@ -382,6 +411,22 @@ Status Session::apply(const MessageVerdict& v, Actions& actions) {
 
 Status Session::on_eom(Actions& actions) noexcept {
     Status status = Status::accept;
+    if (connect_verdict_ != Status::proceed) {
+        try {
+            status = answer_deferred(actions);
+        } catch (...) {
+            services_.count_internal_error();
+        }
+        if (trace_level() >= 1) {
+            try {
+                trace(1, fmt::format("eom -> {} (answered at connect)", to_string(status)));
+            } catch (...) {
+            }
+        }
+        end_message();
+        reset_message();
+        return status;
+    }
     try {
         if (!snapshot_) snapshot_ = services_.snapshot();
         envelope_.client_ip = client_ip_;

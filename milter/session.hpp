@@ -104,6 +104,10 @@ class Session {
 
   private:
     Status no_reply_or(std::uint32_t nr_flag, Status otherwise) const;
+    // `status` at connect, or (SMFIP_NR_CONN negotiated) no reply now and `status` kept for
+    // the next step that has a reply.
+    Status connect_answer(Status status) noexcept;
+    Status answer_deferred(Actions& actions);
     // MilterDebug: a protocol trace in the log, more with each level (config.cpp).
     std::uint32_t trace_level() const { return snapshot_ ? snapshot_->config.milter_debug : 0; }
     void trace(std::uint32_t level, std::string_view line) noexcept;
@@ -122,6 +126,10 @@ class Session {
     std::string client_name_;
     std::string helo_;
     std::string mta_hostname_;
+    // The connection's own answer (accept: IgnoreHosts or an internal error at connect;
+    // tempfail: shutting down). With SMFIP_NR_CONN there is no reply at connect: it is given at
+    // the next step that has one (MAIL FROM or end-of-message), without evaluating anything.
+    Status connect_verdict_ = Status::proceed;
     // Message.
     bool in_message_ = false;
     std::uint64_t message_sequence_ = 0;

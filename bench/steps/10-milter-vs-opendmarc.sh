@@ -10,7 +10,9 @@
 # only through syslog(3), so the whole step runs in a private mount namespace (e2e-notes items 7
 # and 9): /etc/resolv.conf and /dev/log are bind mounts visible to this step alone.
 # Usage: 10-milter-vs-opendmarc.sh SOURCE_TREE   (env: BENCH_MESSAGES, BENCH_CONNECTIONS,
-# BENCH_RATE, BENCH_PACED_MESSAGES, BENCH_KEEP=1 keeps the work directory)
+# BENCH_RATE, BENCH_PACED_MESSAGES, BENCH_KEEP=1 keeps the work directory; BENCH_DAEMONS and
+# BENCH_SOCKETS narrow a profiling run, e.g. BENCH_DAEMONS=dmarc-milter BENCH_SOCKETS=unix;
+# BENCH_MILTER=PATH runs another dmarc-milter binary, for A/B runs of two builds)
 set -euo pipefail
 
 src=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
@@ -20,7 +22,8 @@ paced_messages=${BENCH_PACED_MESSAGES:-5000}
 connections=${BENCH_CONNECTIONS:-20}
 rate=${BENCH_RATE:-1000}
 
-for tool in "$bin/dmarc-milter" "$bin/milter_load" /usr/sbin/opendmarc /usr/sbin/unbound; do
+milter=${BENCH_MILTER:-$bin/dmarc-milter}
+for tool in "$milter" "$bin/milter_load" /usr/sbin/opendmarc /usr/sbin/unbound; do
     [ -x "$tool" ] || { echo "missing $tool (./run bench builds and installs it)" >&2; exit 1; }
 done
 command -v socat >/dev/null || { echo "missing socat (the syslog catcher)" >&2; exit 1; }
@@ -159,7 +162,7 @@ start_daemon() {  # name socket -> $daemon_pid
     if [ "$name" = opendmarc ]; then
         /usr/sbin/opendmarc -f -c "$conf" >>"$work/$name.out" 2>&1 &
     else
-        "$bin/dmarc-milter" -f -c "$conf" >>"$work/$name.out" 2>&1 &
+        "$milter" -f -c "$conf" >>"$work/$name.out" 2>&1 &
     fi
     local pid=$!
     pids+=("$pid")
@@ -203,8 +206,8 @@ load() {  # socket pid args...
 field() { jq -r ".$2" <<<"$1"; }
 
 results="$work/results.txt"
-for daemon in dmarc-milter opendmarc; do
-    for kind in tcp unix; do
+for daemon in ${BENCH_DAEMONS:-dmarc-milter opendmarc}; do
+    for kind in ${BENCH_SOCKETS:-tcp unix}; do
         if [ "$kind" = tcp ]; then
             socket="inet:$(free_tcp_port)@127.0.0.1"
         else

@@ -289,7 +289,7 @@ TEST(EndToEnd, RejectStringPercentReachesTheClient) {
     // Postfix 3.7 offers every protocol-6 step (0x1fffff); a reply at MAIL FROM is kept because
     // of IgnoreAuthenticatedClients (kMilterExtra), so no NR_MAIL here.
     EXPECT_NE(log.find("MTA offers actions 0x1ff, steps 0x1fffff; we ask actions 0x131, steps "
-                       "0xa3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_HELO NR_RCPT)"),
+                       "0xb3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_CONN NR_HELO NR_RCPT)"),
               std::string::npos)
         << log;
     EXPECT_NE(log.find("header From (26 bytes)"), std::string::npos) << log;

@@ -199,10 +199,13 @@ TEST_F(DnsIntegration, CnameChains) {
     EXPECT_EQ(chain_nodata.status, DnsStatus::nodata) << chain_nodata.why;
 }
 
-// A failing server is temperror (never "no record"), and is not cached: the next query asks
-// again.
-TEST_F(DnsIntegration, ServfailIsTemperrorAndNotCached) {
-    auto dns = resolver();
+// A failing server is temperror (never "no record"). RFC 2308 §7.1 lets a resolver keep a server
+// failure for at most five minutes: it is kept for server_failure_ttl (5 s by default), so a
+// broken zone costs one query per name in that time, not one per message; 0 asks every time.
+TEST_F(DnsIntegration, ServfailIsTemperrorAndKeptBriefly) {
+    DnsOptions o = options();
+    o.server_failure_ttl = 1s;
+    auto dns = resolver(o);
     ASSERT_TRUE(dns);
     const auto start = std::chrono::steady_clock::now();
     auto r = dns->lookup("x.refused.dmarc-test.example", RrType::txt);
@@ -210,10 +213,24 @@ TEST_F(DnsIntegration, ServfailIsTemperrorAndNotCached) {
     EXPECT_FALSE(r.why.empty());
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
     const auto before = dns->stats().upstream;
-    auto again = dns->lookup("x.refused.dmarc-test.example", RrType::txt);
+    auto again = dns->lookup("X.Refused.dmarc-test.example", RrType::txt);
     EXPECT_EQ(again.status, DnsStatus::temperror);
+    EXPECT_EQ(again.why, r.why);
+    EXPECT_EQ(dns->stats().upstream, before);
+    EXPECT_EQ(dns->stats().cache_hits, 1u);
+    // Past the time it is asked again.
+    std::this_thread::sleep_for(1100ms);
+    auto later = dns->lookup("x.refused.dmarc-test.example", RrType::txt);
+    EXPECT_EQ(later.status, DnsStatus::temperror);
     EXPECT_EQ(dns->stats().upstream, before + 1);
-    EXPECT_EQ(dns->stats().cache_hits, 0u);
+
+    o.server_failure_ttl = 0s;
+    auto uncached = resolver(o);
+    ASSERT_TRUE(uncached);
+    (void)uncached->lookup("x.refused.dmarc-test.example", RrType::txt);
+    (void)uncached->lookup("x.refused.dmarc-test.example", RrType::txt);
+    EXPECT_EQ(uncached->stats().upstream, 2u);
+    EXPECT_EQ(uncached->stats().cache_hits, 0u);
 }
 
 // DNSTimeout holds against a server that takes queries and never answers: temperror "timeout"
@@ -249,10 +266,18 @@ TEST_F(DnsIntegration, UnresponsiveServerTimesOut) {
                         std::chrono::duration_cast<std::chrono::milliseconds>(elapsed[i]).count()));
     }
     EXPECT_EQ(dns->stats().timeouts, static_cast<std::uint64_t>(kThreads));
-    // A second round on the same names: still bounded (unbound may now fail fast on a server
-    // it has marked down, which is also temperror).
-    const auto start = std::chrono::steady_clock::now();
+    // The same names again: the timeout is kept (RFC 2308 §7.2), answered at once without a
+    // query; a new name is still bounded (unbound may now fail fast on a server it has marked
+    // down, which is also temperror).
+    const auto upstream = dns->stats().upstream;
+    auto start = std::chrono::steady_clock::now();
     auto r = dns->lookup("t0.dmarc-test.example", RrType::txt);
+    EXPECT_EQ(r.status, DnsStatus::temperror);
+    EXPECT_EQ(r.why, "timeout");
+    EXPECT_LE(std::chrono::steady_clock::now() - start, 100ms);
+    EXPECT_EQ(dns->stats().upstream, upstream);
+    start = std::chrono::steady_clock::now();
+    r = dns->lookup("t9.dmarc-test.example", RrType::txt);
     EXPECT_EQ(r.status, DnsStatus::temperror);
     EXPECT_LE(std::chrono::steady_clock::now() - start, 2s);
 }

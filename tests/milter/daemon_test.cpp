@@ -294,10 +294,9 @@ TEST_F(DaemonTest, NegotiatesNoReplyFlagsAndSymbolLists) {
     EXPECT_EQ(n->actions & mc::proto::kChangeBody, 0u);
     for (std::uint32_t f :
          {mc::proto::kNoBody, mc::proto::kNoEoh, mc::proto::kNoReplyHelo, mc::proto::kNoReplyRcpt,
-          mc::proto::kNoReplyHeader, mc::proto::kNoReplyMail}) {
+          mc::proto::kNoReplyHeader, mc::proto::kNoReplyMail, mc::proto::kNoReplyConnect}) {
         EXPECT_TRUE(n->no_reply(f)) << std::hex << f;
     }
-    EXPECT_FALSE(n->no_reply(mc::proto::kNoReplyConnect));
     EXPECT_EQ(n->symbol_lists.size(), 3u);
 }
 
@@ -359,12 +358,13 @@ TEST_F(DaemonTest, ReloadOnSighupIsAtomic) {
     milter.signal(SIGHUP);
     ASSERT_TRUE(milter.wait_for_log("(generation 3)")) << milter.log();
     {
+        // No reply at connect: the accept comes at end-of-message, nothing added.
         auto client = mc::Client::open(unix_socket());
         ASSERT_TRUE(client && client->negotiate());
-        ASSERT_TRUE(client->macros('C', spoof.connect_macros));
-        auto r = client->connect(spoof.client_host, spoof.client_ip, 25);
+        auto r = client->send_message(spoof);
         ASSERT_TRUE(r);
         EXPECT_EQ(r->code, 'a');
+        EXPECT_TRUE(r->modifications.empty());
     }
     EXPECT_EQ(milter.stop(), 0);
 }
@@ -383,17 +383,21 @@ TEST_F(DaemonTest, SigtermFinishesMessagesInFlight) {
     ASSERT_TRUE(client->mail(m.mail_from));
     ASSERT_TRUE(client->rcpt(m.rcpt_to.front()));  // libmilter aborts headers without a RCPT
     for (const auto& [n, v] : m.headers) ASSERT_TRUE(client->header(n, v));
+    ASSERT_TRUE(client->flush());  // no-reply commands wait in the buffer, as in Postfix
+    std::this_thread::sleep_for(100ms);
     milter.signal(SIGTERM);
     ASSERT_TRUE(milter.wait_for_log("shutting down")) << milter.log();
     std::this_thread::sleep_for(100ms);
     EXPECT_TRUE(milter.alive());  // waiting for this message
     {
         // A new connection meanwhile is deferred (4xx), not evaluated or cut.
+        // No reply at connect: the 4xx comes at end-of-message.
         auto late = mc::Client::open(unix_socket(), 2s);
         ASSERT_TRUE(late && late->negotiate());
-        auto c = late->connect(m.client_host, m.client_ip, 25);
+        auto c = late->send_message(m);
         ASSERT_TRUE(c);
-        EXPECT_EQ(c->code, 't');
+        EXPECT_EQ(c->code, 'y');
+        EXPECT_TRUE(c->reply.starts_with("451 4.7.1")) << c->reply;
     }
     ASSERT_TRUE(client->macros('E', m.eom_macros));
     auto r = client->end_of_message();

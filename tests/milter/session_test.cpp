@@ -111,7 +111,7 @@ class SessionTest : public ::testing::Test {
         EXPECT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation),
                   Status::proceed);
         Status s = session.on_connect("client.example", IpAddress::parse(flow.client_ip), actions);
-        if (s != Status::proceed) return s;
+        if (s != Status::proceed && s != Status::no_reply) return s;
         EXPECT_EQ(session.on_helo("attacker.example"), Status::no_reply);
         s = session.on_envfrom({"<" + flow.mail_from + ">", "SIZE=100"}, actions);
         if (s != Status::no_reply && s != Status::proceed) return s;
@@ -129,11 +129,11 @@ TEST(Negotiate, AsksOnlyForNeededStepsAndNoReplyFlags) {
     ASSERT_TRUE(n.ok);
     EXPECT_EQ(n.actions,
               bits::kAddHeaders | bits::kChangeHeaders | bits::kQuarantine | bits::kSetSymList);
+    // No reply at connect: IgnoreHosts answers at end-of-message instead (one round trip less
+    // for every other client).
     EXPECT_EQ(n.steps, bits::kNoBody | bits::kNoEoh | bits::kNoUnknown | bits::kNoData |
-                           bits::kNoReplyHelo | bits::kNoReplyRcpt | bits::kNoReplyHeader |
-                           bits::kNoReplyMail);
-    // Never connect without a reply: IgnoreHosts accepts there.
-    EXPECT_EQ(n.steps & bits::kNoReplyConnect, 0u);
+                           bits::kNoReplyConnect | bits::kNoReplyHelo | bits::kNoReplyRcpt |
+                           bits::kNoReplyHeader | bits::kNoReplyMail);
 }
 
 TEST(Negotiate, IgnoreAuthenticatedClientsNeedsAReplyAtMailFrom) {
@@ -234,8 +234,9 @@ TEST_F(SessionTest, CopyFailuresToAddsRecipient) {
     EXPECT_EQ(actions.calls[1], (Call{Call::Kind::add_recipient, 0, "dmarc-copies@mx.test", ""}));
 }
 
-// Design §6: 127.0.0.1 and ::1 are ignored hosts by default (OpenDMARC §8.2 #28).
-TEST_F(SessionTest, IgnoredHostIsAcceptedAtConnect) {
+// Design §6: 127.0.0.1 and ::1 are ignored hosts by default (OpenDMARC §8.2 #28). With no reply
+// at connect (SMFIP_NR_CONN) the accept comes at end-of-message, nothing evaluated or recorded.
+TEST_F(SessionTest, IgnoredHostIsAcceptedWithoutEvaluation) {
     for (const char* ip : {"127.0.0.1", "::1"}) {
         Session session(services);
         Flow flow;
@@ -243,9 +244,38 @@ TEST_F(SessionTest, IgnoredHostIsAcceptedAtConnect) {
         flow.headers = basic_headers("Bank <security@bank.example>");
         EXPECT_EQ(run(session, flow), Status::accept) << ip;
         EXPECT_TRUE(actions.calls.empty());
+        EXPECT_TRUE(services.recorded.empty());
+        EXPECT_EQ(services.started, 0);
         EXPECT_EQ(services.lines.back(),
                   std::string("ignoring connection from client.example [") + ip + "]");
+        // A second message on the connection: accepted the same way.
+        EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::no_reply);
+        for (const auto& [n, v] : flow.headers) session.on_header(n, v);
+        EXPECT_EQ(session.on_eom(actions), Status::accept);
+        EXPECT_TRUE(services.recorded.empty());
     }
+}
+
+// An MTA that cannot skip the connect reply: the accept is given at connect, as before.
+TEST_F(SessionTest, IgnoredHostIsAcceptedAtConnectWithoutNoReplyConnect) {
+    Session session(services);
+    ASSERT_EQ(
+        session.on_negotiate(kPostfixActions, kPostfixSteps & ~bits::kNoReplyConnect, negotiation),
+        Status::proceed);
+    EXPECT_EQ(negotiation.steps & bits::kNoReplyConnect, 0u);
+    EXPECT_EQ(session.on_connect("c", IpAddress::parse("127.0.0.1"), actions), Status::accept);
+}
+
+// IgnoreAuthenticatedClients keeps a reply at MAIL FROM: an ignored host is answered there.
+TEST_F(SessionTest, IgnoredHostIsAcceptedAtMailFromWhenItHasAReply) {
+    config::MilterConfig c = enforcing_config();
+    c.ignore_authenticated_clients = true;
+    services.current = make_snapshot(c);
+    Session session(services);
+    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
+    EXPECT_EQ(session.on_connect("c", IpAddress::parse("127.0.0.1"), actions), Status::no_reply);
+    EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::accept);
+    EXPECT_EQ(services.started, 0);
 }
 
 // IgnoreAuthenticatedClients: {auth_authen} set at MAIL FROM -> accept there, nothing added.
@@ -256,7 +286,7 @@ TEST_F(SessionTest, AuthenticatedClientIsAcceptedAtMailFrom) {
     actions.macros["{auth_authen}"] = "ana";
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     EXPECT_EQ(session.on_envfrom({"<ana@bank.example>"}, actions), Status::accept);
     EXPECT_TRUE(actions.calls.empty());
     EXPECT_EQ(services.started, services.finished);
@@ -269,7 +299,7 @@ TEST_F(SessionTest, UnauthenticatedClientIsEvaluatedWhenIgnoringAuthenticated) {
     services.current = make_snapshot(c);
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::proceed);
     for (const auto& [n, v] : basic_headers("b@bank.example")) session.on_header(n, v);
     EXPECT_EQ(session.on_eom(actions), Status::reject);
@@ -305,7 +335,7 @@ TEST_F(SessionTest, InternalFailureAcceptsAndCounts) {
 TEST_F(SessionTest, MessageKeepsTheSnapshotItStartedWith) {
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     session.on_envfrom({"<x@attacker.example>"}, actions);
     auto relaxed = enforcing_config();
     relaxed.reject_failures = false;
@@ -362,7 +392,7 @@ TEST_F(SessionTest, QueueIdIsReadAtEndOfMessage) {
     actions.macros.erase("i");
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     session.on_envfrom({"<x@attacker.example>"}, actions);
     for (const auto& [n, v] : basic_headers("n@news.example")) session.on_header(n, v);
     actions.macros["i"] = "4LATEQID";
@@ -375,7 +405,7 @@ TEST_F(SessionTest, QueueIdIsReadAtEndOfMessage) {
 TEST_F(SessionTest, OversizedHeaderBlockCannotHideTheFrom) {
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     session.on_envfrom({"<x@attacker.example>"}, actions);
     std::string big(64 * 1024, 'x');
     for (int i = 0; i < 20; ++i) session.on_header("X-Filler", big);
@@ -389,7 +419,7 @@ TEST_F(SessionTest, OversizedHeaderBlockCannotHideTheFrom) {
 TEST_F(SessionTest, TenThousandFieldsCannotHideTheFrom) {
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     session.on_envfrom({"<x@attacker.example>"}, actions);
     for (int i = 0; i < 10000; ++i) session.on_header("X-Filler", std::to_string(i));
     session.on_header("From", "b@bank.example");
@@ -416,18 +446,32 @@ TEST_F(SessionTest, FoldedFieldsWithBareLineFeeds) {
 }
 
 // Shutting down (SIGTERM): new connections get a temporary failure, not a cut connection.
+// With no reply at connect the 4xx comes at end-of-message, the message not evaluated.
 TEST_F(SessionTest, DrainingDefersNewConnections) {
     services.drain = true;
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    EXPECT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::tempfail);
+    EXPECT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
+    EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::no_reply);
+    for (const auto& [n, v] : basic_headers("b@bank.example")) session.on_header(n, v);
+    EXPECT_EQ(session.on_eom(actions), Status::tempfail);
+    ASSERT_EQ(actions.calls.size(), 1u);
+    EXPECT_EQ(actions.calls[0], (Call{Call::Kind::set_reply, 0, "451",
+                                      "4.7.1 dmarc-milter is shutting down; try again later"}));
+    EXPECT_TRUE(services.recorded.empty());
+
+    Session old_mta(services);
+    ASSERT_EQ(
+        old_mta.on_negotiate(kPostfixActions, kPostfixSteps & ~bits::kNoReplyConnect, negotiation),
+        Status::proceed);
+    EXPECT_EQ(old_mta.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::tempfail);
 }
 
 // Abort between messages: the next message starts clean.
 TEST_F(SessionTest, AbortDiscardsTheMessage) {
     Session session(services);
     ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::proceed);
+    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
     session.on_envfrom({"<x@attacker.example>"}, actions);
     session.on_header("From", "b@bank.example");
     session.on_abort();
@@ -450,14 +494,14 @@ TEST_F(SessionTest, MilterDebugTracesTheProtocolByLevel) {
         {0, 0, {}, {}},
         {1,
          2,
-         {"we ask actions 0x131, steps 0xe3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_HELO "
-          "NR_MAIL NR_RCPT)",
+         {"we ask actions 0x131, steps 0xf3d0 (NOBODY NOEOH NR_HDR NOUNKNOWN NODATA NR_CONN "
+          "NR_HELO NR_MAIL NR_RCPT)",
           "4QTEST1: connect, helo, mail, rcpt x1, header x5, eom -> reject 100% refused for "
           "bank.example"},
          {"header From"}},
         {2,
          2 + 4 + 5,
-         {"connect client.example [203.0.113.99] -> continue", "helo attacker.example -> noreply",
+         {"connect client.example [203.0.113.99] -> noreply", "helo attacker.example -> noreply",
           "mail <bounce@attacker.example> SIZE=100 -> noreply", "rcpt <ana@mx.test> -> noreply",
           "header From (14 bytes)"},
          {"header From: b@bank.example", "macro i="}},
