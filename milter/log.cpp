@@ -1,10 +1,13 @@
 // syslog or stderr logging (see log.hpp). glibc's syslog(3) formats through stdio and holds
 // one process-wide lock across its send(2); under milter_load 83% of the milter's futex calls
-// were workers queued there. Here a line is formatted in a thread-local buffer and sent on a
-// shared connected datagram socket (one datagram is one line, however many threads send).
+// were workers queued there. Here a line is formatted in a thread-local buffer and appended to a
+// queue; the writer thread sends the queue in batches with sendmmsg(2) on one connected datagram
+// socket (one datagram is one line). Two lines per message had cost two sendto(2) calls and two
+// wake-ups of syslogd per message in the worker.
 #include "milter/log.hpp"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -62,14 +66,41 @@ int priority(LogLevel level) {
 
 }  // namespace
 
-void Logger::use_syslog(std::string_view ident, std::string_view facility) {
+Logger::~Logger() {
+    flush();
+    if (syslog_fd_ >= 0) ::close(syslog_fd_);
+}
+
+void Logger::use_syslog(std::string_view ident, std::string_view facility,
+                        std::string socket_path) {
     std::lock_guard lock(mutex_);
     ident_ = std::string(ident);
     facility_ = facility_code(facility);
     pid_ = static_cast<long>(::getpid());
-    if (syslog_fd_ < 0) syslog_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    (void)connect_syslog();  // as openlog(LOG_NDELAY); a missing /dev/log is retried per line
+    socket_path_ = socket_path.empty() ? std::string(_PATH_LOG) : std::move(socket_path);
+    if (syslog_fd_ < 0) {
+        syslog_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        // A syslogd that stops reading holds the writer at most this long per batch; the lines
+        // it could not take are counted as dropped.
+        timeval timeout{1, 0};
+        if (syslog_fd_ >= 0) {
+            (void)::setsockopt(syslog_fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+        }
+    }
+    (void)connect_syslog();  // as openlog(LOG_NDELAY); a missing /dev/log is retried per batch
     syslog_ = true;
+    if (!writer_running_ && syslog_fd_ >= 0) {
+        {
+            std::lock_guard queue_lock(queue_mutex_);
+            stop_ = false;
+        }
+        try {
+            writer_ = std::thread([this] { writer_loop(); });
+            writer_running_ = true;
+        } catch (...) {
+            // No thread: every line is sent by its caller (log()).
+        }
+    }
 }
 
 void Logger::use_stderr() {
@@ -78,14 +109,14 @@ void Logger::use_stderr() {
 }
 
 bool Logger::connect_syslog() noexcept {
-    if (syslog_fd_ < 0) return false;
+    if (syslog_fd_ < 0 || socket_path_.size() >= sizeof(sockaddr_un::sun_path)) return false;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, _PATH_LOG, sizeof(_PATH_LOG));
+    std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
     return ::connect(syslog_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 
-bool Logger::send_syslog(int priority_code, std::string_view line) noexcept {
+const std::string& Logger::format_syslog(int priority_code, std::string_view line) {
     // syslog(3)'s format with LOG_PID: "<pri>Mmm dd hh:mm:ss ident[pid]: line". The time
     // text is kept per thread and redone once a second.
     thread_local std::string buffer;
@@ -103,33 +134,120 @@ bool Logger::send_syslog(int priority_code, std::string_view line) noexcept {
     fmt::format_to(std::back_inserter(buffer), "<{}>{} {}[{}]: ", facility_ | priority_code,
                    std::string_view(stamp.data(), stamp_size), ident_, pid_);
     buffer.append(line);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        ssize_t n;
-        do {
-            n = ::send(syslog_fd_, buffer.data(), buffer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0 && errno == EAGAIN) {
-            // The reader's queue is full (net.unix.max_dgram_qlen). Wait for room as syslog(3)
-            // does, but one thread at a time: every thread waiting in send(2) is woken each
-            // time one datagram is read, where the mutex wakes one.
-            std::lock_guard lock(mutex_);
-            do {
-                n = ::send(syslog_fd_, buffer.data(), buffer.size(), MSG_NOSIGNAL);
-            } while (n < 0 && errno == EINTR);
+    return buffer;
+}
+
+std::size_t Logger::send_batch(const std::string& bytes, const std::vector<std::uint32_t>& ends) {
+    constexpr std::size_t kPerCall = 64;
+    std::array<mmsghdr, kPerCall> messages{};
+    std::array<iovec, kPerCall> parts{};
+    std::size_t next = 0;  // first datagram not yet sent
+    bool reconnected = false;
+    while (next < ends.size()) {
+        const std::size_t count = std::min(kPerCall, ends.size() - next);
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::uint32_t begin = next + i == 0 ? 0 : ends[next + i - 1];
+            parts[i].iov_base = const_cast<char*>(bytes.data() + begin);
+            parts[i].iov_len = ends[next + i] - begin;
+            messages[i] = mmsghdr{};
+            messages[i].msg_hdr.msg_iov = &parts[i];
+            messages[i].msg_hdr.msg_iovlen = 1;
         }
-        if (n >= 0) return true;
+        int sent =
+            ::sendmmsg(syslog_fd_, messages.data(), static_cast<unsigned>(count), MSG_NOSIGNAL);
+        if (sent > 0) {
+            next += static_cast<std::size_t>(sent);
+            continue;
+        }
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // syslogd stuck
         // syslogd restarted (a new /dev/log) or was not there at start: connect again, once.
+        if (reconnected) break;
+        reconnected = true;
         std::lock_guard lock(mutex_);
-        if (!connect_syslog()) return false;
+        if (!connect_syslog()) break;
     }
-    return false;
+    return ends.size() - next;
+}
+
+void Logger::writer_loop() {
+    std::string bytes;
+    std::vector<std::uint32_t> ends;
+    std::uint64_t unreported = 0;  // lines lost (queue full, syslogd stuck or gone), not yet said
+    std::unique_lock lock(queue_mutex_);
+    while (true) {
+        writer_idle_ = true;
+        queue_cv_.wait(lock, [&] { return stop_ || !queued_ends_.empty(); });
+        writer_idle_ = false;
+        // Let a batch gather (a burst of kWakeLines ends the wait early).
+        queue_cv_.wait_for(lock, kFlushInterval,
+                           [&] { return stop_ || queued_ends_.size() >= kWakeLines; });
+        bytes.swap(queued_);
+        ends.swap(queued_ends_);
+        queued_.clear();
+        queued_ends_.clear();
+        unreported += std::exchange(dropped_, 0);
+        const bool stopping = stop_;
+        lock.unlock();
+        const std::size_t failed = ends.empty() ? 0 : send_batch(bytes, ends);
+        unreported += failed;
+        if (unreported > 0 && failed == 0) {
+            // syslog takes lines again: say how many it missed.
+            try {
+                std::string notice = format_syslog(
+                    LOG_WARNING,
+                    fmt::format("{} log line(s) dropped: syslog did not take them", unreported));
+                std::vector<std::uint32_t> one{static_cast<std::uint32_t>(notice.size())};
+                if (send_batch(notice, one) == 0) unreported = 0;
+            } catch (...) {
+            }
+        }
+        lock.lock();
+        if (stopping && queued_ends_.empty()) break;
+    }
+}
+
+void Logger::flush() noexcept {
+    if (!writer_running_) return;
+    {
+        std::lock_guard lock(queue_mutex_);
+        stop_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    writer_running_ = false;
 }
 
 void Logger::log(LogLevel level, std::string_view line) noexcept {
     if (level == LogLevel::debug && verbosity_ == 0) return;
     try {
         if (syslog_) {
-            (void)send_syslog(priority(level), line);
+            const std::string& datagram = format_syslog(priority(level), line);
+            if (datagram.size() > UINT32_MAX / 4) return;
+            if (writer_running_) {
+                bool queued = false;
+                bool wake = false;
+                {
+                    std::lock_guard lock(queue_mutex_);
+                    if (!stop_) {
+                        queued = true;
+                        if (queued_ends_.size() >= kMaxQueuedLines ||
+                            queued_.size() + datagram.size() > UINT32_MAX / 2) {
+                            ++dropped_;
+                        } else {
+                            queued_.append(datagram);
+                            queued_ends_.push_back(static_cast<std::uint32_t>(queued_.size()));
+                            wake = writer_idle_ || queued_ends_.size() == kWakeLines;
+                            writer_idle_ = false;
+                        }
+                    }
+                }
+                if (wake) queue_cv_.notify_one();
+                if (queued) return;
+            }
+            // No writer (before use_syslog's thread, after flush()): sent by the caller.
+            std::vector<std::uint32_t> one{static_cast<std::uint32_t>(datagram.size())};
+            (void)send_batch(datagram, one);
             return;
         }
         std::lock_guard lock(mutex_);

@@ -103,21 +103,25 @@ int main(int argc, char** argv) {
         logger.use_stderr();
     }
     apply_umask(config.umask);
+    // Lines queued for syslog go out before the process ends on a start-up failure.
+    auto fail = [&](int exit_code, const std::string& message) {
+        logger.flush();
+        daemon.fail(exit_code, message);
+    };
 
     // 5. History, PSL, IgnoreHosts, DNS.
     auto snap = runtime.build_snapshot(config, nullptr);
-    if (!snap) daemon.fail(EX_CONFIG, snap.error().message);
+    if (!snap) fail(EX_CONFIG, snap.error().message);
     runtime.install(*snap);
     runtime.open_history(config);
 
     // 6. Socket (as root if need be), pid file, then drop privileges.
     auto nodelay = open_milter_socket(config.socket, 128);
-    if (!nodelay) daemon.fail(EX_OSERR, nodelay.error().message);
+    if (!nodelay) fail(EX_OSERR, nodelay.error().message);
     if (!config.pid_file.empty()) {
-        if (auto r = write_pid_file(config.pid_file); !r)
-            daemon.fail(EX_CANTCREAT, r.error().message);
+        if (auto r = write_pid_file(config.pid_file); !r) fail(EX_CANTCREAT, r.error().message);
     }
-    if (auto r = drop_privileges(config.user_id); !r) daemon.fail(EX_CONFIG, r.error().message);
+    if (auto r = drop_privileges(config.user_id); !r) fail(EX_CONFIG, r.error().message);
 
     // 7. Run: the protocol server (server.cpp) in its own thread; this thread owns the signals.
     logger.log(LogLevel::notice, "dmarc-milter 0.1.0 starting on " + config.socket +
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
     runtime.flush_history();
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);
+    logger.flush();
     // Connection threads are detached and may still sit in a read; leave without
     // running destructors under them (history is written with write(2), nothing is buffered).
     std::_Exit(milter_status == 0 ? EX_OK : EX_SOFTWARE);
