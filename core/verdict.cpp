@@ -327,16 +327,16 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
 
     if (config.ignore_authenticated_clients && env.authenticated) {
         v.note = "authenticated client; not evaluated";
-        return done(v);
+        return done(std::move(v));
     }
     if (headers.size() > limits::kMaxHeaderFields) {
         v.note = fmt::format("more than {} header fields; not evaluated", limits::kMaxHeaderFields);
-        return done(v);
+        return done(std::move(v));
     }
     if (config.required_headers) {
         if (auto problem = rfc5322_count_problem(headers)) {
             v.note = "RFC 5322 requirement error: " + *problem;
-            return done(reject_with(v, "message does not follow RFC 5322: " + *problem));
+            return done(reject_with(std::move(v), "message does not follow RFC 5322: " + *problem));
         }
     }
 
@@ -348,15 +348,16 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
     }
     if (from_fields.empty()) {
         v.note = "no From field";
-        if (config.required_from) return done(reject_with(v, "message has no From field"));
-        return done(v);
+        if (config.required_from)
+            return done(reject_with(std::move(v), "message has no From field"));
+        return done(std::move(v));
     }
     for (const auto* f : from_fields) {
         auto parsed = parse_from_field(f->value);
         if (!parsed) {
             v.note = "unable to parse From field: " + parsed.error().message;
             if (config.required_from) {
-                return done(reject_with(v, "From field cannot be parsed"));
+                return done(reject_with(std::move(v), "From field cannot be parsed"));
             }
             // A From we cannot read cannot be checked: say so in the header (RFC 7489 §11:
             // permerror), and let RequiredFrom decide whether such mail is welcome at all.
@@ -369,7 +370,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
                 v.header_changes.push_back(
                     {HeaderChange::Kind::insert_first, "Authentication-Results", *body, 0});
             }
-            return done(v);
+            return done(std::move(v));
         }
         for (auto& d : author_domains(*parsed)) {
             if (std::find(v.author_domains.begin(), v.author_domains.end(), d) ==
@@ -380,12 +381,13 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
     }
     if (v.author_domains.empty()) {
         v.note = "From field has no domain (group or address literal)";
-        if (config.required_from) return done(reject_with(v, "From field has no domain"));
-        return done(v);
+        if (config.required_from)
+            return done(reject_with(std::move(v), "From field has no domain"));
+        return done(std::move(v));
     }
     if (v.author_domains.size() > 1 && config.reject_multi_value_from) {
         v.note = "multi-valued From field";
-        return done(reject_with(v, "multi-valued From field not accepted"));
+        return done(reject_with(std::move(v), "multi-valued From field not accepted"));
     }
     bool all_ignored =
         std::all_of(v.author_domains.begin(), v.author_domains.end(), [&](const std::string& d) {
@@ -395,7 +397,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         });
     if (all_ignored) {
         v.note = "ignoring mail from " + v.author_domains.front();
-        return done(v);
+        return done(std::move(v));
     }
 
     // Upstream results.
@@ -469,7 +471,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         } else if (e.disposition == Disposition::reject) {
             if (config.reject_failures) {
                 v.applied_disposition = Disposition::reject;
-                v = reject_with(v, format_reject_text(config.reject_string, pdomain));
+                v = reject_with(std::move(v), format_reject_text(config.reject_string, pdomain));
             } else {
                 v.applied_overrides.push_back(OverrideReason::local_policy);
             }
@@ -529,7 +531,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         v.note = fmt::format("removed {} forged Authentication-Results field(s)",
                              v.forged_results_removed);
     }
-    return done(v);
+    return done(std::move(v));
 }
 
 std::vector<HeaderField> parse_header_block(std::string_view message) {

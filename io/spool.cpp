@@ -51,45 +51,47 @@ std::string encode_reasons(const std::vector<OverrideReason>& reasons) {
     return out;
 }
 
+// The row's own strings and the enum names are bound without a copy (SQLITE_STATIC): the batch
+// holds the row until its insert has run. Encoded lists are temporaries and are copied.
 void bind_row(sqlite::Statement& s, const SpoolRow& row) {
     s.bind(1, row.time)
-        .bind(2, row.queue_id)
-        .bind(3, row.reporter_host)
-        .bind(4, row.client_ip)
-        .bind(5, row.helo)
-        .bind(6, row.rfc5321_mail_from)
+        .bind_static(2, row.queue_id)
+        .bind_static(3, row.reporter_host)
+        .bind_static(4, row.client_ip)
+        .bind_static(5, row.helo)
+        .bind_static(6, row.rfc5321_mail_from)
         .bind(7, encode_list(row.rfc5321_rcpt_to))
-        .bind(8, row.rfc5322_from_domain)
-        .bind(9, row.policy_domain)
-        .bind(10, token(row.discovery_method));
+        .bind_static(8, row.rfc5322_from_domain)
+        .bind_static(9, row.policy_domain)
+        .bind_static(10, token(row.discovery_method));
     if (row.record) {
         const auto& r = *row.record;
-        s.bind(11, to_string(r.p))
-            .bind(12, token(r.sp))
-            .bind(13, token(r.np))
-            .bind(14, to_string(r.adkim))
-            .bind(15, to_string(r.aspf))
+        s.bind_static(11, to_string(r.p))
+            .bind_static(12, token(r.sp))
+            .bind_static(13, token(r.np))
+            .bind_static(14, to_string(r.adkim))
+            .bind_static(15, to_string(r.aspf))
             .bind(16, std::int64_t{r.pct})
             .bind(17, std::int64_t{r.testing})
-            .bind(18, r.fo)
+            .bind_static(18, r.fo)
             .bind(19, encode_list(r.rua))
             .bind(33, std::int64_t{r.ri});
     } else {
         for (int i = 11; i <= 19; ++i) s.bind_null(i);
         s.bind_null(33);
     }
-    s.bind(20, to_string(row.spf_result))
-        .bind(21, row.spf_domain)
-        .bind(22, to_string(row.spf_scope))
+    s.bind_static(20, to_string(row.spf_result))
+        .bind_static(21, row.spf_domain)
+        .bind_static(22, to_string(row.spf_scope))
         .bind(23, encode_dkim(row.dkim))
-        .bind(24, to_string(row.arc))
+        .bind_static(24, to_string(row.arc))
         .bind(25, std::int64_t{row.dkim_aligned})
         .bind(26, std::int64_t{row.spf_aligned})
-        .bind(27, to_string(row.dmarc_result))
-        .bind(28, token(row.policy_applied))
-        .bind(29, to_string(row.disposition))
+        .bind_static(27, to_string(row.dmarc_result))
+        .bind_static(28, token(row.policy_applied))
+        .bind_static(29, to_string(row.disposition))
         .bind(30, encode_reasons(row.override_reasons))
-        .bind(31, to_string(row.action))
+        .bind_static(31, to_string(row.action))
         .bind(32, std::int64_t{row.is_report});
 }
 
