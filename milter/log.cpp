@@ -77,6 +77,7 @@ void Logger::use_syslog(std::string_view ident, std::string_view facility,
     ident_ = std::string(ident);
     facility_ = facility_code(facility);
     pid_ = static_cast<long>(::getpid());
+    ident_pid_ = fmt::format("{}[{}]: ", ident_, pid_);
     socket_path_ = socket_path.empty() ? std::string(_PATH_LOG) : std::move(socket_path);
     if (syslog_fd_ < 0) {
         syslog_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -130,9 +131,22 @@ const std::string& Logger::format_syslog(int priority_code, std::string_view lin
         stamp_size = std::strftime(stamp.data(), stamp.size(), "%h %e %T", &local);
         stamped = now;
     }
+    // Assembled by hand: fmt's parsing of the format was a third of the logger's cost.
     buffer.clear();
-    fmt::format_to(std::back_inserter(buffer), "<{}>{} {}[{}]: ", facility_ | priority_code,
-                   std::string_view(stamp.data(), stamp_size), ident_, pid_);
+    const int pri = facility_ | priority_code;
+    std::array<char, 8> digits{};
+    std::size_t n = digits.size();
+    int rest = pri;
+    do {
+        digits[--n] = static_cast<char>('0' + rest % 10);
+        rest /= 10;
+    } while (rest > 0 && n > 0);
+    buffer.push_back('<');
+    buffer.append(digits.data() + n, digits.size() - n);
+    buffer.push_back('>');
+    buffer.append(stamp.data(), stamp_size);
+    buffer.push_back(' ');
+    buffer.append(ident_pid_);
     buffer.append(line);
     return buffer;
 }

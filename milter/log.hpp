@@ -59,7 +59,8 @@ class Logger {
     int facility_ = 0;
     long pid_ = 0;
     std::string ident_;
-    int verbosity_ = 0;  // debug lines only with -v
+    std::string ident_pid_;  // "ident[pid]: ", the constant part of every syslog line
+    int verbosity_ = 0;      // debug lines only with -v
 
     // The queue: datagrams back to back in `queued_`, each ending at its `queued_ends_` offset.
     std::mutex queue_mutex_;

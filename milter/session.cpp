@@ -205,9 +205,12 @@ Status Session::on_connect(std::string_view host_name, const std::optional<IpAdd
         client_name_ = std::string(host_name);
         if (auto j = actions.macro("j")) mta_hostname_ = *j;
         if (trace_level() >= 3) trace(3, "macro j=" + printable(mta_hostname_));
+        // Only a level-2 trace shows it: not built for every connection otherwise.
         const std::string who =
-            fmt::format("{} [{}]", printable(client_name_),
-                        client_ip_ ? client_ip_->to_string() : std::string("local"));
+            trace_level() >= 2
+                ? fmt::format("{} [{}]", printable(client_name_),
+                              client_ip_ ? client_ip_->to_string() : std::string("local"))
+                : std::string();
         if (services_.draining()) {
             // Shutting down: a 4xx now beats a connection cut mid-message later.
             services_.log(LogLevel::info,
