@@ -272,7 +272,10 @@ bool SpoolWriter::submit(SpoolRow row) noexcept {
         }
         // Cannot reallocate: capacity was reserved and the size is checked above.
         queue_.push_back(std::move(row));
-        wake = queue_.size() == options_.batch_rows;
+        // The first row wakes an idle writer (which then gathers for flush_interval); later ones
+        // only when a full batch waits.
+        wake = writer_idle_ || queue_.size() == options_.batch_rows;
+        writer_idle_ = false;
     }
     submitted_.fetch_add(1, std::memory_order_relaxed);
     if (wake) wake_.notify_one();
@@ -368,6 +371,12 @@ void SpoolWriter::run() {
         std::uint64_t flush_generation = 0;
         {
             std::unique_lock lock(mutex_);
+            // Idle: no timer while nothing waits (a quiet milter does not wake 100 times a
+            // second). Then the batch gathers for flush_interval after its first row.
+            writer_idle_ = true;
+            wake_.wait(lock,
+                       [&] { return stop_ || !queue_.empty() || flush_requested_ > flush_done_; });
+            writer_idle_ = false;
             wake_.wait_for(lock, options_.flush_interval, [&] {
                 return stop_ || queue_.size() >= options_.batch_rows ||
                        flush_requested_ > flush_done_;
