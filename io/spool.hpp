@@ -75,7 +75,8 @@ class SpoolWriter {
 
     SpoolWriterOptions options_;
     std::optional<sqlite::Db> db_;
-    sqlite::Statement insert_;
+    sqlite::Statement insert_;       // one row
+    sqlite::Statement insert_many_;  // kRowsPerInsert rows (spool.cpp)
     std::chrono::steady_clock::time_point next_open_attempt_{};
 
     mutable std::mutex mutex_;

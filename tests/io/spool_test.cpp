@@ -75,6 +75,32 @@ TEST(SpoolWriter, RowsAreWrittenAndReadBackExactly) {
     }
 }
 
+// One batch of 501 rows: 31 sixteen-row INSERT statements and 5 single-row ones (spool.cpp
+// kRowsPerInsert), every row back exactly and in order, ids consecutive.
+TEST(SpoolWriter, OneLargeBatchGoesInManyRowStatementsInOrder) {
+    test::TempDir dir;
+    const std::string path = dir.file("spool.db");
+    {
+        auto writer = SpoolWriter::open(make_options([&](SpoolWriterOptions& o) {
+            o.path = path;
+            o.batch_rows = 10000;
+            o.flush_interval = std::chrono::seconds(30);
+        }));
+        ASSERT_TRUE(writer) << writer.error().message;
+        for (int i = 0; i < 501; ++i) EXPECT_TRUE((*writer)->submit(test::sample_row(i)));
+        (*writer)->flush();
+        EXPECT_EQ((*writer)->counters().written, 501u);
+    }
+    auto rows = read_all(path);
+    ASSERT_EQ(rows.size(), 501u);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_EQ(rows[i].row, test::sample_row(static_cast<int>(i))) << "row " << i;
+        if (i > 0) {
+            EXPECT_EQ(rows[i].id, rows[i - 1].id + 1) << "row " << i;
+        }
+    }
+}
+
 TEST(SpoolWriter, DestructorCommitsWhatIsQueued) {
     test::TempDir dir;
     const std::string path = dir.file("spool.db");
