@@ -28,6 +28,15 @@ SpoolWriterOptions make_options(F&& set) {
     return options;
 }
 
+// A writer that commits only when flushed or destroyed (the batch and the interval never come).
+Result<std::unique_ptr<SpoolWriter>> open_holding_writer(const std::string& path) {
+    return SpoolWriter::open(make_options([&](SpoolWriterOptions& o) {
+        o.path = path;
+        o.batch_rows = 100000;
+        o.flush_interval = std::chrono::seconds(30);
+    }));
+}
+
 std::vector<SpoolEntry> read_all(const std::string& path) {
     auto reader = SpoolReader::open(path);
     EXPECT_TRUE(reader) << reader.error().message;
@@ -81,11 +90,7 @@ TEST(SpoolWriter, OneLargeBatchGoesInManyRowStatementsInOrder) {
     test::TempDir dir;
     const std::string path = dir.file("spool.db");
     {
-        auto writer = SpoolWriter::open(make_options([&](SpoolWriterOptions& o) {
-            o.path = path;
-            o.batch_rows = 10000;
-            o.flush_interval = std::chrono::seconds(30);
-        }));
+        auto writer = open_holding_writer(path);
         ASSERT_TRUE(writer) << writer.error().message;
         for (int i = 0; i < 501; ++i) EXPECT_TRUE((*writer)->submit(test::sample_row(i)));
         (*writer)->flush();
@@ -105,11 +110,7 @@ TEST(SpoolWriter, DestructorCommitsWhatIsQueued) {
     test::TempDir dir;
     const std::string path = dir.file("spool.db");
     {
-        auto writer = SpoolWriter::open(make_options([&](SpoolWriterOptions& o) {
-            o.path = path;
-            o.batch_rows = 100000;
-            o.flush_interval = std::chrono::seconds(30);
-        }));
+        auto writer = open_holding_writer(path);
         ASSERT_TRUE(writer);
         for (int i = 0; i < 50; ++i) (*writer)->submit(test::sample_row(i));
     }

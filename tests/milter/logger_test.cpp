@@ -88,16 +88,20 @@ std::optional<std::string> text_after_header(const std::string& datagram, std::s
 class LoggerTest : public ::testing::Test {
   protected:
     test::TempDir dir;
+    FakeSyslogd syslogd{path()};
     std::string path() const { return (dir.path() / "log").string(); }
+    // The logger writing to `syslogd` with `facility`.
+    void start(Logger& logger, const char* facility = "mail") {
+        ASSERT_TRUE(syslogd.ok());
+        logger.use_syslog("dmarc-milter", facility, path());
+    }
 };
 
 // RFC 3164 §4.1 as syslog(3) writes it with LOG_PID: "<PRI>Mmm dd hh:mm:ss ident[pid]: text",
 // PRI = facility * 8 + severity (local3 = 19, info = 6: 158).
 TEST_F(LoggerTest, LinesFromManyThreadsArriveOnceInOrderAndWhole) {
-    FakeSyslogd syslogd(path());
-    ASSERT_TRUE(syslogd.ok());
     Logger logger;
-    logger.use_syslog("dmarc-milter", "local3", path());
+    start(logger, "local3");
     constexpr int kThreads = 4;
     constexpr int kLines = 300;  // per thread; 1,200 lines in all, several batches
     std::vector<std::thread> threads;
@@ -131,10 +135,8 @@ TEST_F(LoggerTest, LinesFromManyThreadsArriveOnceInOrderAndWhole) {
 // A quiet milter: one line goes out within the flush interval, no flush() needed; after flush()
 // (the writer stopped, process ending) lines are sent by the caller.
 TEST_F(LoggerTest, ALoneLineIsSentSoonAndAfterFlushDirectly) {
-    FakeSyslogd syslogd(path());
-    ASSERT_TRUE(syslogd.ok());
     Logger logger;
-    logger.use_syslog("dmarc-milter", "mail", path());
+    start(logger);
     const auto start = std::chrono::steady_clock::now();
     logger.log(LogLevel::warning, "alone");
     auto line = syslogd.receive(2s);
@@ -158,10 +160,8 @@ TEST_F(LoggerTest, ALoneLineIsSentSoonAndAfterFlushDirectly) {
 // A syslogd that stops reading: the callers never wait (3,000 lines logged at once), the lines
 // it could not take are counted, and the count is said once it reads again.
 TEST_F(LoggerTest, AStuckSyslogdCostsLinesNotMailAndTheLossIsSaid) {
-    FakeSyslogd syslogd(path());
-    ASSERT_TRUE(syslogd.ok());
     Logger logger;
-    logger.use_syslog("dmarc-milter", "mail", path());
+    start(logger);
     constexpr int kLines = 3000;
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kLines; ++i) logger.log(LogLevel::info, "line " + std::to_string(i));
@@ -194,10 +194,8 @@ TEST_F(LoggerTest, AStuckSyslogdCostsLinesNotMailAndTheLossIsSaid) {
 
 // syslogd restarted: its socket is a new one at the same path. The next batch reconnects.
 TEST_F(LoggerTest, ARestartedSyslogdIsReconnected) {
-    FakeSyslogd syslogd(path());
-    ASSERT_TRUE(syslogd.ok());
     Logger logger;
-    logger.use_syslog("dmarc-milter", "mail", path());
+    start(logger);
     logger.log(LogLevel::info, "before");
     ASSERT_TRUE(syslogd.receive(2s));
     syslogd.bind();

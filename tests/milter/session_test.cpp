@@ -106,6 +106,20 @@ class SessionTest : public ::testing::Test {
         actions.macros = {{"j", "mx.test"}, {"i", "4QTEST1"}};
     }
 
+    // IgnoreAuthenticatedClients on: a reply at MAIL FROM is kept.
+    void ignore_authenticated_clients() {
+        auto c = enforcing_config();
+        c.ignore_authenticated_clients = true;
+        services.current = make_snapshot(c);
+    }
+
+    // Negotiates as Postfix does and connects from `ip` (no reply at connect).
+    void open(Session& session, const char* ip) {
+        ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation),
+                  Status::proceed);
+        ASSERT_EQ(session.on_connect("c", IpAddress::parse(ip), actions), Status::no_reply);
+    }
+
     // The whole flow; returns the end-of-message status (or the first non-continue one).
     Status run(Session& session, const Flow& flow) {
         EXPECT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation),
@@ -268,25 +282,19 @@ TEST_F(SessionTest, IgnoredHostIsAcceptedAtConnectWithoutNoReplyConnect) {
 
 // IgnoreAuthenticatedClients keeps a reply at MAIL FROM: an ignored host is answered there.
 TEST_F(SessionTest, IgnoredHostIsAcceptedAtMailFromWhenItHasAReply) {
-    config::MilterConfig c = enforcing_config();
-    c.ignore_authenticated_clients = true;
-    services.current = make_snapshot(c);
+    ignore_authenticated_clients();
     Session session(services);
-    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    EXPECT_EQ(session.on_connect("c", IpAddress::parse("127.0.0.1"), actions), Status::no_reply);
+    open(session, "127.0.0.1");
     EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::accept);
     EXPECT_EQ(services.started, 0);
 }
 
 // IgnoreAuthenticatedClients: {auth_authen} set at MAIL FROM -> accept there, nothing added.
 TEST_F(SessionTest, AuthenticatedClientIsAcceptedAtMailFrom) {
-    auto c = enforcing_config();
-    c.ignore_authenticated_clients = true;
-    services.current = make_snapshot(c);
+    ignore_authenticated_clients();
     actions.macros["{auth_authen}"] = "ana";
     Session session(services);
-    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
+    open(session, "203.0.113.9");
     EXPECT_EQ(session.on_envfrom({"<ana@bank.example>"}, actions), Status::accept);
     EXPECT_TRUE(actions.calls.empty());
     EXPECT_EQ(services.started, services.finished);
@@ -294,12 +302,9 @@ TEST_F(SessionTest, AuthenticatedClientIsAcceptedAtMailFrom) {
 
 // Unauthenticated clients under the same setting go through normally (mail needs a reply).
 TEST_F(SessionTest, UnauthenticatedClientIsEvaluatedWhenIgnoringAuthenticated) {
-    auto c = enforcing_config();
-    c.ignore_authenticated_clients = true;
-    services.current = make_snapshot(c);
+    ignore_authenticated_clients();
     Session session(services);
-    ASSERT_EQ(session.on_negotiate(kPostfixActions, kPostfixSteps, negotiation), Status::proceed);
-    ASSERT_EQ(session.on_connect("c", IpAddress::parse("203.0.113.9"), actions), Status::no_reply);
+    open(session, "203.0.113.9");
     EXPECT_EQ(session.on_envfrom({"<x@attacker.example>"}, actions), Status::proceed);
     for (const auto& [n, v] : basic_headers("b@bank.example")) session.on_header(n, v);
     EXPECT_EQ(session.on_eom(actions), Status::reject);
