@@ -1,6 +1,7 @@
 // SQLite Store: schema/sqlite/store_*.sql. SQL text for queries lives here; DDL only in schema/.
 #include "io/store_sqlite.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <unordered_map>
@@ -260,7 +261,8 @@ class SqliteStore final : public Store {
         if (auto r = prepare_into(insert_record_,
                                   "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, "
                                   "pct, testing, fo, rua, ri, first_seen, last_seen) VALUES (?1, "
-                                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11)");
+                                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11) "
+                                  "ON CONFLICT DO NOTHING");
             !r) {
             return r;
         }
@@ -308,6 +310,7 @@ class SqliteStore final : public Store {
             // Ids interned in the rolled-back transaction no longer exist.
             for (Interner* interner : {&domains_, &reporters_, &ips_}) interner->clear();
             records_.clear();
+            record_seen_.clear();
         }
         return result;
     }
@@ -496,26 +499,13 @@ class SqliteStore final : public Store {
             key += '\x1f';
         }
         if (auto hit = records_.find(key)) return std::optional<std::int64_t>{*hit};
+        // Not cached: most often a record the store has never seen (a busy import meets
+        // thousands), so the insert comes first and the look-up only when it was already there
+        // (inserted by an earlier run or another process): one b-tree descent of the UNIQUE key
+        // per new record instead of two.
         std::string rua = join_rua(r.rua);
-        select_record_.bind(1, domain)
-            .bind(2, to_string(r.p))
-            .bind(3, token_or_empty(r.sp))
-            .bind(4, token_or_empty(r.np))
-            .bind(5, to_string(r.adkim))
-            .bind(6, to_string(r.aspf))
-            .bind(7, std::int64_t{r.pct})
-            .bind(8, std::int64_t{r.testing})
-            .bind(9, r.fo)
-            .bind(10, rua)
-            .bind(11, std::int64_t{r.ri});
-        auto found = select_record_.step();
-        if (!found) return fail(found);
-        std::int64_t id = 0;
-        if (*found) {
-            id = select_record_.column_int64(0);
-            select_record_.reset();
-        } else {
-            insert_record_.bind(1, domain)
+        auto bind_key = [&](Statement& s) -> Statement& {
+            return s.bind(1, domain)
                 .bind(2, to_string(r.p))
                 .bind(3, token_or_empty(r.sp))
                 .bind(4, token_or_empty(r.np))
@@ -524,14 +514,47 @@ class SqliteStore final : public Store {
                 .bind(7, std::int64_t{r.pct})
                 .bind(8, std::int64_t{r.testing})
                 .bind(9, r.fo)
-                .bind(10, rua)
-                .bind(11, row.time)
-                .bind(12, std::int64_t{r.ri});
-            if (auto ins = insert_record_.run(); !ins) return fail(ins);
+                .bind(10, rua);
+        };
+        bind_key(insert_record_).bind(11, row.time).bind(12, std::int64_t{r.ri});
+        if (auto ins = insert_record_.run(); !ins) return fail(ins);
+        std::int64_t id = 0;
+        if (db_.changes() > 0) {
             id = db_.last_insert_rowid();
+            record_seen_[id] = {row.time, row.time};  // exactly what the row holds
+        } else {
+            bind_key(select_record_).bind(11, std::int64_t{r.ri});
+            auto found = select_record_.step();
+            if (!found) return fail(found);
+            if (!*found) return make_error(Errc::internal, "policy record vanished");
+            id = select_record_.column_int64(0);
+            select_record_.reset();
         }
         records_.insert(key, id);
         return std::optional<std::int64_t>{id};
+    }
+
+    // Widens first_seen/last_seen of the batch's policy records where the batch goes beyond
+    // them. In id order: the updates then walk the table's pages once, front to back, instead of
+    // jumping around a table that a large import fills with hundreds of thousands of records.
+    Result<void> update_records_seen() {
+        std::sort(batch_records_.begin(), batch_records_.end());
+        for (std::size_t i = 0; i < batch_records_.size();) {
+            const std::int64_t id = batch_records_[i].first;
+            Span batch{batch_records_[i].second, batch_records_[i].second};
+            for (; i < batch_records_.size() && batch_records_[i].first == id; ++i) {
+                batch.last = batch_records_[i].second;  // sorted: the last is the latest
+            }
+            auto [known, fresh] = record_seen_.try_emplace(id, batch);
+            if (!fresh && known->second.first <= batch.first && batch.last <= known->second.last) {
+                continue;
+            }
+            update_record_seen_.bind(1, id).bind(2, batch.first).bind(3, batch.last);
+            if (auto r = update_record_seen_.run(); !r) return r;
+            known->second.first = std::min(known->second.first, batch.first);
+            known->second.last = std::max(known->second.last, batch.last);
+        }
+        return {};
     }
 
     Result<ImportResult> import_in_transaction(std::span<const ImportItem> items,
@@ -539,7 +562,7 @@ class SqliteStore final : public Store {
         auto tx = sqlite::Transaction::begin(db_);
         if (!tx) return fail(tx);
         ImportResult result;
-        std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>> seen;  // record
+        batch_records_.clear();  // (policy record id, received) of each row with a record
         for (const auto& item : items) {
             const SpoolRow& row = item.row;
             auto reporter = reporters_.id(db_, row.reporter_host,
@@ -613,18 +636,9 @@ class SqliteStore final : public Store {
                     .bind_static(5, to_string(sig.result));
                 if (auto r = insert_dkim_.run(); !r) return fail(r);
             }
-            if (record) {
-                auto [it, fresh] = seen.try_emplace(*record, row.time, row.time);
-                if (!fresh) {
-                    it->second.first = std::min(it->second.first, row.time);
-                    it->second.second = std::max(it->second.second, row.time);
-                }
-            }
+            if (record) batch_records_.emplace_back(*record, row.time);
         }
-        for (const auto& [id, span] : seen) {
-            update_record_seen_.bind(1, id).bind(2, span.first).bind(3, span.second);
-            if (auto r = update_record_seen_.run(); !r) return fail(r);
-        }
+        if (auto r = update_records_seen(); !r) return fail(r);
         if (watermark) {
             set_watermark_.bind(1, watermark->source).bind(2, watermark->value);
             if (auto r = set_watermark_.run(); !r) return fail(r);
@@ -640,6 +654,14 @@ class SqliteStore final : public Store {
     std::vector<std::pair<std::string, std::string>> deferred_;  // dropped indexes: name, DDL
     Interner domains_, reporters_, ips_;
     IdCache records_;
+    // first_seen/last_seen of policy records as this connection last wrote or set them: never
+    // wider than what the table holds (other writers only widen it, and nothing deletes
+    // records), so a batch inside it has nothing to update. Cleared with records_ on rollback.
+    struct Span {
+        std::int64_t first = 0, last = 0;
+    };
+    std::unordered_map<std::int64_t, Span> record_seen_;
+    std::vector<std::pair<std::int64_t, std::int64_t>> batch_records_;
     std::string record_key_, rcpt_to_, reasons_;
     Statement insert_message_, insert_dkim_, select_record_, insert_record_, update_record_seen_,
         set_watermark_, get_watermark_;
