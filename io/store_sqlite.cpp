@@ -1,7 +1,13 @@
 // SQLite Store: schema/sqlite/store_*.sql. SQL text for queries lives here; DDL only in schema/.
 #include "io/store_sqlite.hpp"
 
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <unordered_map>
@@ -228,7 +234,9 @@ ORDER BY r.name, m.job_id, m.received
 class SqliteStore final : public Store {
   public:
     explicit SqliteStore(Db db)
-        : db_(std::move(db)),
+        : db_file_(sqlite3_db_filename(db.get(), "main") ? sqlite3_db_filename(db.get(), "main")
+                                                         : ""),
+          db_(std::move(db)),
           domains_("domains", "name"),
           reporters_("reporters", "name"),
           ips_("ip_addresses", "addr") {}
@@ -295,10 +303,12 @@ class SqliteStore final : public Store {
         // A batch that carries a watermark is a spool batch: once it is committed, its rows are
         // deleted from the spool, so its commit must be on disk, not only in the OS, or a power
         // cut could lose rows the spool no longer has. synchronous=FULL syncs the WAL at that
-        // commit (one fsync per batch, ~20 per million rows); history batches keep NORMAL,
-        // since a rerun reads the file again.
-        if (auto r = db_.exec(watermark ? "PRAGMA foreign_keys=OFF; PRAGMA synchronous=FULL"
-                                        : "PRAGMA foreign_keys=OFF");
+        // commit (one fsync per batch, ~20 per million rows), unless the caller syncs later
+        // itself (Watermark::sync false: io/import deletes spool rows only after sync()); history
+        // batches keep NORMAL, since a rerun reads the file again.
+        if (auto r = db_.exec(watermark && watermark->sync
+                                  ? "PRAGMA foreign_keys=OFF; PRAGMA synchronous=FULL"
+                                  : "PRAGMA foreign_keys=OFF");
             !r) {
             return fail(r);
         }
@@ -370,6 +380,29 @@ class SqliteStore final : public Store {
         }
         if (auto r = tx->commit(); !r) return fail(r);
         deferred_.clear();
+        return {};
+    }
+
+    // fsync of the WAL and of the database file, each opened anew (SQLite may recreate the WAL
+    // between two calls). In WAL mode a commit is its frames in the WAL, appended before
+    // import() returned, so syncing the file makes every earlier commit survive a power cut;
+    // frames a checkpoint moved out of the WAL are in the database file, which SQLite syncs
+    // before it reuses the WAL (and which is synced here too). The same guarantee as
+    // synchronous=FULL at each commit, but on the caller's thread of choice: the importing
+    // thread does not wait for the disk.
+    Result<void> sync() override {
+        if (db_file_.empty()) return {};  // a temporary or in-memory database
+        for (const std::string& path : {db_file_ + "-wal", db_file_}) {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                if (errno == ENOENT) continue;  // no WAL: everything is in the database file
+                return make_error(Errc::io, path + ": " + std::strerror(errno));
+            }
+            const int rc = ::fsync(fd);
+            const int err = errno;
+            ::close(fd);
+            if (rc != 0) return make_error(Errc::io, path + ": fsync: " + std::strerror(err));
+        }
         return {};
     }
 
@@ -650,6 +683,7 @@ class SqliteStore final : public Store {
     // Below this, an import keeps every index up to date (the rebuild would not pay).
     static constexpr std::uint64_t kBulkMinRows = 50000;
 
+    std::string db_file_;  // absolute path of the database file (sync())
     Db db_;
     std::vector<std::pair<std::string, std::string>> deferred_;  // dropped indexes: name, DDL
     Interner domains_, reporters_, ips_;

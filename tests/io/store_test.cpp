@@ -138,6 +138,23 @@ TEST_P(StoreTest, WatermarkCommitsWithTheRowsAndOnlyMovesForward) {
     EXPECT_EQ(store->watermark("spool:def")->value_or(-1), 3);
 }
 
+// Watermark::sync false (io/import's spool batches): committed when import() returns, so another
+// connection sees rows and watermark; Store::sync() then puts it on disk.
+TEST_P(StoreTest, UnsyncedWatermarkBatchIsCommittedAndSyncs) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto r = store->import(sample_items(0, 20), Watermark{"spool:abc", 20, false});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->inserted, 20u);
+    auto synced = store->sync();
+    ASSERT_TRUE(synced) << synced.error().message;
+    auto other = open();
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->watermark("spool:abc")->value_or(-1), 20);
+    EXPECT_EQ(other->counts()->messages, 20);
+    EXPECT_TRUE(other->sync());
+}
+
 TEST_P(StoreTest, ExpireKeepsWhatUnsentReportsNeed) {
     auto store = open();
     ASSERT_TRUE(store);
