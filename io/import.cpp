@@ -304,8 +304,10 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     if (!mark) return tl::unexpected(mark.error());
     SpoolImportResult result;
     result.watermark = mark->value_or(0);
-    // Rows a previous run committed but was killed before deleting.
+    // Rows a previous run committed but was killed before deleting (and maybe before syncing:
+    // sync first, so that the spool forgets nothing a power cut could take from the store).
     if (options.delete_imported && result.watermark > 0) {
+        if (auto synced = store.sync(); !synced) return tl::unexpected(synced.error());
         auto deleted = reader->delete_through(result.watermark);
         if (!deleted) return tl::unexpected(deleted.error());
         result.deleted += *deleted;
@@ -318,7 +320,9 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     // The producer reads and decodes on its own connection (SQLite connections here are
     // single-threaded) while this thread imports. It also deletes from the spool, before each
     // read, the rows up to `committed`: the watermark this thread publishes only after the store
-    // committed it, so a spool row is never forgotten before the store has it.
+    // committed it, so a spool row is never forgotten before the store has it. Batches are
+    // committed without waiting for the disk (Watermark::sync false); the producer calls
+    // Store::sync() before each delete instead, so the fsync runs on its thread, not on this one.
     auto producer_reader = SpoolReader::open(path);
     if (!producer_reader) return tl::unexpected(producer_reader.error());
     const std::size_t batch_rows = std::max<std::size_t>(options.batch_rows, 1);
@@ -331,6 +335,11 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
             SpoolChunk chunk;
             const std::int64_t through = committed.load(std::memory_order_acquire);
             if (options.delete_imported && through > deleted_through) {
+                if (auto synced = store.sync(); !synced) {
+                    chunk.error = synced.error();
+                    (void)queue.push(std::move(chunk));
+                    return;
+                }
                 auto deleted = producer_reader->delete_through(through);
                 if (!deleted) {
                     chunk.error = deleted.error();
@@ -363,7 +372,7 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
             ++result.bad_rows;
             if (options.on_bad_row) options.on_bad_row(bad);
         }
-        auto r = store.import(chunk->items, Watermark{source, chunk->last_id});
+        auto r = store.import(chunk->items, Watermark{source, chunk->last_id, false});
         if (!r) return tl::unexpected(r.error());
         add(result.totals, *r, chunk->items.size());
         result.watermark = chunk->last_id;
@@ -380,7 +389,13 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     std::optional<Result<std::int64_t>> deleted;
     std::thread tail;
     if (options.delete_imported && result.watermark > deleted_through) {
-        tail = std::thread([&] { deleted = reader->delete_through(result.watermark); });
+        tail = std::thread([&] {
+            if (auto synced = store.sync(); !synced) {
+                deleted = tl::unexpected(synced.error());
+                return;
+            }
+            deleted = reader->delete_through(result.watermark);
+        });
     }
     auto ended = bulk.end();
     if (tail.joinable()) tail.join();

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -139,10 +140,10 @@ struct Decoder {
     }
 };
 
-Result<SpoolRow> decode_row(const sqlite::Statement& s) {
+// Into `row` (default-constructed, in its place in the batch: no moves of a decoded row).
+Result<void> decode_row(const sqlite::Statement& s, SpoolRow& row) {
     // Column 0 is the id; row columns start at 1.
     Decoder d{s, {}};
-    SpoolRow row;
     row.time = s.column_int64(1);
     row.queue_id = d.text(2);
     row.reporter_host = d.text(3);
@@ -215,7 +216,7 @@ Result<SpoolRow> decode_row(const sqlite::Statement& s) {
         return make_error(Errc::invalid_value,
                           "spool row " + std::to_string(s.column_int64(0)) + ": " + d.problem);
     }
-    return row;
+    return {};
 }
 
 std::string random_id() {
@@ -454,17 +455,18 @@ Result<SpoolReader> SpoolReader::open(const std::string& path) {
 Result<SpoolReader::Batch> SpoolReader::read_after(std::int64_t after, std::size_t max_rows) {
     Batch out;
     out.last_id = after;
+    out.entries.reserve(std::min<std::size_t>(max_rows, 65536));
     select_.bind(1, after).bind(2, static_cast<std::int64_t>(max_rows));
     for (;;) {
         auto has = select_.step();
         if (!has) return tl::unexpected(has.error());
         if (!*has) break;
         out.last_id = select_.column_int64(0);
-        auto row = decode_row(select_);
-        if (row) {
-            out.entries.push_back(SpoolEntry{out.last_id, std::move(*row)});
-        } else {
-            out.bad_rows.push_back(std::move(row.error()));
+        auto& entry = out.entries.emplace_back();
+        entry.id = out.last_id;
+        if (auto decoded = decode_row(select_, entry.row); !decoded) {
+            out.entries.pop_back();
+            out.bad_rows.push_back(std::move(decoded.error()));
         }
     }
     return out;

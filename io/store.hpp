@@ -27,9 +27,13 @@ struct ImportItem {
 };
 
 // Where an importer stands in one source (a spool file by its spool id): the last row committed.
+// sync: the batch's commit is on disk (survives a power cut) when import() returns. false: it is
+// committed (survives a kill of the process) but may still be in the OS only, until the next
+// Store::sync(); for a caller that syncs on another thread before it acts on the commit.
 struct Watermark {
     std::string source;
     std::int64_t value = 0;
+    bool sync = true;
 };
 
 struct ImportResult {
@@ -58,6 +62,10 @@ class Store {
     virtual Result<ImportResult> import(std::span<const ImportItem> items,
                                         const std::optional<Watermark>& watermark) = 0;
     virtual Result<std::optional<std::int64_t>> watermark(std::string_view source) = 0;
+    // Puts every import committed before the call on disk. Safe to call from another thread while
+    // import() runs on this one (it touches no connection state). The default does nothing: a
+    // store whose commits are durable when they return (PostgreSQL).
+    virtual Result<void> sync() { return {}; }
 
     // Around an import expected to bring `expected_rows` messages (io/import): a store may
     // stop maintaining secondary indexes that it rebuilds faster at end_bulk() than it updates

@@ -1,6 +1,13 @@
 // SQLite Store: schema/sqlite/store_*.sql. SQL text for queries lives here; DDL only in schema/.
 #include "io/store_sqlite.hpp"
 
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <unordered_map>
@@ -227,7 +234,9 @@ ORDER BY r.name, m.job_id, m.received
 class SqliteStore final : public Store {
   public:
     explicit SqliteStore(Db db)
-        : db_(std::move(db)),
+        : db_file_(sqlite3_db_filename(db.get(), "main") ? sqlite3_db_filename(db.get(), "main")
+                                                         : ""),
+          db_(std::move(db)),
           domains_("domains", "name"),
           reporters_("reporters", "name"),
           ips_("ip_addresses", "addr") {}
@@ -249,6 +258,10 @@ class SqliteStore final : public Store {
             !r) {
             return r;
         }
+        std::string many =
+            "INSERT INTO dkim_results(message_id, seq, domain_id, selector, result) VALUES ";
+        for (std::size_t i = 0; i < kDkimPerInsert; ++i) many += i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
+        if (auto r = prepare_into(insert_dkim_many_, many); !r) return r;
         if (auto r = prepare_into(
                 select_record_,
                 "SELECT id FROM policy_records WHERE domain_id=?1 AND p=?2 AND sp=?3 AND np=?4 "
@@ -260,7 +273,8 @@ class SqliteStore final : public Store {
         if (auto r = prepare_into(insert_record_,
                                   "INSERT INTO policy_records(domain_id, p, sp, np, adkim, aspf, "
                                   "pct, testing, fo, rua, ri, first_seen, last_seen) VALUES (?1, "
-                                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11)");
+                                  "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11) "
+                                  "ON CONFLICT DO NOTHING");
             !r) {
             return r;
         }
@@ -293,10 +307,12 @@ class SqliteStore final : public Store {
         // A batch that carries a watermark is a spool batch: once it is committed, its rows are
         // deleted from the spool, so its commit must be on disk, not only in the OS, or a power
         // cut could lose rows the spool no longer has. synchronous=FULL syncs the WAL at that
-        // commit (one fsync per batch, ~20 per million rows); history batches keep NORMAL,
-        // since a rerun reads the file again.
-        if (auto r = db_.exec(watermark ? "PRAGMA foreign_keys=OFF; PRAGMA synchronous=FULL"
-                                        : "PRAGMA foreign_keys=OFF");
+        // commit (one fsync per batch, ~20 per million rows), unless the caller syncs later
+        // itself (Watermark::sync false: io/import deletes spool rows only after sync()); history
+        // batches keep NORMAL, since a rerun reads the file again.
+        if (auto r = db_.exec(watermark && watermark->sync
+                                  ? "PRAGMA foreign_keys=OFF; PRAGMA synchronous=FULL"
+                                  : "PRAGMA foreign_keys=OFF");
             !r) {
             return fail(r);
         }
@@ -308,6 +324,7 @@ class SqliteStore final : public Store {
             // Ids interned in the rolled-back transaction no longer exist.
             for (Interner* interner : {&domains_, &reporters_, &ips_}) interner->clear();
             records_.clear();
+            record_seen_.clear();
         }
         return result;
     }
@@ -367,6 +384,29 @@ class SqliteStore final : public Store {
         }
         if (auto r = tx->commit(); !r) return fail(r);
         deferred_.clear();
+        return {};
+    }
+
+    // fsync of the WAL and of the database file, each opened anew (SQLite may recreate the WAL
+    // between two calls). In WAL mode a commit is its frames in the WAL, appended before
+    // import() returned, so syncing the file makes every earlier commit survive a power cut;
+    // frames a checkpoint moved out of the WAL are in the database file, which SQLite syncs
+    // before it reuses the WAL (and which is synced here too). The same guarantee as
+    // synchronous=FULL at each commit, but on the caller's thread of choice: the importing
+    // thread does not wait for the disk.
+    Result<void> sync() override {
+        if (db_file_.empty()) return {};  // a temporary or in-memory database
+        for (const std::string& path : {db_file_ + "-wal", db_file_}) {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                if (errno == ENOENT) continue;  // no WAL: everything is in the database file
+                return make_error(Errc::io, path + ": " + std::strerror(errno));
+            }
+            const int rc = ::fsync(fd);
+            const int err = errno;
+            ::close(fd);
+            if (rc != 0) return make_error(Errc::io, path + ": fsync: " + std::strerror(err));
+        }
         return {};
     }
 
@@ -496,26 +536,13 @@ class SqliteStore final : public Store {
             key += '\x1f';
         }
         if (auto hit = records_.find(key)) return std::optional<std::int64_t>{*hit};
+        // Not cached: most often a record the store has never seen (a busy import meets
+        // thousands), so the insert comes first and the look-up only when it was already there
+        // (inserted by an earlier run or another process): one b-tree descent of the UNIQUE key
+        // per new record instead of two.
         std::string rua = join_rua(r.rua);
-        select_record_.bind(1, domain)
-            .bind(2, to_string(r.p))
-            .bind(3, token_or_empty(r.sp))
-            .bind(4, token_or_empty(r.np))
-            .bind(5, to_string(r.adkim))
-            .bind(6, to_string(r.aspf))
-            .bind(7, std::int64_t{r.pct})
-            .bind(8, std::int64_t{r.testing})
-            .bind(9, r.fo)
-            .bind(10, rua)
-            .bind(11, std::int64_t{r.ri});
-        auto found = select_record_.step();
-        if (!found) return fail(found);
-        std::int64_t id = 0;
-        if (*found) {
-            id = select_record_.column_int64(0);
-            select_record_.reset();
-        } else {
-            insert_record_.bind(1, domain)
+        auto bind_key = [&](Statement& s) -> Statement& {
+            return s.bind(1, domain)
                 .bind(2, to_string(r.p))
                 .bind(3, token_or_empty(r.sp))
                 .bind(4, token_or_empty(r.np))
@@ -524,14 +551,77 @@ class SqliteStore final : public Store {
                 .bind(7, std::int64_t{r.pct})
                 .bind(8, std::int64_t{r.testing})
                 .bind(9, r.fo)
-                .bind(10, rua)
-                .bind(11, row.time)
-                .bind(12, std::int64_t{r.ri});
-            if (auto ins = insert_record_.run(); !ins) return fail(ins);
+                .bind(10, rua);
+        };
+        bind_key(insert_record_).bind(11, row.time).bind(12, std::int64_t{r.ri});
+        if (auto ins = insert_record_.run(); !ins) return fail(ins);
+        std::int64_t id = 0;
+        if (db_.changes() > 0) {
             id = db_.last_insert_rowid();
+            record_seen_[id] = {row.time, row.time};  // exactly what the row holds
+        } else {
+            bind_key(select_record_).bind(11, std::int64_t{r.ri});
+            auto found = select_record_.step();
+            if (!found) return fail(found);
+            if (!*found) return make_error(Errc::internal, "policy record vanished");
+            id = select_record_.column_int64(0);
+            select_record_.reset();
         }
         records_.insert(key, id);
         return std::optional<std::int64_t>{id};
+    }
+
+    // DKIM results go in kDkimPerInsert at a time, one multi-row INSERT: a statement's fixed
+    // cost (step, cursor open and close, reset, clearing bindings) was most of each one-row
+    // insert (the rows themselves append at the end of the (message_id, seq) key). The rest, fewer
+    // than kDkimPerInsert, one by one. The selectors are bound without a copy: they live in the
+    // batch's items until import() returns.
+    Result<void> insert_pending_dkim() {
+        auto bind = [](Statement& s, int at, const PendingDkim& k) {
+            s.bind(at, k.message_id)
+                .bind(at + 1, k.seq)
+                .bind(at + 2, k.domain_id)
+                .bind_static(at + 3, k.sig->dkim_s)
+                .bind_static(at + 4, to_string(k.sig->result));
+        };
+        if (pending_dkim_.size() == kDkimPerInsert) {
+            int at = 1;
+            for (const auto& k : pending_dkim_) {
+                bind(insert_dkim_many_, at, k);
+                at += 5;
+            }
+            if (auto r = insert_dkim_many_.run(); !r) return r;
+        } else {
+            for (const auto& k : pending_dkim_) {
+                bind(insert_dkim_, 1, k);
+                if (auto r = insert_dkim_.run(); !r) return r;
+            }
+        }
+        pending_dkim_.clear();
+        return {};
+    }
+
+    // Widens first_seen/last_seen of the batch's policy records where the batch goes beyond
+    // them. In id order: the updates then walk the table's pages once, front to back, instead of
+    // jumping around a table that a large import fills with hundreds of thousands of records.
+    Result<void> update_records_seen() {
+        std::sort(batch_records_.begin(), batch_records_.end());
+        for (std::size_t i = 0; i < batch_records_.size();) {
+            const std::int64_t id = batch_records_[i].first;
+            Span batch{batch_records_[i].second, batch_records_[i].second};
+            for (; i < batch_records_.size() && batch_records_[i].first == id; ++i) {
+                batch.last = batch_records_[i].second;  // sorted: the last is the latest
+            }
+            auto [known, fresh] = record_seen_.try_emplace(id, batch);
+            if (!fresh && known->second.first <= batch.first && batch.last <= known->second.last) {
+                continue;
+            }
+            update_record_seen_.bind(1, id).bind(2, batch.first).bind(3, batch.last);
+            if (auto r = update_record_seen_.run(); !r) return r;
+            known->second.first = std::min(known->second.first, batch.first);
+            known->second.last = std::max(known->second.last, batch.last);
+        }
+        return {};
     }
 
     Result<ImportResult> import_in_transaction(std::span<const ImportItem> items,
@@ -539,7 +629,8 @@ class SqliteStore final : public Store {
         auto tx = sqlite::Transaction::begin(db_);
         if (!tx) return fail(tx);
         ImportResult result;
-        std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>> seen;  // record
+        batch_records_.clear();  // (policy record id, received) of each row with a record
+        pending_dkim_.clear();
         for (const auto& item : items) {
             const SpoolRow& row = item.row;
             auto reporter = reporters_.id(db_, row.reporter_host,
@@ -606,25 +697,15 @@ class SqliteStore final : public Store {
             for (const auto& sig : row.dkim) {
                 auto d = domains_.id(db_, sig.dkim_d, normalise_domain);
                 if (!d) return fail(d);
-                insert_dkim_.bind(1, message_id)
-                    .bind(2, seq++)
-                    .bind(3, *d)
-                    .bind_static(4, sig.dkim_s)
-                    .bind_static(5, to_string(sig.result));
-                if (auto r = insert_dkim_.run(); !r) return fail(r);
-            }
-            if (record) {
-                auto [it, fresh] = seen.try_emplace(*record, row.time, row.time);
-                if (!fresh) {
-                    it->second.first = std::min(it->second.first, row.time);
-                    it->second.second = std::max(it->second.second, row.time);
+                pending_dkim_.push_back(PendingDkim{message_id, seq++, *d, &sig});
+                if (pending_dkim_.size() == kDkimPerInsert) {
+                    if (auto r = insert_pending_dkim(); !r) return fail(r);
                 }
             }
+            if (record) batch_records_.emplace_back(*record, row.time);
         }
-        for (const auto& [id, span] : seen) {
-            update_record_seen_.bind(1, id).bind(2, span.first).bind(3, span.second);
-            if (auto r = update_record_seen_.run(); !r) return fail(r);
-        }
+        if (auto r = insert_pending_dkim(); !r) return fail(r);
+        if (auto r = update_records_seen(); !r) return fail(r);
         if (watermark) {
             set_watermark_.bind(1, watermark->source).bind(2, watermark->value);
             if (auto r = set_watermark_.run(); !r) return fail(r);
@@ -635,14 +716,30 @@ class SqliteStore final : public Store {
 
     // Below this, an import keeps every index up to date (the rebuild would not pay).
     static constexpr std::uint64_t kBulkMinRows = 50000;
+    static constexpr std::size_t kDkimPerInsert = 32;  // 160 parameters (SQLite allows 32,766)
 
+    struct PendingDkim {
+        std::int64_t message_id = 0, seq = 0, domain_id = 0;
+        const SpoolDkim* sig = nullptr;
+    };
+    std::vector<PendingDkim> pending_dkim_;
+
+    std::string db_file_;  // absolute path of the database file (sync())
     Db db_;
     std::vector<std::pair<std::string, std::string>> deferred_;  // dropped indexes: name, DDL
     Interner domains_, reporters_, ips_;
     IdCache records_;
+    // first_seen/last_seen of policy records as this connection last wrote or set them: never
+    // wider than what the table holds (other writers only widen it, and nothing deletes
+    // records), so a batch inside it has nothing to update. Cleared with records_ on rollback.
+    struct Span {
+        std::int64_t first = 0, last = 0;
+    };
+    std::unordered_map<std::int64_t, Span> record_seen_;
+    std::vector<std::pair<std::int64_t, std::int64_t>> batch_records_;
     std::string record_key_, rcpt_to_, reasons_;
-    Statement insert_message_, insert_dkim_, select_record_, insert_record_, update_record_seen_,
-        set_watermark_, get_watermark_;
+    Statement insert_message_, insert_dkim_, insert_dkim_many_, select_record_, insert_record_,
+        update_record_seen_, set_watermark_, get_watermark_;
 };
 
 }  // namespace

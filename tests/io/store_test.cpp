@@ -138,6 +138,23 @@ TEST_P(StoreTest, WatermarkCommitsWithTheRowsAndOnlyMovesForward) {
     EXPECT_EQ(store->watermark("spool:def")->value_or(-1), 3);
 }
 
+// Watermark::sync false (io/import's spool batches): committed when import() returns, so another
+// connection sees rows and watermark; Store::sync() then puts it on disk.
+TEST_P(StoreTest, UnsyncedWatermarkBatchIsCommittedAndSyncs) {
+    auto store = open();
+    ASSERT_TRUE(store);
+    auto r = store->import(sample_items(0, 20), Watermark{"spool:abc", 20, false});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->inserted, 20u);
+    auto synced = store->sync();
+    ASSERT_TRUE(synced) << synced.error().message;
+    auto other = open();
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->watermark("spool:abc")->value_or(-1), 20);
+    EXPECT_EQ(other->counts()->messages, 20);
+    EXPECT_TRUE(other->sync());
+}
+
 TEST_P(StoreTest, ExpireKeepsWhatUnsentReportsNeed) {
     auto store = open();
     ASSERT_TRUE(store);
@@ -254,6 +271,53 @@ TEST(StoreSqlite, PolicyRecordsSeenSpanEveryImport) {
     EXPECT_EQ(q->column_int64(0), a[0].row.time - 500);
     EXPECT_EQ(q->column_int64(1), a[0].row.time + 1000);
     q->reset();
+}
+
+std::pair<std::int64_t, std::int64_t> record_span(const std::string& path) {
+    auto db = sqlite::Db::open(path);
+    EXPECT_TRUE(db);
+    if (!db) return {};
+    auto q = db->prepare("SELECT first_seen, last_seen FROM policy_records");
+    EXPECT_TRUE(q);
+    auto row = q->step();
+    EXPECT_TRUE(row && *row);
+    std::pair<std::int64_t, std::int64_t> span{q->column_int64(0), q->column_int64(1)};
+    q->reset();
+    return span;
+}
+
+// The importer remembers the span it wrote and skips updates inside it: a record new in a batch
+// that meets it again earlier in that batch, and a span another connection widened meanwhile
+// (its own insert meeting the existing record), must still come out right.
+TEST(StoreSqlite, PolicyRecordSpanWithinABatchAndAcrossConnections) {
+    test::TempDir dir;
+    const std::string path = dir.file("s.db");
+    auto a = open_store("sqlite://" + path);
+    auto b = open_store("sqlite://" + path);
+    ASSERT_TRUE(a && b);
+    auto item = sample_items(3, 4)[0];
+    const std::int64_t t = item.row.time;
+    auto at = [&](std::int64_t time, std::string queue_id) {
+        auto copy = item;
+        copy.row.time = time;
+        copy.row.queue_id = std::move(queue_id);
+        return copy;
+    };
+    // New in this batch at t+10, then met again at t-10 in the same batch.
+    ASSERT_TRUE((*a)->import(std::vector{at(t + 10, "q1"), at(t - 10, "q2")}, std::nullopt));
+    EXPECT_EQ(record_span(path), std::make_pair(t - 10, t + 10));
+    // Another connection finds the record (its insert conflicts) and widens the span.
+    ASSERT_TRUE((*b)->import(std::vector{at(t - 100, "q3"), at(t + 1000, "q4")}, std::nullopt));
+    EXPECT_EQ(record_span(path), std::make_pair(t - 100, t + 1000));
+    // The first connection's remembered span is stale but narrower: inside it, nothing to do;
+    // beyond it, min/max keep what the other connection wrote.
+    ASSERT_TRUE((*a)->import(std::vector{at(t, "q5")}, std::nullopt));
+    ASSERT_TRUE((*a)->import(std::vector{at(t + 500, "q6")}, std::nullopt));
+    EXPECT_EQ(record_span(path), std::make_pair(t - 100, t + 1000));
+    ASSERT_TRUE((*a)->import(std::vector{at(t + 2000, "q7")}, std::nullopt));
+    EXPECT_EQ(record_span(path), std::make_pair(t - 100, t + 2000));
+    EXPECT_EQ((*a)->counts()->policy_records, 1);
+    EXPECT_EQ((*a)->counts()->messages, 7);
 }
 
 bool has_index(const std::vector<std::string>& indexes, std::string_view name) {
