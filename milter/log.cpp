@@ -74,10 +74,8 @@ Logger::~Logger() {
 void Logger::use_syslog(std::string_view ident, std::string_view facility,
                         std::string socket_path) {
     std::lock_guard lock(mutex_);
-    ident_ = std::string(ident);
     facility_ = facility_code(facility);
-    pid_ = static_cast<long>(::getpid());
-    ident_pid_ = fmt::format("{}[{}]: ", ident_, pid_);
+    ident_pid_ = fmt::format("{}[{}]: ", ident, static_cast<long>(::getpid()));
     socket_path_ = socket_path.empty() ? std::string(_PATH_LOG) : std::move(socket_path);
     if (syslog_fd_ < 0) {
         syslog_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -57,8 +57,6 @@ class Logger {
     int syslog_fd_ = -1;  // one datagram socket for the process; reconnected, never replaced
     std::string socket_path_;
     int facility_ = 0;
-    long pid_ = 0;
-    std::string ident_;
     std::string ident_pid_;  // "ident[pid]: ", the constant part of every syslog line
     int verbosity_ = 0;      // debug lines only with -v
 
