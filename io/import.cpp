@@ -102,9 +102,11 @@ class Producer {
             queue_.finish();
         });
     }
-    ~Producer() {
+    ~Producer() { stop(); }
+    // Ends the producer early (after an error) and waits for it.
+    void stop() {
         queue_.abandon();
-        thread_.join();
+        if (thread_.joinable()) thread_.join();
     }
     Producer(const Producer&) = delete;
     Producer& operator=(const Producer&) = delete;
@@ -366,14 +368,24 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
             if (!queue.push(std::move(chunk))) return;
         }
     });
+    // A failed run still leaves every row in one place: what the store committed is synced and
+    // deleted from the spool before the error is returned (if that fails too, the rerun does it:
+    // the watermark skips those rows).
+    auto give_up = [&](Error error) -> Result<SpoolImportResult> {
+        producer.stop();  // its counters and deleted_through are ours from here
+        if (options.delete_imported && result.watermark > deleted_through && store.sync()) {
+            (void)reader->delete_through(result.watermark);
+        }
+        return tl::unexpected(std::move(error));
+    };
     while (auto chunk = producer.pop()) {
-        if (chunk->error) return tl::unexpected(*chunk->error);
+        if (chunk->error) return give_up(*chunk->error);
         for (auto& bad : chunk->bad_rows) {
             ++result.bad_rows;
             if (options.on_bad_row) options.on_bad_row(bad);
         }
         auto r = store.import(chunk->items, Watermark{source, chunk->last_id, false});
-        if (!r) return tl::unexpected(r.error());
+        if (!r) return give_up(r.error());
         add(result.totals, *r, chunk->items.size());
         result.watermark = chunk->last_id;
         committed.store(result.watermark, std::memory_order_release);
