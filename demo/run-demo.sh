@@ -324,6 +324,16 @@ perl -e '
 "$bin/dmarc-collector" history --input "$D/history/opendmarc.dat" \
     --database "sqlite://$D/dmarc.db" | sed 's/^/    /'
 say "dmarc-collector: the milter's spool into the store"
+# The milter commits its spool in batches, up to 50 ms after a message (io/spool.hpp): wait until
+# every message it logged a verdict for is in the spool, as a cron run minutes later would find it.
+evaluated=$(grep -cE '^[0-9A-Za-z]+: [^ ]+ (pass|fail|none|temperror|permerror)$' "$D/milter/milter.log" || true)
+for _ in $(seq 100); do
+    spooled=$(perl -MDBI -e 'print DBI->connect("dbi:SQLite:dbname=$ARGV[0]", "", "",
+        {RaiseError => 1})->selectrow_array("SELECT count(*) FROM spool_rows")' \
+        "$D/milter/spool.db" 2>/dev/null || echo 0)
+    [ "$spooled" -ge "$evaluated" ] && break
+    sleep 0.05
+done
 "$bin/dmarc-collector" spool --database "sqlite://$D/dmarc.db" "$D/milter/spool.db" | sed 's/^/    /'
 
 # ---- reports

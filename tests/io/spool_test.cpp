@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "core/spool_row.hpp"
 #include "sample_rows.hpp"
@@ -103,6 +104,31 @@ TEST(SpoolWriter, OneLargeBatchGoesInManyRowStatementsInOrder) {
         if (i > 0) {
             EXPECT_EQ(rows[i].id, rows[i - 1].id + 1) << "row " << i;
         }
+    }
+}
+
+// Without flush(): every row is committed about flush_interval after it is submitted, whatever
+// the writer was doing when it came (idle, gathering, committing). The demo once found the last
+// message of a quiet stretch still queued seconds later.
+TEST(SpoolWriter, EveryRowIsCommittedSoonWithoutAFlush) {
+    test::TempDir dir;
+    auto writer = SpoolWriter::open(make_options([&](SpoolWriterOptions& o) {
+        o.path = dir.file("spool.db");
+        o.flush_interval = std::chrono::milliseconds(5);
+    }));
+    ASSERT_TRUE(writer) << writer.error().message;
+    std::uint64_t seed = 12345;
+    for (int i = 0; i < 300; ++i) {
+        ASSERT_TRUE((*writer)->submit(test::sample_row(i)));
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        std::this_thread::sleep_for(std::chrono::microseconds((seed >> 33) % 9000));
+        if (i % 10 != 9) continue;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while ((*writer)->counters().written < static_cast<std::uint64_t>(i + 1) &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        ASSERT_EQ((*writer)->counters().written, static_cast<std::uint64_t>(i + 1)) << "row " << i;
     }
 }
 
