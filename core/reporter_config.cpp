@@ -126,6 +126,16 @@ const ReporterEntry kReporterEntries[] = {
          c.split_oversized = *b;
          return {};
      }},
+    {KEY("ReportEnvelopeTo", boolean, "true",
+         "Write each record's envelope_to (the domain of its recipients, when they share one). "
+         "false leaves it out of every report, so that domain owners are not told which of our "
+         "domains receive their mail (records then group without it)."),
+     [](ReporterConfig& c, std::string_view v) -> Result<void> {
+         auto b = parse_boolean(v);
+         if (!b) return make_error(Errc::invalid_value, "not a boolean");
+         c.report_envelope_to = *b;
+         return {};
+     }},
     {KEY("PublicSuffixList", path, "(none)",
          "Organizational domains for destination verification from this list; without it, the "
          "RFC 9989 DNS tree walk."),

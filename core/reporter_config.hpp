@@ -34,7 +34,10 @@ struct ReporterConfig {
     std::string smtp_helo;             // empty: this host's name
     std::uint32_t send_pause_ms = 50;  // between two messages
     bool split_oversized = false;      // !size: split instead of the §7.2.2 error report
-    std::string public_suffix_list;    // empty: RFC 9989 DNS tree walk for org domains
+    // identifiers/envelope_to in records (RFC 7489 Appendix C: optional). false keeps the
+    // domains our users receive mail at out of what domain owners are sent.
+    bool report_envelope_to = true;
+    std::string public_suffix_list;  // empty: RFC 9989 DNS tree walk for org domains
     std::uint32_t dns_timeout_s = 5;
     std::vector<std::string> nameservers;
     std::string trust_anchor_file;

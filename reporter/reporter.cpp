@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <span>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -212,8 +214,14 @@ class Run {
 
     Result<void> build_one(const std::string& policy_domain, const ReportPeriod& period,
                            const io::PeriodRows& rows, std::uint32_t interval) {
-        auto report =
-            build_aggregate_report(identity_, policy_domain, period, rows.rows, c_.format);
+        std::vector<AggregateInput> without_envelope_to;
+        std::span<const AggregateInput> inputs = rows.rows;
+        if (!c_.report_envelope_to) {
+            without_envelope_to = rows.rows;
+            for (auto& row : without_envelope_to) row.envelope_to_domain.clear();
+            inputs = without_envelope_to;
+        }
+        auto report = build_aggregate_report(identity_, policy_domain, period, inputs, c_.format);
         if (!report) return tl::unexpected(report.error());
         auto xml = write_report_xml(*report);
         if (!xml) return tl::unexpected(xml.error());

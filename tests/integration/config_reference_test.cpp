@@ -223,6 +223,7 @@ TEST(ConfigReferenceReporter, SectionIsTheKeyTableAndEveryKeyIsAccepted) {
         {"SmtpHelo", "mx.example.com"},
         {"SendPause", "100"},
         {"SplitOversizedReports", "yes"},
+        {"ReportEnvelopeTo", "no"},
         {"PublicSuffixList", "/usr/share/publicsuffix/public_suffix_list.dat"},
         {"DNSTimeout", "3"},
         {"Nameservers", "127.0.0.1@53"},

@@ -879,6 +879,30 @@ TEST_F(Reporter, EnvelopeToIsWrittenWhenKnownInBothFormats) {
     }
 }
 
+// ReportEnvelopeTo false (privacy, peers.md "what users ask" 8): no record names a recipient
+// domain, and the records that differed only there are one.
+TEST_F(Reporter, ReportEnvelopeToFalseLeavesItOut) {
+    SmtpSink sink;
+    ASSERT_TRUE(sink.running());
+    std::vector<SpoolRow> rows;
+    for (int i = 0; i < 6; ++i) {
+        SpoolRow row =
+            message("private.example", kDay1 + 100 + i, 1, {"mailto:dmarc@private.example"});
+        row.rfc5321_rcpt_to = {"user@" + std::string(i < 3 ? "hosted.example" : "other.example")};
+        rows.push_back(row);
+    }
+    seed(rows);
+    std::ofstream(config_, std::ios::app) << "ReportEnvelopeTo false\n";
+    const std::string now = std::to_string(kDay1 + kDay + 60);
+    ASSERT_EQ(run({"--domain", "private.example", "--now", now}, sink.port()).status, 0);
+    const auto mails = received(sink);
+    ASSERT_EQ(mails.size(), 1u);
+    EXPECT_EQ(mails[0].xml.find("envelope_to"), std::string::npos);
+    EXPECT_EQ(mails[0].xml.find("hosted.example"), std::string::npos);
+    ASSERT_EQ(mails[0].parsed.report.records.size(), 1u);
+    EXPECT_EQ(mails[0].parsed.report.records[0].count, 6u);
+}
+
 TEST_F(Reporter, HelpIsAManPage) {
     const auto r = run({"--help"}, 25);
     EXPECT_EQ(r.status, 0);
