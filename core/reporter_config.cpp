@@ -37,6 +37,13 @@ Result<std::uint32_t> number(std::string_view v, std::uint32_t min, std::uint32_
         c.member = std::string(v);                              \
         return {};                                              \
     }
+#define SET_BOOL(member)                                                 \
+    [](ReporterConfig& c, std::string_view v) -> Result<void> {          \
+        auto b = parse_boolean(v);                                       \
+        if (!b) return make_error(Errc::invalid_value, "not a boolean"); \
+        c.member = *b;                                                   \
+        return {};                                                       \
+    }
 
 const ReporterEntry kReporterEntries[] = {
     {KEY("Database", string, "sqlite:///var/lib/dmarc/dmarc.db",
@@ -120,22 +127,12 @@ const ReporterEntry kReporterEntries[] = {
     {KEY("SplitOversizedReports", boolean, "false",
          "RFC 7489 !size: split a report that is too large into several valid reports instead of "
          "sending the §7.2.2 error report."),
-     [](ReporterConfig& c, std::string_view v) -> Result<void> {
-         auto b = parse_boolean(v);
-         if (!b) return make_error(Errc::invalid_value, "not a boolean");
-         c.split_oversized = *b;
-         return {};
-     }},
+     SET_BOOL(split_oversized)},
     {KEY("ReportEnvelopeTo", boolean, "true",
          "Write each record's envelope_to (the domain of its recipients, when they share one). "
          "false leaves it out of every report, so that domain owners are not told which of our "
          "domains receive their mail (records then group without it)."),
-     [](ReporterConfig& c, std::string_view v) -> Result<void> {
-         auto b = parse_boolean(v);
-         if (!b) return make_error(Errc::invalid_value, "not a boolean");
-         c.report_envelope_to = *b;
-         return {};
-     }},
+     SET_BOOL(report_envelope_to)},
     {KEY("PublicSuffixList", path, "(none)",
          "Organizational domains for destination verification from this list; without it, the "
          "RFC 9989 DNS tree walk."),
@@ -171,6 +168,7 @@ const ReporterEntry kReporterEntries[] = {
 
 #undef KEY
 #undef SET_TEXT
+#undef SET_BOOL
 
 const ReporterEntry* find_reporter_entry(std::string_view name) {
     for (const auto& e : kReporterEntries) {
