@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -125,10 +126,17 @@ void Session::trace(std::uint32_t level, std::string_view line) noexcept {
     }
 }
 
-Status Session::traced(std::string_view step, std::string_view detail, Status status) noexcept {
+template <typename Detail>
+Status Session::traced(std::string_view step, const Detail& detail, Status status) noexcept {
     if (trace_level() >= 2) {
         try {
-            trace(2, fmt::format("{}{}{} -> {}", step, detail.empty() ? "" : " ", detail,
+            std::string text;
+            if constexpr (std::is_invocable_v<const Detail&>) {
+                text = detail();
+            } else {
+                text = detail;
+            }
+            trace(2, fmt::format("{}{}{} -> {}", step, text.empty() ? "" : " ", text,
                                  to_string(status)));
         } catch (...) {
         }
@@ -252,7 +260,9 @@ Status Session::on_helo(std::string_view helo) noexcept {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("helo", printable(helo_), no_reply_or(bits::kNoReplyHelo, Status::proceed));
+    return traced(
+        "helo", [this] { return printable(helo_); },
+        no_reply_or(bits::kNoReplyHelo, Status::proceed));
 }
 
 void Session::reset_message() noexcept {
@@ -284,7 +294,7 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
         if (connect_verdict_ != Status::proceed) {
             // Answered at connect (no reply there): nothing of this message is kept or counted.
             return traced(
-                "mail", joined(args),
+                "mail", [&args] { return joined(args); },
                 (steps_ & bits::kNoReplyMail) != 0 ? Status::no_reply : answer_deferred(actions));
         }
         // A new message takes the newest configuration; the one it starts with stays its own
@@ -302,13 +312,15 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
                           fmt::format("ignoring authenticated client {} [{}]", client_name_,
                                       client_ip_ ? client_ip_->to_string() : "local"));
             end_message();
-            return traced("mail", joined(args), Status::accept);
+            return traced(
+                "mail", [&args] { return joined(args); }, Status::accept);
         }
     } catch (...) {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("mail", joined(args), no_reply_or(bits::kNoReplyMail, Status::proceed));
+    return traced(
+        "mail", [&args] { return joined(args); }, no_reply_or(bits::kNoReplyMail, Status::proceed));
 }
 
 Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
@@ -324,7 +336,8 @@ Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("rcpt", joined(args), no_reply_or(bits::kNoReplyRcpt, Status::proceed));
+    return traced(
+        "rcpt", [&args] { return joined(args); }, no_reply_or(bits::kNoReplyRcpt, Status::proceed));
 }
 
 Status Session::on_header(std::string_view name, std::string_view value) noexcept {

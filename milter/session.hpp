@@ -111,7 +111,10 @@ class Session {
     // MilterDebug: a protocol trace in the log, more with each level (config.cpp).
     std::uint32_t trace_level() const { return snapshot_ ? snapshot_->config.milter_debug : 0; }
     void trace(std::uint32_t level, std::string_view line) noexcept;
-    Status traced(std::string_view step, std::string_view detail, Status status) noexcept;
+    // Level 2: "step detail -> status". detail is text or a callable that returns it, so the
+    // text (every MAIL/RCPT argument made printable) is built only when the trace is on.
+    template <typename Detail>
+    Status traced(std::string_view step, const Detail& detail, Status status) noexcept;
     void reset_message() noexcept;
     void end_message() noexcept;
     Status apply(const MessageVerdict& verdict, Actions& actions);
