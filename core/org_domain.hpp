@@ -139,9 +139,12 @@ struct DmarcLookup {
 // Queries TXT _dmarc.<domain> through a resolver, at most once per name for one message: the
 // policy discovery walk and the alignment walks share their answers. Not thread-safe (one
 // message, one thread). Keeps every lookup in query order for the history.
+class RecordParseCache;
 class DmarcRecordFetcher {
   public:
-    explicit DmarcRecordFetcher(DnsResolver& resolver) : resolver_(resolver) {}
+    // records: where parses may come from (record_cache.hpp); null: each record is parsed.
+    explicit DmarcRecordFetcher(DnsResolver& resolver, RecordParseCache* records = nullptr)
+        : resolver_(resolver), records_(records) {}
 
     // domain: a normalised (lower-case A-label) name. The reference stays valid as long as
     // the fetcher lives.
@@ -158,6 +161,7 @@ class DmarcRecordFetcher {
 
   private:
     DnsResolver& resolver_;
+    RecordParseCache* records_;
     std::map<std::string, DmarcLookup> cache_;
     std::map<std::string, DnsStatus> existence_;
     std::vector<std::string> order_;

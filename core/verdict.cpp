@@ -422,6 +422,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
         options.now_epoch = ctx.now > 0 ? std::uint64_t(ctx.now) : 0;
         options.receiver_domain = v.authserv_id;
         options.fetch_explanation = false;  // nobody reads it: we do not reject on SPF
+        options.records = ctx.records;
         auto outcome = check_mail_from(ctx.dns, *env.client_ip, env.mail_from, env.helo, options);
         bool null_path = env.mail_from.empty();
         v.spf = SpfAuthResult{outcome.domain, null_path ? SpfScope::helo : SpfScope::mfrom,
@@ -445,7 +446,7 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
     input.mode = config.policy_discovery == config::PolicyDiscovery::psl ? EvaluationMode::rfc7489
                                                                          : EvaluationMode::rfc9989;
     input.pct_sample = ctx.pct_sample;
-    v.evaluation = evaluate_message(std::move(input), ctx.dns, ctx.psl);
+    v.evaluation = evaluate_message(std::move(input), ctx.dns, ctx.psl, ctx.records);
     v.evaluated = true;
     const Evaluation& e = v.evaluation;
 

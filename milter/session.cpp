@@ -479,6 +479,7 @@ Status Session::on_eom(Actions& actions) noexcept {
             context.now = services_.now();
             context.now_ms = [this] { return services_.now_ms(); };
             context.software = "dmarc-milter";
+            context.records = snap.records.get();
             MessageVerdict verdict = decide(context, envelope_, headers_);
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);

@@ -18,6 +18,7 @@
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/org_domain.hpp"
+#include "core/record_cache.hpp"
 #include "core/verdict.hpp"
 #include "milter/actions.hpp"
 
@@ -33,6 +34,9 @@ struct Snapshot {
     // TestDNSData: the same object as dns. Its query log (kept for tests) is cleared now and
     // then so a long benchmark does not grow it without bound.
     MemoryResolver* test_resolver = nullptr;
+    // Record parses shared by every message (io/record_cache), kept across reloads: a parse
+    // depends on the record text alone. Null: each message parses its records.
+    std::shared_ptr<RecordParseCache> records;
     std::uint64_t generation = 0;
 };
 

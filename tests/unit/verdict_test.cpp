@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/memory_resolver.hpp"
+#include "core/record_cache.hpp"
 
 namespace dmarc {
 namespace {
@@ -479,6 +480,60 @@ TEST_F(Verdicts, SpoolRowHoldsTheWholeEvaluation) {
     EXPECT_FALSE(row2.record.has_value());
     EXPECT_EQ(row2.dmarc_result, DmarcResult::none);
     EXPECT_TRUE(row2.is_report);
+}
+
+// A RecordParseCache (core/record_cache.hpp) only saves parsing: the milter's shared parses
+// must give every message the verdict it gets when its records are parsed for it (RFC 7489
+// §6.6.3 record selection and RFC 7208 §4.5-§4.6 are functions of the TXT text alone).
+class CountingParseCache final : public RecordParseCache {
+  public:
+    std::shared_ptr<const RecordResult> dmarc(std::string_view text) override {
+        ++dmarc_calls;
+        auto [it, added] = dmarc_.try_emplace(std::string(text));
+        if (added) it->second = std::make_shared<const RecordResult>(parse_dmarc_record(text));
+        return it->second;
+    }
+    std::shared_ptr<const Result<SpfRecord>> spf(std::string_view text) override {
+        ++spf_calls;
+        auto [it, added] = spf_.try_emplace(std::string(text));
+        if (added) it->second = std::make_shared<const Result<SpfRecord>>(parse_spf_record(text));
+        return it->second;
+    }
+    std::size_t distinct() const { return dmarc_.size() + spf_.size(); }
+    std::size_t dmarc_calls = 0;
+    std::size_t spf_calls = 0;
+
+  private:
+    std::map<std::string, std::shared_ptr<const RecordResult>, std::less<>> dmarc_;
+    std::map<std::string, std::shared_ptr<const Result<SpfRecord>>, std::less<>> spf_;
+};
+
+TEST_F(Verdicts, SharedRecordParsesGiveTheSameVerdicts) {
+    CountingParseCache cache;
+    for (int round = 0; round < 2; ++round) {  // the second round is all cache hits
+        for (const auto& [id, s] : scenarios_) {
+            SCOPED_TRACE(id + " round " + std::to_string(round));
+            VerdictContext plain{config_, zone_};
+            plain.now = 1764000000;
+            VerdictContext shared{config_, zone_};
+            shared.now = 1764000000;
+            shared.records = &cache;
+            const MessageVerdict a = decide(plain, s.envelope, s.headers);
+            const MessageVerdict b = decide(shared, s.envelope, s.headers);
+            EXPECT_EQ(a.log_line, b.log_line);
+            EXPECT_EQ(a.detail_line, b.detail_line);
+            EXPECT_EQ(our_field(a), our_field(b));
+            EXPECT_EQ(a.action, b.action);
+            EXPECT_EQ(a.reply_text, b.reply_text);
+            EXPECT_EQ(a.evaluation.trace, b.evaluation.trace);
+            EXPECT_TRUE(to_spool_row(a, s.envelope, 1) == to_spool_row(b, s.envelope, 1));
+        }
+    }
+    // Both kinds were read through the cache (the demo has SPF self-validation on), and the
+    // second round added no parse.
+    EXPECT_GT(cache.dmarc_calls, 0u);
+    EXPECT_GT(cache.spf_calls, 0u);
+    EXPECT_LT(cache.distinct(), (cache.dmarc_calls + cache.spf_calls) / 2 + 1);
 }
 
 }  // namespace
