@@ -30,7 +30,7 @@ std::string printable(std::string_view v) {
     return out;
 }
 
-std::string joined(const std::vector<std::string>& args) {
+std::string joined(const std::vector<std::string_view>& args) {
     std::string out;
     for (const auto& a : args) {
         if (!out.empty()) out += ' ';
@@ -287,7 +287,7 @@ void Session::end_message() noexcept {
     if (headers_.capacity() > 256) headers_.shrink_to_fit();
 }
 
-Status Session::on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept {
+Status Session::on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept {
     try {
         end_message();
         reset_message();
@@ -323,7 +323,7 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
         "mail", [&args] { return joined(args); }, no_reply_or(bits::kNoReplyMail, Status::proceed));
 }
 
-Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
+Status Session::on_envrcpt(const std::vector<std::string_view>& args) noexcept {
     try {
         ++recipients_seen_;
         if (connect_verdict_ != Status::proceed) {

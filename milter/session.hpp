@@ -96,8 +96,9 @@ class Session {
     Status on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
                       Actions& actions) noexcept;
     Status on_helo(std::string_view helo) noexcept;
-    Status on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept;
-    Status on_envrcpt(const std::vector<std::string>& args) noexcept;
+    // args: views into the MTA's packet, valid for the call.
+    Status on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept;
+    Status on_envrcpt(const std::vector<std::string_view>& args) noexcept;
     Status on_header(std::string_view name, std::string_view value) noexcept;
     Status on_eom(Actions& actions) noexcept;
     Status on_abort() noexcept;
