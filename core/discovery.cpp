@@ -215,7 +215,7 @@ Evaluation evaluate_message(EvaluationInput input, DnsResolver& resolver,
         TreeWalkOrgDomainFinder finder(fetcher);
         e = evaluate(input, finder);
     }
-    e.dns_path = fetcher.history();
+    e.dns_path = fetcher.take_history();
     return e;
 }
 

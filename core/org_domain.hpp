@@ -158,6 +158,9 @@ class DmarcRecordFetcher {
     std::size_t query_count() const noexcept { return queries_; }
     // Every distinct lookup, in the order it was first made.
     std::vector<DmarcLookup> history() const;
+    // The same, moved out: the fetcher is empty afterwards (the end of a message's evaluation,
+    // where the copy cost more than any one of its lookups).
+    std::vector<DmarcLookup> take_history();
 
   private:
     DnsResolver& resolver_;

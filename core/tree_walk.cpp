@@ -155,6 +155,16 @@ std::vector<DmarcLookup> DmarcRecordFetcher::history() const {
     return out;
 }
 
+std::vector<DmarcLookup> DmarcRecordFetcher::take_history() {
+    std::vector<DmarcLookup> out;
+    out.reserve(order_.size());
+    for (const auto& name : order_) out.push_back(std::move(cache_.at(name)));
+    cache_.clear();
+    existence_.clear();
+    order_.clear();
+    return out;
+}
+
 std::vector<std::string> TreeWalk::queried_names() const {
     std::vector<std::string> names;
     for (const auto& step : steps) names.push_back("_dmarc." + step.domain);
