@@ -369,6 +369,8 @@ Status Session::on_header(std::string_view name, std::string_view value) noexcep
             }
         } else {
             header_bytes_ += bytes;
+            // A message has a dozen or two fields: one allocation instead of growing 1, 2, 4...
+            if (headers_.capacity() == 0) headers_.reserve(32);
             headers_.push_back(HeaderField{std::string(name), std::string(value)});
         }
     } catch (...) {
