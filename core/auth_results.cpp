@@ -366,6 +366,13 @@ bool is_bare_address(std::string_view value) noexcept {
     return true;
 }
 
+// Our field is written for every message: lower-case straight into it, no temporary string.
+void append_lower(std::string& out, std::string_view text) {
+    const std::size_t start = out.size();
+    out.append(text);
+    for (std::size_t i = start; i < out.size(); ++i) out[i] = text::to_lower(out[i]);
+}
+
 bool append_value(std::string& out, std::string_view value, bool address_ok) {
     if (lex::is_token(value) || (address_ok && is_bare_address(value))) {
         out.append(value);
@@ -380,6 +387,7 @@ Result<std::string> format_authentication_results(std::string_view authserv_id,
                                                   std::span<const AuthResult> results) {
     if (authserv_id.empty()) return make_error(Errc::invalid_value, "empty authserv-id");
     std::string out;
+    out.reserve(256);
     if (!append_value(out, authserv_id, false)) {
         return make_error(Errc::invalid_value, "control character in the authserv-id");
     }
@@ -392,13 +400,13 @@ Result<std::string> format_authentication_results(std::string_view authserv_id,
             return make_error(Errc::invalid_value, "method or result is not a keyword");
         }
         out.append("; ");
-        out.append(text::lower(r.method));
+        append_lower(out, r.method);
         if (r.method_version) {
             out.push_back('/');
             out.append(std::to_string(*r.method_version));
         }
         out.push_back('=');
-        out.append(text::lower(r.result));
+        append_lower(out, r.result);
         for (const auto& comment : r.comments) {
             out.push_back(' ');
             if (!lex::append_comment(out, comment)) {
@@ -416,9 +424,9 @@ Result<std::string> format_authentication_results(std::string_view authserv_id,
                 return make_error(Errc::invalid_value, "ptype or property is not a keyword");
             }
             out.push_back(' ');
-            out.append(text::lower(p.ptype));
+            append_lower(out, p.ptype);
             out.push_back('.');
-            out.append(text::lower(p.property));
+            append_lower(out, p.property);
             out.push_back('=');
             if (!append_value(out, p.value, true)) {
                 return make_error(Errc::invalid_value,

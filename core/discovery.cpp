@@ -183,8 +183,8 @@ PolicyDiscovery discover_policy_psl(DmarcRecordFetcher& fetcher, const PublicSuf
 }
 
 Evaluation evaluate_message(EvaluationInput input, DnsResolver& resolver,
-                            const PublicSuffixList* psl) {
-    DmarcRecordFetcher fetcher(resolver);
+                            const PublicSuffixList* psl, RecordParseCache* records) {
+    DmarcRecordFetcher fetcher(resolver, records);
     const bool psl_mode = input.mode == EvaluationMode::rfc7489;
     if (psl_mode && !psl) {
         Evaluation e;
@@ -215,7 +215,7 @@ Evaluation evaluate_message(EvaluationInput input, DnsResolver& resolver,
         TreeWalkOrgDomainFinder finder(fetcher);
         e = evaluate(input, finder);
     }
-    e.dns_path = fetcher.history();
+    e.dns_path = fetcher.take_history();
     return e;
 }
 

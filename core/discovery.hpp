@@ -41,8 +41,9 @@ PolicyDiscovery discover_policy_psl(DmarcRecordFetcher& fetcher, const PublicSuf
 // Discovery for each distinct author domain (at most limits::kMaxAuthorDomains) with the
 // method of input.mode, then evaluate() with the matching OrgDomainFinder over the same
 // lookups. input.discoveries is ignored and replaced. rfc7489 mode needs psl (else the result
-// is permerror). dns_path lists every _dmarc lookup made.
+// is permerror). dns_path lists every _dmarc lookup made. records: where record parses may come
+// from (record_cache.hpp); null: each record is parsed.
 Evaluation evaluate_message(EvaluationInput input, DnsResolver& resolver,
-                            const PublicSuffixList* psl);
+                            const PublicSuffixList* psl, RecordParseCache* records = nullptr);
 
 }  // namespace dmarc

@@ -98,6 +98,8 @@ class Lexer {
     explicit Lexer(std::string_view body) : s_(body) {}
 
     Result<std::vector<Token>> run() {
+        // "Name <local@example.com>" is 8 tokens: one allocation instead of growing to them.
+        tokens_.reserve(16);
         bool space = false;
         while (i_ < s_.size()) {
             char c = s_[i_];

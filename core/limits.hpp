@@ -111,6 +111,13 @@ inline constexpr std::size_t kMaxMilterRecipients = 1000;
 // One milter protocol packet. Postfix sends header fields whole (header_size_limit 102400) and
 // body chunks of at most 65535 bytes; a longer length prefix is not the milter protocol.
 inline constexpr std::size_t kMaxMilterPacketBytes = 2 * 1024 * 1024;
+// Parsed DMARC / SPF records the milter keeps by their text (io/record_cache): per record kind,
+// two generations of at most this many each. The senders a site hears from publish a few
+// hundred distinct records; a flood of distinct ones only pushes the older ones out.
+inline constexpr std::size_t kRecordCacheEntries = 1024;
+// Longer record texts are parsed every time, never kept: real records are a few hundred bytes,
+// and this caps what one entry can hold.
+inline constexpr std::size_t kMaxCachedRecordBytes = 1024;
 
 // ---- OpenDMARC history text (opendmarc.md §3) --------------------------------------------------
 // OpenDMARC's longest lines are arc_policy JSON of a few hundred bytes.

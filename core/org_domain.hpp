@@ -139,9 +139,12 @@ struct DmarcLookup {
 // Queries TXT _dmarc.<domain> through a resolver, at most once per name for one message: the
 // policy discovery walk and the alignment walks share their answers. Not thread-safe (one
 // message, one thread). Keeps every lookup in query order for the history.
+class RecordParseCache;
 class DmarcRecordFetcher {
   public:
-    explicit DmarcRecordFetcher(DnsResolver& resolver) : resolver_(resolver) {}
+    // records: where parses may come from (record_cache.hpp); null: each record is parsed.
+    explicit DmarcRecordFetcher(DnsResolver& resolver, RecordParseCache* records = nullptr)
+        : resolver_(resolver), records_(records) {}
 
     // domain: a normalised (lower-case A-label) name. The reference stays valid as long as
     // the fetcher lives.
@@ -155,9 +158,13 @@ class DmarcRecordFetcher {
     std::size_t query_count() const noexcept { return queries_; }
     // Every distinct lookup, in the order it was first made.
     std::vector<DmarcLookup> history() const;
+    // The same, moved out: the fetcher is empty afterwards (the end of a message's evaluation,
+    // where the copy cost more than any one of its lookups).
+    std::vector<DmarcLookup> take_history();
 
   private:
     DnsResolver& resolver_;
+    RecordParseCache* records_;
     std::map<std::string, DmarcLookup> cache_;
     std::map<std::string, DnsStatus> existence_;
     std::vector<std::string> order_;

@@ -11,6 +11,7 @@
 
 #include "core/domain_name.hpp"
 #include "core/limits.hpp"
+#include "core/record_cache.hpp"
 #include "core/text.hpp"
 
 namespace dmarc {
@@ -608,7 +609,8 @@ RecordResult parse_dmarc_record(std::string_view text) {
     return std::move(record);
 }
 
-RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records) {
+RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records,
+                                    RecordParseCache* cache) {
     RecordSelection selection;
     std::size_t count = 0;
     const std::string* chosen = nullptr;
@@ -619,7 +621,7 @@ RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records)
     if (count == 1) {
         selection.outcome = RecordSelection::Outcome::one;
         selection.text = *chosen;
-        selection.record = parse_dmarc_record(*chosen);
+        selection.record = cache ? *cache->dmarc(*chosen) : parse_dmarc_record(*chosen);
     } else if (count == 0) {
         selection.outcome = RecordSelection::Outcome::none;
         selection.record = tl::unexpected(

@@ -113,7 +113,10 @@ struct RecordSelection {
     std::string text;     // the chosen record as published (Outcome::one)
     RecordResult record;  // its parse (Outcome::one)
 };
-RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records);
+// cache: where the chosen record's parse may come from (record_cache.hpp); null: parse it.
+class RecordParseCache;
+RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records,
+                                    RecordParseCache* cache = nullptr);
 
 // Canonical text of a record, for display and tests ("v=DMARC1; p=reject; ..."): p, then only
 // the tags that differ from their defaults. p is left out when p_valid is false, so that the

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 
 #include "core/domain_name.hpp"
+#include "core/record_cache.hpp"
 #include "core/spf_record.hpp"
 #include "core/text.hpp"
 
@@ -348,7 +350,15 @@ Evaluation Evaluator::evaluate(const std::string& domain) {
     if (records.empty()) return fail_with(SpfResult::none, "no SPF record at " + domain);
     if (records.size() > 1)
         return fail_with(SpfResult::permerror, "several SPF records at " + domain);
-    auto record = parse_spf_record(*records.front());
+    // A shared parse when there is a cache: only read here, never copied.
+    std::shared_ptr<const Result<SpfRecord>> cached;
+    Result<SpfRecord> parsed;
+    if (options_.records) {
+        cached = options_.records->spf(*records.front());
+    } else {
+        parsed = parse_spf_record(*records.front());
+    }
+    const Result<SpfRecord>& record = cached ? *cached : parsed;
     if (!record) {
         return fail_with(SpfResult::permerror,
                          "SPF record at " + domain + ": " + record.error().message);

@@ -18,6 +18,8 @@
 
 namespace dmarc {
 
+class RecordParseCache;
+
 struct SpfOptions {
     // A monotonic clock in milliseconds; empty means no time budget. core reads no clock itself.
     std::function<std::uint64_t()> now_ms;
@@ -28,6 +30,8 @@ struct SpfOptions {
     // Explanation for a fail when the record has no usable exp= (§6.2, "locally-defined").
     std::string default_explanation;
     bool fetch_explanation = true;  // exp= costs one extra TXT query on fail
+    // Where record parses may come from (record_cache.hpp); null: each record is parsed.
+    RecordParseCache* records = nullptr;
 };
 
 struct SpfOutcome {

@@ -2,6 +2,7 @@
 // selection of §4.10.2 (declarations in org_domain.hpp). Records are chosen and parsed by
 // record.hpp (select_dmarc_record); this file only decides what each answer means for a walk.
 #include <cstddef>
+#include <utility>
 
 #include "core/domain_name.hpp"
 #include "core/limits.hpp"
@@ -108,7 +109,7 @@ const DmarcLookup& DmarcRecordFetcher::fetch(const std::string& domain) {
                                     std::to_string(limits::kMaxTxtRecordsPerName);
                     break;
                 }
-                RecordSelection selection = select_dmarc_record(response.txt);
+                RecordSelection selection = select_dmarc_record(response.txt, records_);
                 switch (selection.outcome) {
                     case RecordSelection::Outcome::none:
                         lookup.outcome = LookupOutcome::no_record;
@@ -118,16 +119,16 @@ const DmarcLookup& DmarcRecordFetcher::fetch(const std::string& domain) {
                         lookup.detail = "more than one v=DMARC1 record: all discarded";
                         break;
                     case RecordSelection::Outcome::one:
-                        lookup.record_text = selection.text;
+                        lookup.record_text = std::move(selection.text);
                         if (selection.record) {
                             lookup.outcome = LookupOutcome::record;
-                            lookup.record = *selection.record;
+                            lookup.record = std::move(*selection.record);
                         } else {
                             // Still a DMARC record: its psd= stops a walk and it counts in
                             // the RFC 9989 §4.10.2 selection; as a policy: "no processing".
                             lookup.outcome = LookupOutcome::invalid_record;
-                            lookup.detail = selection.record.error().reason;
-                            lookup.record = selection.record.error().partial;
+                            lookup.detail = std::move(selection.record.error().reason);
+                            lookup.record = std::move(selection.record.error().partial);
                         }
                         break;
                 }
@@ -151,6 +152,16 @@ std::vector<DmarcLookup> DmarcRecordFetcher::history() const {
     std::vector<DmarcLookup> out;
     out.reserve(order_.size());
     for (const auto& name : order_) out.push_back(cache_.at(name));
+    return out;
+}
+
+std::vector<DmarcLookup> DmarcRecordFetcher::take_history() {
+    std::vector<DmarcLookup> out;
+    out.reserve(order_.size());
+    for (const auto& name : order_) out.push_back(std::move(cache_.at(name)));
+    cache_.clear();
+    existence_.clear();
+    order_.clear();
     return out;
 }
 

@@ -49,6 +49,9 @@ struct VerdictContext {
     std::int64_t now = 0;                   // epoch seconds, for history and SPF %{t}
     std::function<std::uint64_t()> now_ms;  // monotonic ms for the SPF time budget
     std::string software = "dmarc-milter";  // for SoftwareHeader
+    // Parsed DMARC and SPF records shared across messages (record_cache.hpp); null: each
+    // record is parsed.
+    RecordParseCache* records = nullptr;
 };
 
 struct HeaderChange {

@@ -14,6 +14,7 @@
 #include "core/memory_resolver.hpp"
 #include "core/text.hpp"
 #include "io/file.hpp"
+#include "io/record_cache.hpp"
 #if __has_include("io/dns.hpp")
 #include "io/dns.hpp"
 #define DMARC_MILTER_HAVE_UNBOUND 1
@@ -147,6 +148,8 @@ Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::Mi
         snap->dns = std::move(*dns);
         snap->test_resolver = dynamic_cast<MemoryResolver*>(snap->dns.get());
     }
+    snap->records = previous && previous->records ? previous->records
+                                                  : std::make_shared<io::SharedRecordCache>();
     snap->generation = ++generation_;
     return std::shared_ptr<const Snapshot>(std::move(snap));
 }

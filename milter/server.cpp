@@ -64,6 +64,7 @@ void append_cstr(std::string& out, std::string_view s) {
 // NUL-terminated strings of a command's data; a missing final NUL ends the last one anyway.
 std::vector<std::string_view> split_nul(std::string_view data) {
     std::vector<std::string_view> parts;
+    parts.reserve(static_cast<std::size_t>(std::count(data.begin(), data.end(), '\0')) + 1);
     while (!data.empty()) {
         auto nul = data.find('\0');
         if (nul == std::string_view::npos) {
@@ -317,16 +318,12 @@ bool ProtocolConnection::command(char code, std::string_view data, std::string& 
         }
         case 'M': {
             for (std::size_t i = 3; i < kStages; ++i) macros_[i].clear();
-            std::vector<std::string> args;
-            for (auto p : split_nul(data)) args.emplace_back(p);
             ProtocolActions actions(*this, out);
-            reply(s.on_envfrom(args, actions), bits::kNoReplyMail, out);
+            reply(s.on_envfrom(split_nul(data), actions), bits::kNoReplyMail, out);
             return true;
         }
         case 'R': {
-            std::vector<std::string> args;
-            for (auto p : split_nul(data)) args.emplace_back(p);
-            reply(s.on_envrcpt(args), bits::kNoReplyRcpt, out);
+            reply(s.on_envrcpt(split_nul(data)), bits::kNoReplyRcpt, out);
             return true;
         }
         case 'L': {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -29,7 +30,7 @@ std::string printable(std::string_view v) {
     return out;
 }
 
-std::string joined(const std::vector<std::string>& args) {
+std::string joined(const std::vector<std::string_view>& args) {
     std::string out;
     for (const auto& a : args) {
         if (!out.empty()) out += ' ';
@@ -125,10 +126,17 @@ void Session::trace(std::uint32_t level, std::string_view line) noexcept {
     }
 }
 
-Status Session::traced(std::string_view step, std::string_view detail, Status status) noexcept {
+template <typename Detail>
+Status Session::traced(std::string_view step, const Detail& detail, Status status) noexcept {
     if (trace_level() >= 2) {
         try {
-            trace(2, fmt::format("{}{}{} -> {}", step, detail.empty() ? "" : " ", detail,
+            std::string text;
+            if constexpr (std::is_invocable_v<const Detail&>) {
+                text = detail();
+            } else {
+                text = detail;
+            }
+            trace(2, fmt::format("{}{}{} -> {}", step, text.empty() ? "" : " ", text,
                                  to_string(status)));
         } catch (...) {
         }
@@ -252,7 +260,9 @@ Status Session::on_helo(std::string_view helo) noexcept {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("helo", printable(helo_), no_reply_or(bits::kNoReplyHelo, Status::proceed));
+    return traced(
+        "helo", [this] { return printable(helo_); },
+        no_reply_or(bits::kNoReplyHelo, Status::proceed));
 }
 
 void Session::reset_message() noexcept {
@@ -277,14 +287,14 @@ void Session::end_message() noexcept {
     if (headers_.capacity() > 256) headers_.shrink_to_fit();
 }
 
-Status Session::on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept {
+Status Session::on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept {
     try {
         end_message();
         reset_message();
         if (connect_verdict_ != Status::proceed) {
             // Answered at connect (no reply there): nothing of this message is kept or counted.
             return traced(
-                "mail", joined(args),
+                "mail", [&args] { return joined(args); },
                 (steps_ & bits::kNoReplyMail) != 0 ? Status::no_reply : answer_deferred(actions));
         }
         // A new message takes the newest configuration; the one it starts with stays its own
@@ -302,16 +312,18 @@ Status Session::on_envfrom(const std::vector<std::string>& args, Actions& action
                           fmt::format("ignoring authenticated client {} [{}]", client_name_,
                                       client_ip_ ? client_ip_->to_string() : "local"));
             end_message();
-            return traced("mail", joined(args), Status::accept);
+            return traced(
+                "mail", [&args] { return joined(args); }, Status::accept);
         }
     } catch (...) {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("mail", joined(args), no_reply_or(bits::kNoReplyMail, Status::proceed));
+    return traced(
+        "mail", [&args] { return joined(args); }, no_reply_or(bits::kNoReplyMail, Status::proceed));
 }
 
-Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
+Status Session::on_envrcpt(const std::vector<std::string_view>& args) noexcept {
     try {
         ++recipients_seen_;
         if (connect_verdict_ != Status::proceed) {
@@ -324,7 +336,8 @@ Status Session::on_envrcpt(const std::vector<std::string>& args) noexcept {
         failed_ = true;
         services_.count_internal_error();
     }
-    return traced("rcpt", joined(args), no_reply_or(bits::kNoReplyRcpt, Status::proceed));
+    return traced(
+        "rcpt", [&args] { return joined(args); }, no_reply_or(bits::kNoReplyRcpt, Status::proceed));
 }
 
 Status Session::on_header(std::string_view name, std::string_view value) noexcept {
@@ -356,6 +369,8 @@ Status Session::on_header(std::string_view name, std::string_view value) noexcep
             }
         } else {
             header_bytes_ += bytes;
+            // A message has a dozen or two fields: one allocation instead of growing 1, 2, 4...
+            if (headers_.capacity() == 0) headers_.reserve(32);
             headers_.push_back(HeaderField{std::string(name), std::string(value)});
         }
     } catch (...) {
@@ -466,6 +481,7 @@ Status Session::on_eom(Actions& actions) noexcept {
             context.now = services_.now();
             context.now_ms = [this] { return services_.now_ms(); };
             context.software = "dmarc-milter";
+            context.records = snap.records.get();
             MessageVerdict verdict = decide(context, envelope_, headers_);
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);

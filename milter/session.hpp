@@ -18,6 +18,7 @@
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/org_domain.hpp"
+#include "core/record_cache.hpp"
 #include "core/verdict.hpp"
 #include "milter/actions.hpp"
 
@@ -33,6 +34,9 @@ struct Snapshot {
     // TestDNSData: the same object as dns. Its query log (kept for tests) is cleared now and
     // then so a long benchmark does not grow it without bound.
     MemoryResolver* test_resolver = nullptr;
+    // Record parses shared by every message (io/record_cache), kept across reloads: a parse
+    // depends on the record text alone. Null: each message parses its records.
+    std::shared_ptr<RecordParseCache> records;
     std::uint64_t generation = 0;
 };
 
@@ -92,8 +96,9 @@ class Session {
     Status on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
                       Actions& actions) noexcept;
     Status on_helo(std::string_view helo) noexcept;
-    Status on_envfrom(const std::vector<std::string>& args, Actions& actions) noexcept;
-    Status on_envrcpt(const std::vector<std::string>& args) noexcept;
+    // args: views into the MTA's packet, valid for the call.
+    Status on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept;
+    Status on_envrcpt(const std::vector<std::string_view>& args) noexcept;
     Status on_header(std::string_view name, std::string_view value) noexcept;
     Status on_eom(Actions& actions) noexcept;
     Status on_abort() noexcept;
@@ -111,7 +116,10 @@ class Session {
     // MilterDebug: a protocol trace in the log, more with each level (config.cpp).
     std::uint32_t trace_level() const { return snapshot_ ? snapshot_->config.milter_debug : 0; }
     void trace(std::uint32_t level, std::string_view line) noexcept;
-    Status traced(std::string_view step, std::string_view detail, Status status) noexcept;
+    // Level 2: "step detail -> status". detail is text or a callable that returns it, so the
+    // text (every MAIL/RCPT argument made printable) is built only when the trace is on.
+    template <typename Detail>
+    Status traced(std::string_view step, const Detail& detail, Status status) noexcept;
     void reset_message() noexcept;
     void end_message() noexcept;
     Status apply(const MessageVerdict& verdict, Actions& actions);

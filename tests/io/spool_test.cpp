@@ -57,6 +57,8 @@ TEST(SpoolList, EncodingRoundTripsAndKeepsEmptyItems) {
         EXPECT_EQ(*decoded, items);
     }
     EXPECT_NE(encode_list({}), encode_list({""}));
+    // The text itself (what the spool's columns hold): escapes mid-item, at its ends, in a row.
+    EXPECT_EQ(encode_list({"a\nb", "c\\d", "\\\n", "plain"}), "a\\nb\nc\\\\d\n\\\\\\n\nplain\n");
     EXPECT_FALSE(decode_list("a"));       // unterminated item
     EXPECT_FALSE(decode_list("a\\x\n"));  // unknown escape
     EXPECT_FALSE(decode_list("a\\"));

@@ -493,6 +493,25 @@ TEST(AuthResultsFormat, QuotesAndEscapes) {
     EXPECT_EQ(format_authentication_results("id", c).value(), "id; dkim=pass (a \\(b\\) \\\\ c)");
 }
 
+// RFC 8601 §2.2 value = token / quoted-string, token as RFC 2045 §5.1: printable US-ASCII but
+// SPACE and the tspecials. Every printable character, inside a reason: written bare unless it
+// is a tspecial. Method, result, ptype and property are keywords, written in lower case.
+TEST(AuthResultsFormat, EveryTspecialAndOnlyThoseAreQuoted) {
+    const std::string tspecials = "()<>@,;:\\\"/[]?=";
+    for (int i = 0x21; i < 0x7f; ++i) {
+        const char c = static_cast<char>(i);
+        std::vector<AuthResult> r = {make("SPF", "Pass", {{"SMTP", "MailFrom", "x"}})};
+        r[0].reason = std::string("a") + c + "b";
+        std::string written = *r[0].reason;
+        if (tspecials.find(c) != std::string::npos) {
+            written = std::string("\"a") + (c == '"' || c == '\\' ? "\\" : "") + c + "b\"";
+        }
+        EXPECT_EQ(format_authentication_results("id", r).value(),
+                  "id; spf=pass reason=" + written + " smtp.mailfrom=x")
+            << c;
+    }
+}
+
 TEST(AuthResultsFormat, RefusesHeaderInjectionAndNonKeywords) {
     const std::vector<std::vector<AuthResult>> bad = {
         {make("dkim", "pass", {{"header", "d", "a\r\nX-Evil: 1"}})},

@@ -377,6 +377,26 @@ _dmarc.mail.example.com TXT "v=spf1 -all"
     EXPECT_EQ(e.policy_domain, "example.com");  // one label below the PSD
     EXPECT_EQ(e.organizational_domain, "example.com");
     EXPECT_EQ(e.applied_policy, Policy::quarantine);
+
+    // take_history() (what evaluate_message uses) gives what history() gives, records and
+    // all, in query order, and leaves the fetcher empty.
+    DmarcRecordFetcher fetcher(dns);
+    for (const char* name : {"example.com", "a.mail.example.com", "com", "example.com"}) {
+        fetcher.fetch(name);
+    }
+    auto copied = fetcher.history();
+    auto taken = fetcher.take_history();
+    ASSERT_EQ(copied.size(), 3u);
+    ASSERT_EQ(taken.size(), copied.size());
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+        EXPECT_EQ(taken[i].describe(), copied[i].describe());
+        EXPECT_EQ(taken[i].record_text, copied[i].record_text);
+        ASSERT_EQ(taken[i].record.has_value(), copied[i].record.has_value());
+        if (taken[i].record) {
+            EXPECT_EQ(to_string(*taken[i].record), to_string(*copied[i].record));
+        }
+    }
+    EXPECT_TRUE(fetcher.history().empty());
 }
 
 // ---- policy-discovery.json ------------------------------------------------------------------

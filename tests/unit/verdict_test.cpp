@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/memory_resolver.hpp"
+#include "core/record_cache.hpp"
 
 namespace dmarc {
 namespace {
@@ -479,6 +480,131 @@ TEST_F(Verdicts, SpoolRowHoldsTheWholeEvaluation) {
     EXPECT_FALSE(row2.record.has_value());
     EXPECT_EQ(row2.dmarc_result, DmarcResult::none);
     EXPECT_TRUE(row2.is_report);
+}
+
+// A RecordParseCache (core/record_cache.hpp) only saves parsing: the milter's shared parses
+// must give every message the verdict it gets when its records are parsed for it (RFC 7489
+// §6.6.3 record selection and RFC 7208 §4.5-§4.6 are functions of the TXT text alone).
+class CountingParseCache final : public RecordParseCache {
+  public:
+    std::shared_ptr<const RecordResult> dmarc(std::string_view text) override {
+        ++dmarc_calls;
+        auto [it, added] = dmarc_.try_emplace(std::string(text));
+        if (added) it->second = std::make_shared<const RecordResult>(parse_dmarc_record(text));
+        return it->second;
+    }
+    std::shared_ptr<const Result<SpfRecord>> spf(std::string_view text) override {
+        ++spf_calls;
+        auto [it, added] = spf_.try_emplace(std::string(text));
+        if (added) it->second = std::make_shared<const Result<SpfRecord>>(parse_spf_record(text));
+        return it->second;
+    }
+    std::size_t distinct() const { return dmarc_.size() + spf_.size(); }
+    std::size_t dmarc_calls = 0;
+    std::size_t spf_calls = 0;
+
+  private:
+    std::map<std::string, std::shared_ptr<const RecordResult>, std::less<>> dmarc_;
+    std::map<std::string, std::shared_ptr<const Result<SpfRecord>>, std::less<>> spf_;
+};
+
+TEST_F(Verdicts, SharedRecordParsesGiveTheSameVerdicts) {
+    CountingParseCache cache;
+    for (int round = 0; round < 2; ++round) {  // the second round is all cache hits
+        for (const auto& [id, s] : scenarios_) {
+            SCOPED_TRACE(id + " round " + std::to_string(round));
+            VerdictContext plain{config_, zone_};
+            plain.now = 1764000000;
+            VerdictContext shared{config_, zone_};
+            shared.now = 1764000000;
+            shared.records = &cache;
+            const MessageVerdict a = decide(plain, s.envelope, s.headers);
+            const MessageVerdict b = decide(shared, s.envelope, s.headers);
+            EXPECT_EQ(a.log_line, b.log_line);
+            EXPECT_EQ(a.detail_line, b.detail_line);
+            EXPECT_EQ(our_field(a), our_field(b));
+            EXPECT_EQ(a.action, b.action);
+            EXPECT_EQ(a.reply_text, b.reply_text);
+            EXPECT_EQ(a.evaluation.trace, b.evaluation.trace);
+            EXPECT_TRUE(to_spool_row(a, s.envelope, 1) == to_spool_row(b, s.envelope, 1));
+        }
+    }
+    // Both kinds were read through the cache (the demo has SPF self-validation on), and the
+    // second round added no parse.
+    EXPECT_GT(cache.dmarc_calls, 0u);
+    EXPECT_GT(cache.spf_calls, 0u);
+    EXPECT_LT(cache.distinct(), (cache.dmarc_calls + cache.spf_calls) / 2 + 1);
+}
+
+// The two log lines of every decided message (what OpenDMARC's "<qid>: <domain> <result>"
+// line became, and the detail line operators grep), pinned for every demo scenario: the SPF
+// source, several DKIM results, an override (RFC 9989 §4.7 t=y), a note, no policy domain.
+TEST_F(Verdicts, LogLinesOfEveryScenario) {
+    struct Case {
+        std::string id, log_line, detail_line;
+    };
+    const std::vector<Case> cases = {
+        {"01", "Q01: bank.example pass",
+         "Q01: dmarc=pass from=bank.example policy_domain=bank.example policy=reject "
+         "disposition=none action=accept spf=pass(self:bank.example) dkim=bank.example:pass "
+         "aligned=spf:yes,dkim:yes"},
+        {"02", "Q02: bank.example fail",
+         "Q02: dmarc=fail from=bank.example policy_domain=bank.example policy=reject "
+         "disposition=reject action=reject spf=none(self:attacker.example) dkim=none "
+         "aligned=spf:no,dkim:no"},
+        {"03", "Q03: bank.example fail",
+         "Q03: dmarc=fail from=bank.example policy_domain=bank.example policy=reject "
+         "disposition=reject action=reject spf=none(self:attacker.example) dkim=none "
+         "aligned=spf:no,dkim:no note=\"removed 1 forged Authentication-Results field(s)\""},
+        {"04", "Q04: shop.example pass",
+         "Q04: dmarc=pass from=shop.example policy_domain=shop.example policy=quarantine "
+         "disposition=none action=accept spf=pass(self:shop.example) dkim=none "
+         "aligned=spf:yes,dkim:no"},
+        {"05", "Q05: shop.example fail",
+         "Q05: dmarc=fail from=shop.example policy_domain=shop.example policy=quarantine "
+         "disposition=quarantine action=quarantine spf=softfail(self:shop.example) "
+         "dkim=mailer.shop.example:pass aligned=spf:no,dkim:no"},
+        {"06", "Q06: news.example fail",
+         "Q06: dmarc=fail from=news.example policy_domain=news.example policy=none "
+         "disposition=none action=accept spf=fail(self:news.example) dkim=none "
+         "aligned=spf:no,dkim:no"},
+        {"07", "Q07: helpdesk.corp.example fail",
+         "Q07: dmarc=fail from=helpdesk.corp.example policy_domain=corp.example policy=reject "
+         "disposition=reject action=reject spf=none(self:helpdesk.corp.example) dkim=none "
+         "aligned=spf:no,dkim:no"},
+        {"08", "Q08: mail.corp.example fail",
+         "Q08: dmarc=fail from=mail.corp.example policy_domain=corp.example policy=quarantine "
+         "disposition=quarantine action=quarantine spf=fail(self:mail.corp.example) dkim=none "
+         "aligned=spf:no,dkim:no"},
+        {"09", "Q09: trial.example fail",
+         "Q09: dmarc=fail from=trial.example policy_domain=trial.example policy=reject "
+         "disposition=quarantine action=quarantine spf=fail(self:trial.example) dkim=none "
+         "aligned=spf:no,dkim:no override=policy_test_mode"},
+        {"10", "Q10: bank.example fail",
+         "Q10: dmarc=fail from=bank.example policy_domain=bank.example policy=reject "
+         "disposition=reject action=reject spf=none(self:attacker.example) dkim=news.example:pass "
+         "aligned=spf:no,dkim:no"},
+        {"11", "Q11: flaky.example temperror",
+         "Q11: dmarc=temperror from=flaky.example policy_domain=- policy=- disposition=none "
+         "action=accept spf=none(self:flaky.example) dkim=none aligned=spf:no,dkim:no"},
+        {"12", "Q12: news.example fail",
+         "Q12: dmarc=fail from=news.example policy_domain=news.example policy=none "
+         "disposition=none action=accept spf=pass(self:lists.example) "
+         "dkim=news.example:fail,lists.example:pass aligned=spf:no,dkim:no"},
+    };
+    ASSERT_EQ(cases.size(), scenarios_.size());
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.id);
+        auto v = run(c.id);
+        EXPECT_EQ(v.log_line, c.log_line);
+        EXPECT_EQ(v.detail_line, c.detail_line);
+    }
+    // No SPF result at all (no upstream result, no self-validation).
+    config_.spf_self_validate = false;
+    EXPECT_EQ(
+        run("01").detail_line,
+        "Q01: dmarc=pass from=bank.example policy_domain=bank.example policy=reject "
+        "disposition=none action=accept spf=none dkim=bank.example:pass aligned=spf:no,dkim:yes");
 }
 
 }  // namespace
