@@ -4,7 +4,10 @@
 
 #include <idn2.h>
 
+#include <array>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/limits.hpp"
 #include "core/text.hpp"
@@ -12,13 +15,31 @@
 namespace dmarc {
 namespace {
 
-bool is_ascii(std::string_view s) {
-    for (char c : s) {
-        if (static_cast<unsigned char>(c) >= 0x80) return false;
-    }
-    return true;
-}
+// What one byte of an ASCII name is to check_labels (the IDNA path is for the rest).
+enum ByteClass : unsigned char { kInvalid, kLdh, kUpper, kDot, kPrintable, kNonAscii };
 
+constexpr std::array<ByteClass, 256> kByteClass = [] {
+    std::array<ByteClass, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        ByteClass k = kInvalid;
+        if (c >= 0x80) {
+            k = kNonAscii;
+        } else if (c == '.') {
+            k = kDot;
+        } else if (c >= 'A' && c <= 'Z') {
+            k = kUpper;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
+            k = kLdh;
+        } else if (c > 0x20 && c < 0x7f) {
+            k = kPrintable;
+        }
+        t[static_cast<std::size_t>(c)] = k;
+    }
+    return t;
+}();
+
+// The checks of every name, in this order per label: empty, over 63 bytes, a byte the rule does
+// not allow, a hyphen at either end (hostname). `name` is lower-case ASCII already.
 Result<std::string> check_labels(std::string name, LabelRule rule) {
     if (name.empty()) return make_error(Errc::syntax, "empty domain name");
     if (name.size() > limits::kMaxDomainBytes) {
@@ -34,10 +55,8 @@ Result<std::string> check_labels(std::string name, LabelRule rule) {
             return make_error(Errc::limit, "label longer than 63 bytes in domain name");
         }
         for (char c : label) {
-            auto u = static_cast<unsigned char>(c);
-            bool ok = rule == LabelRule::hostname
-                          ? (text::is_alpha(c) || text::is_digit(c) || c == '-')
-                          : (u > 0x20 && u < 0x7f);
+            auto k = kByteClass[static_cast<unsigned char>(c)];
+            bool ok = k == kLdh || (rule == LabelRule::dns && k != kInvalid && k != kNonAscii);
             if (!ok) return make_error(Errc::syntax, "invalid character in domain name");
         }
         if (rule == LabelRule::hostname && (label.front() == '-' || label.back() == '-')) {
@@ -48,6 +67,35 @@ Result<std::string> check_labels(std::string name, LabelRule rule) {
     return name;
 }
 
+// The usual name (already lower-case LDH, no IDN) in one pass: copies it, lowering, while
+// checking each label; anything unusual (an error to report in check_labels' order, upper case,
+// non-ASCII) returns nullopt for the general path, which gives the same answer.
+std::optional<std::string> plain_hostname(std::string_view name) {
+    if (name.empty() || name.size() > limits::kMaxDomainBytes) return std::nullopt;
+    std::string out(name);
+    std::size_t label_start = 0;
+    for (std::size_t i = 0; i <= out.size(); ++i) {
+        if (i == out.size() || out[i] == '.') {
+            std::size_t length = i - label_start;
+            if (length == 0 || length > limits::kMaxLabelBytes || out[label_start] == '-' ||
+                out[i - 1] == '-') {
+                return std::nullopt;
+            }
+            label_start = i + 1;
+            continue;
+        }
+        if (kByteClass[static_cast<unsigned char>(out[i])] != kLdh) return std::nullopt;
+    }
+    return out;
+}
+
+bool is_ascii(std::string_view s) {
+    for (char c : s) {
+        if (kByteClass[static_cast<unsigned char>(c)] == kNonAscii) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 Result<std::string> to_a_label_domain(std::string_view name, LabelRule rule) {
@@ -55,6 +103,7 @@ Result<std::string> to_a_label_domain(std::string_view name, LabelRule rule) {
         return make_error(Errc::limit, "domain name too long");
     }
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (auto plain = plain_hostname(name)) return std::move(*plain);
     if (is_ascii(name)) return check_labels(text::lower(name), rule);
     // libidn2 takes a C string: an embedded NUL would silently cut the name short.
     for (char c : name) {
