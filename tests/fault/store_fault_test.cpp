@@ -125,7 +125,14 @@ TEST(SpoolFault, DiskFullKeepsVerdictsAndCountsEveryLostRow) {
         }
     };
     send(before, "QB", 20);
-    std::this_thread::sleep_for(300ms);  // committed (flush interval 10 ms)
+    // Committed before the disk fills (the writer commits within 50 ms of a row; waited for,
+    // not slept on, so that a loaded machine cannot move a "before" row into the fault).
+    for (int i = 0; i < 500; ++i) {
+        auto reader = io::SpoolReader::open(spool);
+        auto n = reader ? reader->count() : Result<std::int64_t>(0);
+        if (n && *n >= 20) break;
+        std::this_thread::sleep_for(10ms);
+    }
     disk.fill();
     send(during, "QD", 200);
     ASSERT_TRUE(milter.wait_for_log("row(s) lost")) << milter.log();
