@@ -20,6 +20,8 @@
 
 namespace dmarc {
 
+class RecordParseCache;  // core/record_cache.hpp
+
 // ---- Public suffix list ---------------------------------------------------------------------
 
 // An immutable, parsed public suffix list. Every rule of the file is used, ICANN and PRIVATE
@@ -139,7 +141,6 @@ struct DmarcLookup {
 // Queries TXT _dmarc.<domain> through a resolver, at most once per name for one message: the
 // policy discovery walk and the alignment walks share their answers. Not thread-safe (one
 // message, one thread). Keeps every lookup in query order for the history.
-class RecordParseCache;
 class DmarcRecordFetcher {
   public:
     // records: where parses may come from (record_cache.hpp); null: each record is parsed.
