@@ -309,27 +309,68 @@ const Entry kEntries[] = {
       "Also records messages whose From domain publishes no DMARC record.", Support::implemented,
       true, true},
      SET_BOOL(record_all_messages)},
-    // ---- failure reports (RFC 6591 / 9991): not provided
+    // ---- failure reports (RFC 6591 as updated by RFC 9991; milter/failure_reports.hpp)
     {{"FailureReports", ValueType::boolean, "false",
-      "Failure (ruf) reports are not sent by this milter.", Support::unimplemented, true, true},
-     nullptr},
-    {{"FailureReportsBcc", ValueType::string, "(none)", "See FailureReports.",
-      Support::unimplemented, true, true},
-     nullptr},
-    {{"FailureReportsOnNone", ValueType::boolean, "false", "See FailureReports.",
-      Support::unimplemented, true, true},
-     nullptr},
-    {{"FailureReportsSentBy", ValueType::string, "(none)", "See FailureReports.",
-      Support::unimplemented, true, true},
-     nullptr},
+      "Sends failure (ruf) reports for messages whose DMARC record asks for them (fo=), through "
+      "ReportCommand, after verifying external destinations (RFC 9991) and within "
+      "FailureReportsRate. Never delays mail: reports are sent by a background thread.",
+      Support::implemented, true, true},
+     SET_BOOL(failure_reports)},
+    {{"FailureReportsBcc", ValueType::list, "(none)",
+      "Addresses that get a copy of every failure report (in Bcc; in To when the record has no "
+      "ruf). Not rate-limited and not verified: they are your own.",
+      Support::implemented, true, true},
+     [](MilterConfig& c, std::string_view v) -> Result<void> {
+         c.failure_reports_bcc.clear();
+         for (auto& item : list_value(v)) {
+             if (item.find('@') == std::string::npos || item.find_first_of("<>\"\r\n") !=
+                                                            std::string::npos) {
+                 return fail("not an address: " + item);
+             }
+             c.failure_reports_bcc.push_back(std::move(item));
+         }
+         return {};
+     }},
+    {{"FailureReportsOnNone", ValueType::boolean, "false",
+      "Also reports failures of domains whose policy is none.", Support::implemented, true, true},
+     SET_BOOL(failure_reports_on_none)},
+    {{"FailureReportsSentBy", ValueType::string, "dmarc-milter <postmaster@(host name)>",
+      "From: of failure reports.", Support::implemented, true, true},
+     [](MilterConfig& c, std::string_view v) -> Result<void> {
+         if (v.find_first_of("\r\n") != std::string_view::npos) return fail("one line only");
+         c.failure_reports_sent_by = std::string(v);
+         return {};
+     }},
+    {{"FailureReportsRedact", ValueType::boolean, "true",
+      "dmarc-milter: replaces the local-parts of addresses in failure reports by a keyed hash "
+      "(RFC 6590, RFC 9991 privacy); false sends them as received, as OpenDMARC does.",
+      Support::implemented, true, false},
+     SET_BOOL(failure_reports_redact)},
+    {{"FailureReportsRate", ValueType::integer, "10",
+      "dmarc-milter: at most this many failure reports per destination address per hour "
+      "(RFC 9991 requires a rate limit); the rest are counted and logged.",
+      Support::implemented, true, false},
+     [](MilterConfig& c, std::string_view v) -> Result<void> {
+         auto n = unsigned_value(v);
+         if (!n) return tl::unexpected(n.error());
+         if (*n == 0 || *n > 100000) return fail("must be 1 to 100000");
+         c.failure_reports_rate = *n;
+         return {};
+     }},
     {{"NoReportsList", ValueType::path, "(none)",
-      "OpenDMARC [dev]: file of addresses and domains never sent reports. Failure reports are "
-      "not sent here, and aggregate report destinations are dmarc-reporter's.",
-      Support::unimplemented, true, true},
-     nullptr},
+      "File of addresses and domains (a domain covers its subdomains) never sent failure "
+      "reports, one per line, # comments.",
+      Support::implemented, true, true},
+     SET_STRING(no_reports_list)},
     {{"ReportCommand", ValueType::string, "/usr/sbin/sendmail -t -odq",
-      "Command for failure reports; see FailureReports.", Support::unimplemented, true, true},
-     nullptr},
+      "Command (run by /bin/sh) that failure reports are piped to; it reads the recipients from "
+      "the header (-t).",
+      Support::implemented, true, true},
+     [](MilterConfig& c, std::string_view v) -> Result<void> {
+         if (text::trim(v).empty()) return fail("needs a command");
+         c.report_command = std::string(v);
+         return {};
+     }},
     // ---- process
     {{"Socket", ValueType::socket, "inet:8893@127.0.0.1",
       "Where Postfix connects: local:/path, inet:port@host or inet6:port@[address].",

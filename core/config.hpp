@@ -72,6 +72,15 @@ struct MilterConfig {
     std::string history_file;
     std::string history_database;
     bool record_all_messages = false;
+    // Failure reports (milter/failure_reports.hpp).
+    bool failure_reports = false;
+    std::vector<std::string> failure_reports_bcc;
+    bool failure_reports_on_none = false;
+    std::string failure_reports_sent_by;  // empty: "dmarc-milter <postmaster@(host name)>"
+    bool failure_reports_redact = true;
+    std::uint32_t failure_reports_rate = 10;  // per destination address per hour
+    std::string no_reports_list;              // path
+    std::string report_command = "/usr/sbin/sendmail -t -odq";
     // Process.
     std::string socket = "inet:8893@127.0.0.1";
     std::string pid_file;

@@ -24,6 +24,8 @@ using namespace dmarc::milter;
 namespace {
 
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
+// Queued failure reports get this long at SIGTERM (each command at most 60 s on its own).
+constexpr auto kFailureReportDrainTimeout = std::chrono::seconds(10);
 
 sigset_t handled_signals() {
     sigset_t set;
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
     stop_milter();
     milter_thread.join();
     runtime.flush_history();
+    runtime.finish_failure_reports(kFailureReportDrainTimeout);
     logger.log(LogLevel::notice, runtime.stats_line());
     remove_pid_file(config.pid_file);
     logger.flush();

@@ -93,7 +93,10 @@ Result<config::LoadResult> load_config_file(const std::string& path) {
 }
 
 Runtime::Runtime(Logger& logger, std::string config_path)
-    : logger_(logger), config_path_(std::move(config_path)) {}
+    : logger_(logger),
+      config_path_(std::move(config_path)),
+      failure_reporter_([this](LogLevel level, std::string_view line) { log(level, line); },
+                        [this] { return now(); }) {}
 
 Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::MilterConfig& config,
                                                                 const Snapshot* previous) {
@@ -147,6 +150,16 @@ Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::Mi
         if (!dns) return tl::unexpected(dns.error());
         snap->dns = std::move(*dns);
         snap->test_resolver = dynamic_cast<MemoryResolver*>(snap->dns.get());
+    }
+    if (!config.no_reports_list.empty()) {
+        auto text = io::load_file(config.no_reports_list, limits::kMaxConfigFileBytes);
+        if (!text) return tl::unexpected(text.error());
+        auto list = parse_no_reports_list(*text);
+        if (!list) {
+            return make_error(list.error().code,
+                              "NoReportsList " + config.no_reports_list + ": " + list.error().message);
+        }
+        snap->no_reports = std::move(*list);
     }
     snap->records = previous && previous->records ? previous->records
                                                   : std::make_shared<io::SharedRecordCache>();
@@ -260,13 +273,26 @@ void Runtime::flush_history() noexcept {
     for (const auto& s : sinks_) s->flush();
 }
 
+void Runtime::finish_failure_reports(std::chrono::milliseconds timeout) noexcept {
+    try {
+        if (!failure_reporter_.drain(timeout)) {
+            log(LogLevel::warning, "failure reports still queued at exit were not sent");
+        }
+    } catch (...) {
+    }
+}
+
 std::string Runtime::stats_line() const {
+    auto reports = failure_reporter_.counts();
     return fmt::format(
         "stats: messages={} history_written={} history_failures={} internal_errors={} "
-        "reloads={} reload_failures={}",
+        "reloads={} reload_failures={} failure_reports_sent={} failure_reports_failed={} "
+        "failure_reports_dropped={} failure_reports_rate_limited={} "
+        "failure_report_destinations_refused={}",
         counters_.messages.load(), counters_.history_written.load(),
         counters_.history_failures.load(), counters_.internal_errors.load(),
-        counters_.reloads.load(), counters_.reload_failures.load());
+        counters_.reloads.load(), counters_.reload_failures.load(), reports.sent, reports.failed,
+        reports.dropped, reports.rate_limited, reports.refused);
 }
 
 std::shared_ptr<const Snapshot> Runtime::snapshot() {
@@ -300,6 +326,21 @@ void Runtime::record(const MessageVerdict& verdict, const Envelope& envelope,
         if (auto* f = dynamic_cast<HistoryFileSink*>(sink.get())) {
             if (auto w = f->file().take_warning(); !w.empty()) log(LogLevel::warning, w);
         }
+    }
+}
+
+void Runtime::report_failure(const MessageVerdict& verdict, const Envelope& envelope,
+                             const std::vector<HeaderField>& headers,
+                             std::int64_t received) noexcept {
+    try {
+        auto snap = snapshot();
+        if (!snap) return;
+        auto plan = plan_failure_report(verdict, snap->config);
+        if (!plan.any()) return;
+        failure_reporter_.submit(FailureReportJob{verdict, envelope, headers, received,
+                                                  plan.to_policy_domain, std::move(snap)});
+    } catch (...) {
+        count_internal_error();
     }
 }
 

@@ -15,6 +15,7 @@
 
 #include "core/config.hpp"
 #include "io/spool.hpp"
+#include "milter/failure_reports.hpp"
 #include "milter/history_file.hpp"
 #include "milter/log.hpp"
 #include "milter/session.hpp"
@@ -103,6 +104,9 @@ class Runtime final : public Services {
     // accepting meanwhile (new connections get the 4xx), and is stopped after this returns.
     bool drain(std::chrono::milliseconds timeout);
     void flush_history() noexcept;
+    // SIGTERM, after the drain: lets queued failure reports go out, up to timeout (the rest is
+    // logged as not sent).
+    void finish_failure_reports(std::chrono::milliseconds timeout) noexcept;
     std::string stats_line() const;
     const Counters& counters() const { return counters_; }
 
@@ -111,6 +115,9 @@ class Runtime final : public Services {
     void log(LogLevel level, std::string_view line) noexcept override;
     void record(const MessageVerdict& verdict, const Envelope& envelope,
                 std::int64_t received) noexcept override;
+    void report_failure(const MessageVerdict& verdict, const Envelope& envelope,
+                        const std::vector<HeaderField>& headers,
+                        std::int64_t received) noexcept override;
     std::int64_t now() noexcept override;
     std::uint64_t now_ms() noexcept override;
     std::uint8_t pct_sample() noexcept override;
@@ -132,6 +139,7 @@ class Runtime final : public Services {
     std::set<std::uint64_t> in_flight_;  // sequence numbers of messages in progress
     std::uint64_t last_sequence_ = 0;
     std::atomic<bool> draining_{false};
+    FailureReporter failure_reporter_;
 };
 
 }  // namespace dmarc::milter

@@ -486,7 +486,12 @@ Status Session::on_eom(Actions& actions) noexcept {
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);
             services_.log(LogLevel::info, verdict.detail_line);
-            if (verdict.evaluated) services_.record(verdict, envelope_, context.now);
+            if (verdict.evaluated) {
+                services_.record(verdict, envelope_, context.now);
+                if (snap.config.failure_reports) {
+                    services_.report_failure(verdict, envelope_, headers_, context.now);
+                }
+            }
             last_verdict_ = std::move(verdict);
             if (snap.test_resolver != nullptr && snap.test_resolver->query_count() > 10000) {
                 snap.test_resolver->clear_queries();

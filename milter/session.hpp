@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/dns.hpp"
 #include "core/ignore_hosts.hpp"
+#include "core/report_destinations.hpp"
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/org_domain.hpp"
@@ -37,6 +38,7 @@ struct Snapshot {
     // Record parses shared by every message (io/record_cache), kept across reloads: a parse
     // depends on the record text alone. Null: each message parses its records.
     std::shared_ptr<RecordParseCache> records;
+    std::vector<Suppression> no_reports;  // NoReportsList
     std::uint64_t generation = 0;
 };
 
@@ -53,6 +55,12 @@ class Services {
     // a failing disk and never fails the message.
     virtual void record(const MessageVerdict& verdict, const Envelope& envelope,
                         std::int64_t received) noexcept = 0;
+    // FailureReports: offered every evaluated message with its header block; sends nothing
+    // unless the configuration and the record ask for a report (failure_reports.hpp), and never
+    // blocks.
+    virtual void report_failure(const MessageVerdict& /*verdict*/, const Envelope& /*envelope*/,
+                                const std::vector<HeaderField>& /*headers*/,
+                                std::int64_t /*received*/) noexcept {}
     virtual std::int64_t now() noexcept = 0;         // epoch seconds
     virtual std::uint64_t now_ms() noexcept = 0;     // monotonic milliseconds
     virtual std::uint8_t pct_sample() noexcept = 0;  // uniform 0..99

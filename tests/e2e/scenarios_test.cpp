@@ -295,6 +295,41 @@ TEST(EndToEnd, RejectStringPercentReachesTheClient) {
     EXPECT_NE(log.find("header From (26 bytes)"), std::string::npos) << log;
 }
 
+// FailureReports (RFC 9991) through real parts: the spoof is rejected, and its failure report
+// goes through Postfix's own sendmail (ReportCommand, the private instance's configuration),
+// pickup and the queue to the sink, addressed to the record's ruf.
+TEST(EndToEnd, FailureReportThroughPostfixSendmail) {
+    MailChain& mc = chain();
+    std::string error;
+    ASSERT_TRUE(mc.reconfigure_milter(std::string(kMilterExtra) +
+                                          "FailureReports true\nReportCommand /usr/sbin/sendmail "
+                                          "-C " +
+                                          mc.directory() + "/postfix -t -odq\n",
+                                      &error))
+        << error;
+    const std::string token = unique_token("ruf");
+    Submission s{"203.0.113.99", "attacker.example", token + "@attacker.example",
+                 "ana@dest.example", message(token, "From: Payroll <payroll@ruf.example>\n")};
+    const SmtpOutcome o = mc.send(s);
+    const std::string report = mc.wait_delivered("Subject: FW: e2e " + token, 20s);
+    const std::string log = mc.milter_log();
+    ASSERT_TRUE(mc.reconfigure_milter(kMilterExtra, &error)) << error;
+    EXPECT_EQ(o.stage, "eod");
+    EXPECT_EQ(o.reply, "550 5.7.1 rejected by DMARC policy for ruf.example");
+    ASSERT_FALSE(report.empty()) << log << mc.postfix_log();
+    EXPECT_NE(report.find("To: dmarc-failures@ruf.example"), std::string::npos) << report;
+    EXPECT_NE(report.find("report-type=feedback-report"), std::string::npos) << report;
+    EXPECT_NE(report.find("Feedback-Type: auth-failure"), std::string::npos) << report;
+    EXPECT_NE(report.find("Source-IP: 203.0.113.99"), std::string::npos) << report;
+    EXPECT_NE(report.find("Reported-Domain: ruf.example"), std::string::npos) << report;
+    EXPECT_NE(report.find("Message-ID: <" + token + "@e2e.example>"), std::string::npos);
+    EXPECT_EQ(report.find("payroll@ruf.example"), std::string::npos) << report;  // redacted
+    EXPECT_EQ(report.find("body of " + token), std::string::npos) << report;  // headers only
+    EXPECT_NE(log.find("failure report about ruf.example sent to dmarc-failures@ruf.example"),
+              std::string::npos)
+        << log;
+}
+
 // Pass 1 of the DKIM cases: OpenDKIM signs for signed.example (the signing client is an
 // InternalHost and SPF-authorised); the signed message is taken from the sink from its
 // DKIM-Signature down (OpenDKIM's field, Postfix's Received, the message).

@@ -53,6 +53,7 @@ class ConfigReference : public ::testing::Test {
     void SetUp() override {
         std::ofstream(dir_.file("ignore-hosts")) << "127.0.0.1\n::1\n10.0.0.0/8\n";
         std::ofstream(dir_.file("arc-sealers")) << "lists.example\n";
+        std::ofstream(dir_.file("no-reports")) << "# never sent failure reports\nexample.org\n";
         std::ofstream(dir_.file("zone.txt")) << "_dmarc.example.com TXT \"v=DMARC1; p=none\"\n";
         std::ofstream(dir_.file("trust-anchor"))
             << ". IN DS 20326 8 2 "
@@ -94,6 +95,8 @@ class ConfigReference : public ::testing::Test {
             {"FailureReportsBcc", "postmaster@example.net"},
             {"FailureReportsOnNone", "false"},
             {"FailureReportsSentBy", "postmaster@example.net"},
+            {"FailureReportsRedact", "true"},
+            {"FailureReportsRate", "10"},
             {"ReportCommand", "/usr/sbin/sendmail -t -odq"},
             {"Socket", "inet:8893@127.0.0.1"},
             {"PidFile", dir_.file("milter.pid")},

@@ -52,6 +52,8 @@ _dmarc.trial.example.     TXT "v=DMARC1; p=quarantine; t=y"
 signed.example.           TXT "v=spf1 ip4:198.51.100.250 -all"
 _dmarc.signed.example.    TXT "v=DMARC1; p=reject"
 attacker.example.         TXT "v=spf1 ip4:203.0.113.0/24 -all"
+ruf.example.              TXT "v=spf1 ip4:192.0.2.60 -all"
+_dmarc.ruf.example.       TXT "v=DMARC1; p=reject; fo=1; ruf=mailto:dmarc-failures@ruf.example"
 )";
 
 std::string read_text(const fs::path& p) {

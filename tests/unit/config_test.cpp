@@ -94,13 +94,41 @@ TEST(Config, ErrorsNameTheKeyAndLine) {
 }
 
 TEST(Config, UnimplementedKeysAreReportedNotIgnored) {
-    auto r =
-        parse_milter_config("FailureReports true\nAutoRestart true\nFailureReportsOnNone false\n");
+    auto r = parse_milter_config(
+        "ChangeRootDirectory /var/lib/dmarc\nAutoRestart true\nFailureReports true\n");
     EXPECT_TRUE(r.ok());
-    EXPECT_TRUE(has(r, Diagnostic::Level::warning, "FailureReports"));
+    EXPECT_TRUE(has(r, Diagnostic::Level::warning, "ChangeRootDirectory"));
     EXPECT_TRUE(has(r, Diagnostic::Level::notice, "AutoRestart"));
-    // Turning an unimplemented feature off asks for nothing we lack.
-    EXPECT_FALSE(has(r, Diagnostic::Level::warning, "FailureReportsOnNone"));
+    EXPECT_FALSE(has(r, Diagnostic::Level::warning, "FailureReports"));  // implemented now
+    EXPECT_TRUE(r.config.failure_reports);
+}
+
+TEST(Config, FailureReportKeys) {
+    auto r = parse_milter_config(
+        "FailureReports yes\nFailureReportsBcc postmaster@example.net, abuse@example.net\n"
+        "FailureReportsOnNone true\nFailureReportsSentBy DMARC <dmarc@example.net>\n"
+        "FailureReportsRedact no\nFailureReportsRate 3\nNoReportsList /etc/dmarc/no-reports\n"
+        "ReportCommand /usr/sbin/sendmail -t -odq -f dmarc@example.net\n");
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r.config.failure_reports);
+    EXPECT_EQ(r.config.failure_reports_bcc,
+              (std::vector<std::string>{"postmaster@example.net", "abuse@example.net"}));
+    EXPECT_TRUE(r.config.failure_reports_on_none);
+    EXPECT_EQ(r.config.failure_reports_sent_by, "DMARC <dmarc@example.net>");
+    EXPECT_FALSE(r.config.failure_reports_redact);
+    EXPECT_EQ(r.config.failure_reports_rate, 3u);
+    EXPECT_EQ(r.config.no_reports_list, "/etc/dmarc/no-reports");
+    EXPECT_EQ(r.config.report_command, "/usr/sbin/sendmail -t -odq -f dmarc@example.net");
+    // Defaults: off, redacted, 10 an hour, OpenDMARC's command.
+    auto d = parse_milter_config("");
+    EXPECT_FALSE(d.config.failure_reports);
+    EXPECT_TRUE(d.config.failure_reports_redact);
+    EXPECT_EQ(d.config.failure_reports_rate, 10u);
+    EXPECT_EQ(d.config.report_command, "/usr/sbin/sendmail -t -odq");
+    // RFC 9991 makes a rate limit a MUST: 0 ("none") is refused, as are header injections.
+    EXPECT_FALSE(parse_milter_config("FailureReportsRate 0\n").ok());
+    EXPECT_FALSE(parse_milter_config("FailureReportsBcc postmaster\n").ok());
+    EXPECT_FALSE(parse_milter_config("FailureReportsBcc <a@example.net>\n").ok());
 }
 
 TEST(Config, RejectStringIsSafeSmtpText) {

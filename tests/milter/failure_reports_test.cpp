@@ -1,0 +1,271 @@
+// Failure reports (RFC 6591 / RFC 9991; OpenDMARC's FailureReports) through the real binary:
+// the destinations of ruf= verified (RFC 9991: external ones MUST be authorised), the rate
+// limit (a MUST there), NoReportsList, FailureReportsBcc, redaction, ReportCommand failures
+// that never touch mail; and the pieces (ReportCommand runner, rate limiter, NoReportsList).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "milter/failure_reports.hpp"
+#include "tests/support/milter_client.hpp"
+#include "tests/support/milter_process.hpp"
+
+namespace dmarc::milter {
+namespace {
+
+namespace fs = std::filesystem;
+namespace mc = milter_client;
+using namespace std::chrono_literals;
+
+// ---- ReportCommand runner ----------------------------------------------------------------------
+
+TEST(ReportCommand, PipesTheReportAndChecksTheExitStatus) {
+    test_support::MilterTempDir dir;
+    auto out = dir.path() / "out.txt";
+    auto ok = run_report_command("cat > '" + out.string() + "'", "line 1\nline 2\n", 5s);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(test_support::read_text_file(out), "line 1\nline 2\n");
+
+    auto failed = run_report_command("cat >/dev/null; echo 'no such user' >&2; exit 67", "x", 5s);
+    ASSERT_FALSE(failed);
+    EXPECT_NE(failed.error().message.find("exit status 67"), std::string::npos);
+    EXPECT_NE(failed.error().message.find("no such user"), std::string::npos);
+
+    auto missing = run_report_command("/nonexistent/sendmail -t", "x", 5s);
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("exit status 127"), std::string::npos);
+}
+
+TEST(ReportCommand, AHungCommandIsKilledAtTheTimeout) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = run_report_command("sleep 30", "report", 300ms);
+    auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("killed"), std::string::npos) << r.error().message;
+    EXPECT_LT(took, 10s);
+}
+
+TEST(ReportCommand, ACommandThatDoesNotReadItsInputFails) {
+    // 1 MiB into a command that exits at once: the write gets EPIPE (SIGPIPE is not fatal
+    // here either way) and the report counts as not sent.
+    auto r = run_report_command("exit 0", std::string(1 << 20, 'x'), 5s);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("did not read the whole report"), std::string::npos)
+        << r.error().message;
+}
+
+// ---- rate limit, NoReportsList --------------------------------------------------------------
+
+TEST(FailureReportRate, SlidingHourPerAddress) {  // RFC 9991: rate limiting is a MUST
+    RateLimiter limiter;
+    EXPECT_TRUE(limiter.allow("a@x.example", 1000, 2));
+    EXPECT_TRUE(limiter.allow("a@x.example", 1001, 2));
+    EXPECT_FALSE(limiter.allow("a@x.example", 1002, 2));
+    EXPECT_TRUE(limiter.allow("b@x.example", 1002, 2));  // per address
+    EXPECT_FALSE(limiter.allow("a@x.example", 4599, 2));
+    EXPECT_TRUE(limiter.allow("a@x.example", 4600, 2));  // the first one is an hour old
+    EXPECT_FALSE(limiter.allow("a@x.example", 4600, 2));
+}
+
+TEST(NoReportsList, AddressesAndDomainsWithComments) {
+    auto list = parse_no_reports_list("# never report to these\nUser@Example.COM\n\n"
+                                      "reports.example  # and its subdomains\n");
+    ASSERT_TRUE(list) << list.error().message;
+    ASSERT_EQ(list->size(), 2u);
+    auto matches = [&](std::string_view address) {
+        for (const auto& s : *list) {
+            if (suppression_matches(s, address, 0)) return true;
+        }
+        return false;
+    };
+    EXPECT_TRUE(matches("user@example.com"));
+    EXPECT_FALSE(matches("other@example.com"));
+    EXPECT_TRUE(matches("ruf@mx.reports.example"));
+    auto bad = parse_no_reports_list("ok.example\nnot an address\n");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("line 2"), std::string::npos);
+}
+
+// ---- the daemon -----------------------------------------------------------------------------
+
+// spoofed.example asks for failure reports at three places: its own domain, an authorised
+// external host, and an external host that never authorised it (RFC 7489 §7.1 / RFC 9991).
+constexpr const char* kZone = R"(_dmarc.spoofed.example TXT "v=DMARC1; p=reject; fo=1; ruf=mailto:ruf@spoofed.example,mailto:ruf@reports.example,mailto:ruf@unauthorised.example"
+spoofed.example._report._dmarc.reports.example TXT "v=DMARC1"
+spoofed.example TXT "v=spf1 ip4:192.0.2.10 -all"
+_dmarc.quiet.example TXT "v=DMARC1; p=reject"
+quiet.example TXT "v=spf1 ip4:192.0.2.10 -all"
+_dmarc.none.example TXT "v=DMARC1; p=none; ruf=mailto:ruf@none.example"
+none.example TXT "v=spf1 ip4:192.0.2.10 -all"
+)";
+
+mc::Message spoof(const std::string& domain, const std::string& queue_id) {
+    mc::Message m;
+    m.client_host = "unknown";
+    m.client_ip = "203.0.113.99";
+    m.helo = "spoofer.example";
+    m.mail_from = "alice@" + domain;
+    m.rcpt_to = {"victim@mx.example.net"};
+    m.headers = {{"From", "Alice Example <alice@" + domain + ">"},
+                 {"To", "victim@mx.example.net"},
+                 {"Subject", "Your account"},
+                 {"Message-ID", "<" + queue_id + "@spoofer.example>"}};
+    m.connect_macros = {{"j", "mx.example.net"}};
+    m.eom_macros = {{"i", queue_id}};
+    return m;
+}
+
+class FailureReportDaemon : public ::testing::Test {
+  protected:
+    void SetUp() override { test_support::write_text_file(dir.path() / "zone.txt", kZone); }
+    fs::path config() const { return dir.path() / "dmarc-milter.conf"; }
+    fs::path reports() const { return dir.path() / "reports.txt"; }
+    std::string socket() const { return "local:" + (dir.path() / "milter.sock").string(); }
+    std::string base() const {
+        return "AuthservID mx.example.net\nTestDNSData " + (dir.path() / "zone.txt").string() +
+               "\nRejectFailures true\nSPFSelfValidate true\nFailureReports true\n"
+               "ReportCommand cat >> '" +
+               reports().string() + "'; echo '=====' >> '" + reports().string() + "'\n";
+    }
+    // Sends each message on its own connection; every one is rejected (p=reject, SPF fail).
+    void send(const std::vector<mc::Message>& messages) {
+        for (const auto& m : messages) {
+            auto client = mc::Client::open(socket());
+            ASSERT_TRUE(client) << client.error().message;
+            ASSERT_TRUE(client->negotiate());
+            auto r = client->send_message(m);
+            ASSERT_TRUE(r) << r.error().message;
+            EXPECT_TRUE(r->is_reject()) << r->reply;
+        }
+    }
+    // The reports written so far, once `count` are there (the sender is a background thread).
+    std::vector<std::string> wait_reports(std::size_t count) {
+        std::vector<std::string> out;
+        for (int i = 0; i < 200; ++i) {
+            out.clear();
+            std::string all =
+                fs::exists(reports()) ? test_support::read_text_file(reports()) : std::string();
+            std::size_t start = 0, end = 0;
+            while ((end = all.find("=====\n", start)) != std::string::npos) {
+                out.push_back(all.substr(start, end - start));
+                start = end + 6;
+            }
+            if (out.size() >= count) break;
+            std::this_thread::sleep_for(25ms);
+        }
+        return out;
+    }
+    test_support::MilterTempDir dir;
+};
+
+std::string field(const std::string& mail, const std::string& name) {
+    auto at = mail.find("\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    at += name.size() + 3;
+    return mail.substr(at, mail.find('\n', at) - at);
+}
+
+TEST_F(FailureReportDaemon, VerifiedDestinationsRedactedHeadersAndTheRateLimit) {
+    test_support::write_text_file(config(), base() + "FailureReportsRate 2\n");
+    test_support::MilterProcess milter(DMARC_MILTER_BIN, config(), socket(),
+                                       dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    send({spoof("spoofed.example", "QA1"), spoof("spoofed.example", "QA2"),
+          spoof("spoofed.example", "QA3"), spoof("quiet.example", "QB1")});
+    auto got = wait_reports(2);
+    EXPECT_EQ(milter.stop(), 0);
+    std::string log = milter.log();
+    ASSERT_EQ(got.size(), 2u) << log;
+    for (const auto& mail : got) {
+        // Own domain and the authorised external host; never the unauthorised one.
+        EXPECT_EQ(("\n" + mail).find("\nTo: "), 0u) << mail;
+        std::string to = field("\n" + mail, "To");
+        EXPECT_NE(to.find("ruf@spoofed.example"), std::string::npos) << to;
+        EXPECT_NE(to.find("ruf@reports.example"), std::string::npos) << to;
+        EXPECT_EQ(mail.find("unauthorised.example"), std::string::npos);
+        EXPECT_NE(mail.find("Feedback-Type: auth-failure"), std::string::npos) << mail;
+        EXPECT_NE(mail.find("Auth-Failure: dmarc"), std::string::npos);
+        EXPECT_NE(mail.find("Source-IP: 203.0.113.99"), std::string::npos);
+        EXPECT_NE(mail.find("Reported-Domain: spoofed.example"), std::string::npos);
+        EXPECT_NE(mail.find("text/rfc822-headers"), std::string::npos);
+        // FailureReportsRedact (default true): the domain stays, the local-part does not.
+        EXPECT_EQ(mail.find("alice@"), std::string::npos) << mail;
+        EXPECT_EQ(mail.find("victim@"), std::string::npos) << mail;
+        EXPECT_NE(mail.find("@spoofed.example>"), std::string::npos) << mail;
+        EXPECT_EQ(mail.find('\r'), std::string::npos);  // LF for sendmail -t
+    }
+    // The third report exceeds 2 an hour for both addresses: nothing is sent for it.
+    EXPECT_NE(log.find("QA3: failure report not sent to ruf@spoofed.example: over 2 an hour"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("QA1: failure report not sent to mailto:ruf@unauthorised.example: "
+                       "unauthorised"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("QB1: failure report"), std::string::npos) << log;  // no ruf=
+    EXPECT_NE(log.find("failure_reports_sent=2 "), std::string::npos) << log;
+    EXPECT_NE(log.find("failure_reports_rate_limited=2 "), std::string::npos) << log;
+}
+
+TEST_F(FailureReportDaemon, BccNoReportsListUnredactedAndPolicyNone) {
+    test_support::write_text_file(dir.path() / "no-reports", "# ours only\nreports.example\n");
+    test_support::write_text_file(
+        config(), base() + "FailureReportsBcc postmaster@mx.example.net\nFailureReportsRedact "
+                           "false\nNoReportsList " +
+                      (dir.path() / "no-reports").string() + "\n");
+    test_support::MilterProcess milter(DMARC_MILTER_BIN, config(), socket(),
+                                       dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    send({spoof("spoofed.example", "QC1"), spoof("quiet.example", "QC2")});
+    {  // p=none: no report without FailureReportsOnNone (OpenDMARC's gate)
+        auto client = mc::Client::open(socket());
+        ASSERT_TRUE(client && client->negotiate());
+        auto r = client->send_message(spoof("none.example", "QC3"));
+        ASSERT_TRUE(r);
+        EXPECT_FALSE(r->is_reject());
+    }
+    auto got = wait_reports(2);
+    EXPECT_EQ(milter.stop(), 0);
+    std::string log = milter.log();
+    ASSERT_EQ(got.size(), 2u) << log;
+    // QC1: the record's own domain in To, the copy in Bcc; reports.example is on the list.
+    const std::string& first = got[0].find("QC1") != std::string::npos ? got[0] : got[1];
+    const std::string& second = &first == &got[0] ? got[1] : got[0];
+    EXPECT_EQ(field("\n" + first, "To"), "ruf@spoofed.example") << first;
+    EXPECT_EQ(field("\n" + first, "Bcc"), "postmaster@mx.example.net") << first;
+    EXPECT_NE(first.find("alice@spoofed.example"), std::string::npos);  // not redacted
+    EXPECT_NE(log.find("QC1: failure report not sent to ruf@reports.example: NoReportsList"),
+              std::string::npos)
+        << log;
+    // QC2: no ruf, but a DMARC failure under p=reject: the copy alone, in To.
+    EXPECT_NE(second.find("QC2"), std::string::npos) << second;
+    EXPECT_EQ(field("\n" + second, "To"), "postmaster@mx.example.net") << second;
+    EXPECT_EQ(log.find("QC3: failure report"), std::string::npos) << log;
+}
+
+TEST_F(FailureReportDaemon, AFailingCommandIsLoggedAndMailIsUntouched) {
+    test_support::write_text_file(
+        config(), "AuthservID mx.example.net\nTestDNSData " + (dir.path() / "zone.txt").string() +
+                      "\nRejectFailures true\nSPFSelfValidate true\nFailureReports true\n"
+                      "ReportCommand cat >/dev/null; echo 'queue file write error' >&2; exit 75\n");
+    test_support::MilterProcess milter(DMARC_MILTER_BIN, config(), socket(),
+                                       dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    send({spoof("spoofed.example", "QD1")});
+    std::string log;
+    for (int i = 0; i < 200; ++i) {
+        log = milter.log();
+        if (log.find("QD1: failure report: ReportCommand") != std::string::npos) break;
+        std::this_thread::sleep_for(25ms);
+    }
+    EXPECT_NE(log.find("exit status 75: queue file write error"), std::string::npos) << log;
+    EXPECT_EQ(milter.stop(), 0);
+    EXPECT_NE(milter.log().find("failure_reports_failed=1 "), std::string::npos) << milter.log();
+}
+
+}  // namespace
+}  // namespace dmarc::milter
