@@ -159,6 +159,26 @@ inline constexpr std::size_t kMaxReportDestinations = 8;
 // TXT records read at one <policy-domain>._report._dmarc.<host> name (RFC 7489 §7.1).
 inline constexpr std::size_t kMaxReportAuthorisationRecords = 16;
 
+// ---- Failure reports (RFC 6591, RFC 9991; core/failure_report) --------------------------------
+// The copied header block (text/rfc822-headers). Real header blocks are a few KiB; 64 KiB keeps a
+// report mail small while holding every trace field of a long forwarding chain. Fields past it
+// are left out and the report's text part says how many.
+inline constexpr std::size_t kMaxFailureReportHeaderBytes = 65536;
+// Original-Rcpt-To fields in one report (one per envelope recipient). Past it the text part
+// counts the rest.
+inline constexpr std::size_t kMaxFailureReportRecipients = 100;
+// One address copied into Original-Mail-From / Original-Rcpt-To (RFC 5321 §4.5.3.1.3: a path is
+// at most 256 octets). A longer one is left out and named in the text part.
+inline constexpr std::size_t kMaxFailureReportAddressBytes = 256;
+// The original Subject repeated in the report's Subject ("FW: ..."). A longer one gives the
+// generic subject instead (the whole Subject field is in the header copy anyway).
+inline constexpr std::size_t kMaxFailureReportSubjectBytes = 200;
+// DKIM results listed in the report's Authentication-Results and text part (each hop can add
+// some; the rest are counted in the text part).
+inline constexpr std::size_t kMaxFailureReportDkimResults = 16;
+// Other single values copied into feedback fields (queue id, selector, authserv-id).
+inline constexpr std::size_t kMaxFailureReportTokenBytes = 256;
+
 // ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
 // Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is
 // nginx's large_client_header_buffers default. Over it: 431, connection closed.

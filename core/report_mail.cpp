@@ -2,6 +2,8 @@
 // See report_mail.hpp for the decisions.
 #include "core/report_mail.hpp"
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "core/text.hpp"
@@ -89,6 +91,22 @@ std::string report_subject(std::string_view policy_domain, std::string_view subm
                            std::string_view report_id) {
     return fmt::format("Report Domain: {} Submitter: {} Report-ID: <{}>", policy_domain, submitter,
                        report_id);
+}
+
+std::string rfc5322_date(std::int64_t epoch_seconds) {
+    using namespace std::chrono;
+    const sys_seconds when{seconds{epoch_seconds}};
+    const auto day = floor<days>(when);
+    const year_month_day ymd{day};
+    const hh_mm_ss<seconds> time{when - day};
+    static constexpr std::string_view kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", kDays[weekday{day}.c_encoding()],
+                       static_cast<unsigned>(ymd.day()),
+                       kMonths[static_cast<unsigned>(ymd.month()) - 1],
+                       static_cast<int>(ymd.year()), time.hours().count(), time.minutes().count(),
+                       time.seconds().count());
 }
 
 std::string base64_encode(std::string_view data, std::size_t line_length) {

@@ -57,6 +57,10 @@ struct ReportMail {
 // other controls or 8-bit bytes (header injection), an empty from/to.
 Result<std::string> compose_report_mail(const ReportMail& mail);
 
+// RFC 5322 §3.3 date-time in UTC, "Thu, 16 Nov 2023 01:00:00 +0000", from epoch seconds
+// (proleptic Gregorian calendar; core has no clock, so the time is a parameter).
+std::string rfc5322_date(std::int64_t epoch_seconds);
+
 // RFC 2045 §6.8 base64, lines of at most line_length characters joined by CRLF (0: one line).
 std::string base64_encode(std::string_view data, std::size_t line_length = 76);
 
