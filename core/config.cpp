@@ -323,8 +323,8 @@ const Entry kEntries[] = {
      [](MilterConfig& c, std::string_view v) -> Result<void> {
          c.failure_reports_bcc.clear();
          for (auto& item : list_value(v)) {
-             if (item.find('@') == std::string::npos || item.find_first_of("<>\"\r\n") !=
-                                                            std::string::npos) {
+             if (item.find('@') == std::string::npos ||
+                 item.find_first_of("<>\"\r\n") != std::string::npos) {
                  return fail("not an address: " + item);
              }
              c.failure_reports_bcc.push_back(std::move(item));

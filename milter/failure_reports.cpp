@@ -108,13 +108,21 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
     }
     ::fcntl(in[1], F_SETFL, O_NONBLOCK);
     ::fcntl(out[0], F_SETFL, O_NONBLOCK);
+    // A command that exits without reading everything makes write() raise SIGPIPE (fatal
+    // unless ignored, as dmarc-milter does): blocked in this thread for the writes, and a
+    // SIGPIPE they left pending is taken before the old mask comes back.
+    sigset_t pipe_only, old_mask;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+    bool got_epipe = false;
 
     auto deadline = std::chrono::steady_clock::now() + timeout;
     auto left_ms = [&] {
-        return static_cast<int>(std::max<std::int64_t>(
-            0, std::chrono::duration_cast<std::chrono::milliseconds>(
-                   deadline - std::chrono::steady_clock::now())
-                   .count()));
+        return static_cast<int>(
+            std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - std::chrono::steady_clock::now())
+                                          .count()));
     };
     std::string output;
     std::size_t written = 0;
@@ -137,6 +145,7 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
         if (input_open && fds[1].revents != 0) {
             ssize_t n = ::write(in[1], input.data() + written, input.size() - written);
             if (n > 0) written += static_cast<std::size_t>(n);
+            if (n < 0 && errno == EPIPE) got_epipe = true;
             if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) {
                 short_write = written < input.size();
                 ::close(in[1]);
@@ -155,6 +164,11 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
     }
     if (input_open) ::close(in[1]);
     ::close(out[0]);
+    if (got_epipe && !sigismember(&old_mask, SIGPIPE)) {
+        timespec now{0, 0};
+        (void)::sigtimedwait(&pipe_only, nullptr, &now);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     int status = 0;
     while (true) {
         pid_t done = ::waitpid(pid, &status, WNOHANG);
@@ -168,13 +182,13 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
         ::poll(nullptr, 0, 10);
     }
     if (timed_out) {
-        return make_error(Errc::temporary,
-                          fmt::format("did not finish within {} s; killed", timeout.count() / 1000));
+        return make_error(Errc::temporary, fmt::format("did not finish within {} s; killed",
+                                                       timeout.count() / 1000));
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !short_write) return {};
-    std::string why = WIFEXITED(status)
-                          ? fmt::format("exit status {}", WEXITSTATUS(status))
-                          : fmt::format("killed by signal {}", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    std::string why = WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
+                                        : fmt::format("killed by signal {}",
+                                                      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     if (short_write) why += ", did not read the whole report";
     if (auto line = first_line(output); !line.empty()) why += ": " + line;
     return make_error(Errc::io, why);
@@ -317,14 +331,12 @@ void FailureReporter::send(const FailureReportJob& job) {
                                                  d.uri, to_string(d.status), d.detail));
                 continue;
             }
-            if (std::any_of(snap.no_reports.begin(), snap.no_reports.end(),
-                            [&](const Suppression& s) {
-                                return suppression_matches(s, d.address, now);
-                            })) {
+            if (std::any_of(
+                    snap.no_reports.begin(), snap.no_reports.end(),
+                    [&](const Suppression& s) { return suppression_matches(s, d.address, now); })) {
                 ++add.refused;
-                log_(LogLevel::info,
-                     fmt::format("{}: failure report not sent to {}: NoReportsList", qid,
-                                 d.address));
+                log_(LogLevel::info, fmt::format("{}: failure report not sent to {}: NoReportsList",
+                                                 qid, d.address));
                 continue;
             }
             if (!limiter_.allow(d.address, now, config.failure_reports_rate)) {
@@ -359,8 +371,8 @@ void FailureReporter::send(const FailureReportJob& job) {
         std::vector<std::string> copies = bcc;
         if (to.empty()) to.swap(copies);
         if (to.empty()) break;
-        mail = compose_failure_report(job.verdict, job.envelope, job.headers, to, copies,
-                                      settings, job.arrival, now);
+        mail = compose_failure_report(job.verdict, job.envelope, job.headers, to, copies, settings,
+                                      job.arrival, now);
         if (!mail) break;
         auto over = std::find_if(targets.begin(), targets.end(), [&](const Target& t) {
             return t.max_size && mail->size() > *t.max_size;
@@ -375,8 +387,8 @@ void FailureReporter::send(const FailureReportJob& job) {
     if (!mail) {
         if (mail.error().message != "no destination") {
             ++add.failed;
-            log_(LogLevel::error, fmt::format("{}: failure report not composed: {}", qid,
-                                              mail.error().message));
+            log_(LogLevel::error,
+                 fmt::format("{}: failure report not composed: {}", qid, mail.error().message));
         }
     } else if (auto sent = run_report_command(config.report_command, *mail, kCommandTimeout)) {
         ++add.sent;
@@ -384,8 +396,7 @@ void FailureReporter::send(const FailureReportJob& job) {
         for (const auto& t : targets) names.push_back(t.address);
         for (const auto& b : bcc) names.push_back(b);
         log_(LogLevel::info, fmt::format("{}: failure report about {} sent to {}", qid,
-                                         evaluation.rfc5322_from_domain,
-                                         fmt::join(names, ", ")));
+                                         evaluation.rfc5322_from_domain, fmt::join(names, ", ")));
     } else {
         ++add.failed;
         log_(LogLevel::error, fmt::format("{}: failure report: ReportCommand \"{}\" failed: {}",

@@ -156,8 +156,8 @@ Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::Mi
         if (!text) return tl::unexpected(text.error());
         auto list = parse_no_reports_list(*text);
         if (!list) {
-            return make_error(list.error().code,
-                              "NoReportsList " + config.no_reports_list + ": " + list.error().message);
+            return make_error(list.error().code, "NoReportsList " + config.no_reports_list + ": " +
+                                                     list.error().message);
         }
         snap->no_reports = std::move(*list);
     }

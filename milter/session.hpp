@@ -15,11 +15,11 @@
 #include "core/config.hpp"
 #include "core/dns.hpp"
 #include "core/ignore_hosts.hpp"
-#include "core/report_destinations.hpp"
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "core/org_domain.hpp"
 #include "core/record_cache.hpp"
+#include "core/report_destinations.hpp"
 #include "core/verdict.hpp"
 #include "milter/actions.hpp"
 

@@ -324,7 +324,7 @@ TEST(EndToEnd, FailureReportThroughPostfixSendmail) {
     EXPECT_NE(report.find("Reported-Domain: ruf.example"), std::string::npos) << report;
     EXPECT_NE(report.find("Message-ID: <" + token + "@e2e.example>"), std::string::npos);
     EXPECT_EQ(report.find("payroll@ruf.example"), std::string::npos) << report;  // redacted
-    EXPECT_EQ(report.find("body of " + token), std::string::npos) << report;  // headers only
+    EXPECT_EQ(report.find("body of " + token), std::string::npos) << report;     // headers only
     EXPECT_NE(log.find("failure report about ruf.example sent to dmarc-failures@ruf.example"),
               std::string::npos)
         << log;
