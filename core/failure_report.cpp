@@ -189,14 +189,6 @@ std::string ar_value(std::string_view value) {
     return out;
 }
 
-bool is_domain_text(std::string_view name) {
-    if (name.empty() || name.size() > limits::kMaxDomainBytes) return false;
-    for (char c : name) {
-        if (!(text::is_alpha(c) || text::is_digit(c) || c == '-' || c == '.')) return false;
-    }
-    return name.front() != '.' && name.back() != '.';
-}
-
 // A To / Bcc destination for `sendmail -t`, which reads the recipients from these fields: one
 // plain addr-spec, nothing that could add a recipient, a field or a comment.
 bool is_plain_addr_spec(std::string_view address) {
@@ -219,31 +211,7 @@ bool is_plain_addr_spec(std::string_view address) {
 // "key=" (smtp.mailfrom=alice@example.com), and SRS local-parts ("SRS0=h=tt=orig=alice") keep
 // the original local-part after the last '='.
 bool is_local_part_char(char c) noexcept {
-    if (text::is_alpha(c) || text::is_digit(c)) return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '/':
-        case '?':
-        case '^':
-        case '_':
-        case '`':
-        case '{':
-        case '|':
-        case '}':
-        case '~':
-        case '.':
-            return true;
-        default:
-            return false;
-    }
+    return c == '.' || (c != '=' && text::is_atext(c));
 }
 
 // Fields whose "x@y" is a message identifier, not a mailbox (RFC 5322 §3.6.4): kept, so the
@@ -293,9 +261,12 @@ std::string redact_header_value(std::string_view value, const std::array<std::ui
 // discovery did not determine it, at or below the author domain or the Organizational Domain
 // where the policy record was found).
 bool failed_identifier_aligned(std::string_view identifier, AlignMode mode, const Evaluation& e) {
-    const std::string d = text::lower(identifier);
-    const std::string from = text::lower(e.rfc5322_from_domain);
-    if (d.empty() || from.empty()) return false;
+    // Discovery keeps lower-case A-labels; normalised again so that a U-label cannot differ.
+    const auto d_label = to_a_label_domain(identifier);
+    const auto from_label = to_a_label_domain(e.rfc5322_from_domain);
+    if (!d_label || !from_label) return false;
+    const std::string& d = *d_label;
+    const std::string& from = *from_label;
     if (d == from) return true;
     if (mode == AlignMode::strict) return false;
     if (!e.organizational_domain.empty()) {
@@ -485,7 +456,7 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
 
     auto domain_or_note = [&](std::string_view name, std::string_view what) {
         if (name.empty()) return std::string();
-        if (is_domain_text(name)) return text::lower(name);
+        if (auto domain = to_a_label_domain(name)) return *domain;
         omitted.push_back(fmt::format("{}: not a domain name", what));
         return std::string();
     };
@@ -510,9 +481,9 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
                                                                : settings.reporting_mta;
     authserv_id = token_or_note(authserv_id, limits::kMaxFailureReportTokenBytes, "authserv-id");
     if (authserv_id.empty()) authserv_id = "localhost";
-    std::string host = text::lower(settings.reporting_mta);
-    if (!is_domain_text(host)) host = text::lower(envelope.mta_hostname);
-    if (!is_domain_text(host)) host = "localhost";
+    auto host = to_a_label_domain(settings.reporting_mta);
+    if (!host) host = to_a_label_domain(envelope.mta_hostname);
+    if (!host) host = std::string("localhost");
     const std::string source_ip = envelope.client_ip ? envelope.client_ip->to_string() : "";
     const std::string arrival_date = rfc5322_date(arrival);
 
@@ -524,14 +495,18 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     const std::size_t dkim_listed =
         std::min(verdict.dkim.size(), limits::kMaxFailureReportDkimResults);
     const DkimAuthResult* reported_dkim = nullptr;
+    std::string reported_dkim_domain;
     for (std::size_t i = 0; i < verdict.dkim.size(); ++i) {
         const DkimAuthResult& dkim = verdict.dkim[i];
         const std::string d = token_or_note(dkim.dkim_d, limits::kMaxDomainBytes, "DKIM d=");
         const std::string s =
             token_or_note(dkim.selector, limits::kMaxFailureReportTokenBytes, "DKIM selector");
-        if (!reported_dkim && dkim_failed(dkim.result) && is_domain_text(d) &&
-            failed_identifier_aligned(d, adkim(e), e)) {
-            reported_dkim = &dkim;
+        if (!reported_dkim && dkim_failed(dkim.result)) {
+            auto domain = to_a_label_domain(dkim.dkim_d);
+            if (domain && failed_identifier_aligned(*domain, adkim(e), e)) {
+                reported_dkim = &dkim;
+                reported_dkim_domain = *domain;
+            }
         }
         if (i >= dkim_listed) continue;
         std::string info = fmt::format("dkim={} header.d={}", to_string(dkim.result), ar_value(d));
@@ -593,7 +568,7 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     if (failed_aligned.size() == 2) identity_alignment += ", " + failed_aligned.back();
     feedback += fmt::format("Identity-Alignment: {}\n", identity_alignment);
     if (reported_dkim) {
-        const std::string d = text::lower(reported_dkim->dkim_d);
+        const std::string& d = reported_dkim_domain;
         feedback += fmt::format("DKIM-Domain: {}\n", d);
         // We do not keep the signature's i=; this is its RFC 6376 §3.5 default ("@" d=).
         feedback += fmt::format("DKIM-Identity: @{}\n", d);
@@ -602,8 +577,9 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
             feedback += fmt::format("DKIM-Selector: {}\n", s);
         }
     }
-    // SPF-DNS (RFC 9991: REQUIRED for an SPF failure of an aligned identifier) carries the SPF
-    // record text, which the verdict does not keep: it is not written (see the milter README).
+    // SPF-DNS (RFC 9991: REQUIRED for an SPF failure of an aligned identifier; RFC 6591 §3.2)
+    // carries the SPF record as retrieved from the DNS, which MessageVerdict does not keep, so
+    // it is not written: a field without the record would be malformed.
     if (!queue_id.empty()) feedback += fmt::format("Original-Envelope-Id: {}\n", queue_id);
     if (envelope.mail_from.empty()) {
         feedback += "Original-Mail-From: <>\n";
@@ -651,7 +627,8 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     std::string subject = original_subject(headers);
     if (settings.redact) subject = redact_header_value(subject, key);
     if (subject.empty() || subject.size() > limits::kMaxFailureReportSubjectBytes) {
-        subject = fmt::format("DMARC failure report for {}", from_domain);
+        subject = fmt::format("DMARC failure report for {}",
+                              from_domain.empty() ? "an invalid author domain" : from_domain);
         if (!queue_id.empty()) subject += fmt::format(" ({})", queue_id);
     } else {
         subject = "FW: " + subject;
@@ -678,7 +655,7 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     if (!bcc.empty()) fold_list(out, "Bcc", bcc);
     out += fmt::format("Date: {}\n", rfc5322_date(now));
     out += fmt::format("Subject: {}\n", subject);
-    out += fmt::format("Message-ID: <{}.{:016x}.dmarc-failure@{}>\n", now, id, host);
+    out += fmt::format("Message-ID: <{}.{:016x}.dmarc-failure@{}>\n", now, id, *host);
     out += "MIME-Version: 1.0\n";
     out += "Auto-Submitted: auto-generated\n";
     out += fmt::format(

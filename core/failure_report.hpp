@@ -43,7 +43,8 @@ struct FailureReportSettings {
     // Original-Rcpt-To.
     bool redact = true;
     // Secret mixed into the redaction (SipHash-2-4 keyed with it): equal local-parts give equal
-    // tokens under one key, and a reader without the key cannot test guesses.
+    // tokens under one key, and a reader without the key cannot test guesses. Empty: the
+    // tokens are still stable but anyone can recompute them, so the caller should set one.
     std::string redaction_key;
     std::size_t max_header_bytes = limits::kMaxFailureReportHeaderBytes;
 };
@@ -54,9 +55,10 @@ struct FailureReportSettings {
 // no usable Subject), Message-ID, MIME-Version, Auto-Submitted, and multipart/report;
 // report-type=feedback-report with (1) a text/plain summary, (2) message/feedback-report and
 // (3) text/rfc822-headers (the header block, no body). Every untrusted value is made safe for
-// its field (no CR/LF, 8-bit bytes replaced); a value over its bound, recipients past
-// limits::kMaxFailureReportRecipients and header fields past settings.max_header_bytes are left
-// out and the text part says what was left out. Errors (Errc::invalid_value): to empty,
+// its field: no CR/LF, domains as A-labels, other 8-bit bytes replaced by '?' (the copied
+// header block keeps its 8-bit bytes and is then declared 8bit); a value over its bound, recipients
+// past limits::kMaxFailureReportRecipients and header fields past settings.max_header_bytes are
+// left out and the text part says what was left out. Errors (Errc::invalid_value): to empty,
 // sent_by empty or with a control character, a To/Bcc entry that is not a plain addr-spec.
 Result<std::string> compose_failure_report(const MessageVerdict& verdict, const Envelope& envelope,
                                            const std::vector<HeaderField>& headers,

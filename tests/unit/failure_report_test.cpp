@@ -758,6 +758,42 @@ TEST(FailureReportMail, Redaction) {
     EXPECT_NE(r.parts[0].body.find("redacted (RFC 6590)"), std::string::npos);
 }
 
+// RFC 6590 redaction inside copied fields: the local-part before each '@' that is followed by a
+// domain, domains kept; message identifiers, "i=@domain" and a lone '@' untouched.
+TEST(FailureReportMail, RedactionInsideFields) {
+    auto token = [](std::string_view local) {
+        const std::string a = redact_address(std::string(local) + "@x.example", "secret");
+        return a.substr(0, a.find('@'));
+    };
+    const struct {
+        HeaderField field;
+        std::string expected;
+    } cases[] = {
+        {{"Return-Path", "<alice@example.com>"}, "<" + token("alice") + "@example.com>"},
+        {{"Authentication-Results", "mx; spf=pass smtp.mailfrom=alice@example.com"},
+         "mx; spf=pass smtp.mailfrom=" + token("alice") + "@example.com"},
+        // SRS (a forwarder's rewritten sender): the original local-part follows the last '='.
+        {{"X-SRS", "SRS0=HHH=TT=orig.example=alice@fwd.example"},
+         "SRS0=HHH=TT=orig.example=" + token("alice") + "@fwd.example"},
+        {{"To", "\"john doe\"@example.com, bob@[192.0.2.1]"},
+         token("\"john doe\"") + "@example.com, " + token("bob") + "@[192.0.2.1]"},
+        {{"Message-ID", "<abc@example.com>"}, "<abc@example.com>"},
+        {{"References", "<a@b.example> <c@d.example>"}, "<a@b.example> <c@d.example>"},
+        {{"X-Note", "meet @ noon, mail@ 5"}, "meet @ noon, mail@ 5"},
+        {{"DKIM-Signature", "v=1; d=example.com; i=@example.com"},
+         "v=1; d=example.com; i=@example.com"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.field.name);
+        const ReadReport r = read_report(
+            compose_example(example_settings(), example_verdict(), example_envelope(), {c.field}));
+        ASSERT_EQ(r.parts.size(), 3U);
+        const auto copied = parse_header_block(r.parts[2].body);
+        ASSERT_EQ(copied.size(), 1U);
+        EXPECT_EQ(copied[0].value, c.expected);
+    }
+}
+
 // Header injection: CR/LF in the queue id, the author domain, the Subject, a DKIM selector or
 // a header field value cannot start a field of its own, in the mail or in any part.
 TEST(FailureReportMail, NoHeaderInjection) {
@@ -979,6 +1015,33 @@ TEST(FailureReportMail, NullSenderAndLocalSubmission) {
     EXPECT_EQ(r.feedback.header("original-mail-from"), "<>");
     EXPECT_EQ(r.feedback.headers.count("source-ip"), 0U);
     EXPECT_NE(r.parts[0].body.find("(local submission)"), std::string::npos);
+}
+
+// Non-ASCII domains reach header fields as A-labels (RFC 5890 §2.3.2.1), never as 8-bit bytes.
+TEST(FailureReportMail, NonAsciiDomainsAsALabels) {
+    MessageVerdict v = example_verdict();
+    v.evaluation.rfc5322_from_domain =
+        "B\xc3\xbc"
+        "cher.example";
+    v.evaluation.policy_domain =
+        "b\xc3\xbc"
+        "cher.example";
+    v.dkim = {
+        {"b\xc3\xbc"
+         "cher.example",
+         "s1", DkimResult::fail, ""}};
+    FailureReportSettings settings = example_settings();
+    settings.reporting_mta = "m\xc3\xa4il.example";
+    const std::string mail = compose_example(settings, v);
+    const ReadReport r = read_report(mail);
+    EXPECT_EQ(r.feedback.header("reported-domain"), "xn--bcher-kva.example");
+    EXPECT_EQ(r.feedback.header("dkim-domain"), "xn--bcher-kva.example");
+    EXPECT_TRUE(text::iends_with(r.message.header("message-id"), "@xn--mil-qla.example>"));
+    const auto copy_start = mail.find("Content-Type: text/rfc822-headers");
+    ASSERT_NE(copy_start, std::string::npos);
+    for (std::size_t i = 0; i < copy_start; ++i) {
+        ASSERT_LT(static_cast<unsigned char>(mail[i]), 0x80U) << "8-bit byte at " << i;
+    }
 }
 
 }  // namespace
