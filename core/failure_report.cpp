@@ -6,6 +6,7 @@
 #include <array>
 
 #include <fmt/format.h>
+#include <sodium.h>
 
 #include "core/domain_name.hpp"
 #include "core/report_mail.hpp"
@@ -69,57 +70,21 @@ bool has_mailto_ruf(const DmarcRecord& record) {
     return false;
 }
 
-// ---- SipHash-2-4 (Aumasson, Bernstein 2012): a keyed PRF, for the redaction tokens ------------
-
-std::uint64_t rotl(std::uint64_t x, int b) noexcept {
-    return (x << b) | (x >> (64 - b));
-}
+// ---- SipHash-2-4 (libsodium's crypto_shorthash_siphash24): a keyed PRF for the redaction
+// tokens. Pure code in libsodium, needing no sodium_init() (which would touch /dev/urandom). ----
 
 std::uint64_t siphash24(std::uint64_t k0, std::uint64_t k1, std::string_view data) noexcept {
-    std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-    std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-    std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-    std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
-    auto round = [&] {
-        v0 += v1;
-        v1 = rotl(v1, 13);
-        v1 ^= v0;
-        v0 = rotl(v0, 32);
-        v2 += v3;
-        v3 = rotl(v3, 16);
-        v3 ^= v2;
-        v0 += v3;
-        v3 = rotl(v3, 21);
-        v3 ^= v0;
-        v2 += v1;
-        v1 = rotl(v1, 17);
-        v1 ^= v2;
-        v2 = rotl(v2, 32);
-    };
-    auto byte = [&](std::size_t i) {
-        return static_cast<std::uint64_t>(static_cast<unsigned char>(data[i]));
-    };
-    const std::size_t full = data.size() / 8 * 8;
-    for (std::size_t i = 0; i < full; i += 8) {
-        std::uint64_t m = 0;
-        for (std::size_t k = 0; k < 8; ++k) m |= byte(i + k) << (8 * k);
-        v3 ^= m;
-        round();
-        round();
-        v0 ^= m;
+    std::array<unsigned char, crypto_shorthash_siphash24_KEYBYTES> key{};
+    for (std::size_t i = 0; i < 8; ++i) {
+        key[i] = static_cast<unsigned char>(k0 >> (8 * i));
+        key[8 + i] = static_cast<unsigned char>(k1 >> (8 * i));
     }
-    std::uint64_t last = static_cast<std::uint64_t>(data.size() & 0xff) << 56;
-    for (std::size_t k = 0; full + k < data.size(); ++k) last |= byte(full + k) << (8 * k);
-    v3 ^= last;
-    round();
-    round();
-    v0 ^= last;
-    v2 ^= 0xff;
-    round();
-    round();
-    round();
-    round();
-    return v0 ^ v1 ^ v2 ^ v3;
+    std::array<unsigned char, crypto_shorthash_siphash24_BYTES> out{};
+    crypto_shorthash_siphash24(out.data(), reinterpret_cast<const unsigned char*>(data.data()),
+                               data.size(), key.data());
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) v |= std::uint64_t{out[i]} << (8 * i);
+    return v;
 }
 
 // The configured key is text of any length; SipHash takes 128 bits. Each half is SipHash of the
