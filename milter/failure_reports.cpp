@@ -131,7 +131,9 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
         ::close(in[1]);
         input_open = false;
     }
-    while (output_open) {
+    // Until the whole report is written (or refused) and the command's output is at its end:
+    // a command may close its output early and still read, or exit without reading.
+    while (input_open || output_open) {
         int wait = left_ms();
         if (wait == 0) {
             timed_out = true;
@@ -139,10 +141,17 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
         }
         std::array<pollfd, 2> fds{};
         nfds_t count = 0;
-        fds[count++] = pollfd{out[0], POLLIN, 0};
-        if (input_open) fds[count++] = pollfd{in[1], POLLOUT, 0};
+        int out_at = -1, in_at = -1;
+        if (output_open) {
+            out_at = static_cast<int>(count);
+            fds[count++] = pollfd{out[0], POLLIN, 0};
+        }
+        if (input_open) {
+            in_at = static_cast<int>(count);
+            fds[count++] = pollfd{in[1], POLLOUT, 0};
+        }
         if (::poll(fds.data(), count, wait) < 0 && errno != EINTR) break;
-        if (input_open && fds[1].revents != 0) {
+        if (in_at >= 0 && fds[static_cast<std::size_t>(in_at)].revents != 0) {
             ssize_t n = ::write(in[1], input.data() + written, input.size() - written);
             if (n > 0) written += static_cast<std::size_t>(n);
             if (n < 0 && errno == EPIPE) got_epipe = true;
@@ -152,7 +161,7 @@ Result<void> run_report_command(const std::string& command, std::string_view inp
                 input_open = false;
             }
         }
-        if (fds[0].revents != 0) {
+        if (out_at >= 0 && fds[static_cast<std::size_t>(out_at)].revents != 0) {
             std::array<char, 4096> buffer;
             ssize_t n = ::read(out[0], buffer.data(), buffer.size());
             if (n > 0) {

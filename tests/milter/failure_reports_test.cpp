@@ -40,6 +40,16 @@ TEST(ReportCommand, PipesTheReportAndChecksTheExitStatus) {
     EXPECT_NE(missing.error().message.find("exit status 127"), std::string::npos);
 }
 
+TEST(ReportCommand, ACommandThatClosesItsOutputFirstStillGetsEverything) {
+    test_support::MilterTempDir dir;
+    auto out = dir.path() / "out.txt";
+    const std::string big(300000, 'r');  // more than a pipe holds
+    auto ok = run_report_command("exec >/dev/null 2>&1; sleep 0.2; cat > '" + out.string() + "'",
+                                 big, 5s);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(test_support::read_text_file(out).size(), big.size());
+}
+
 TEST(ReportCommand, AHungCommandIsKilledAtTheTimeout) {
     auto start = std::chrono::steady_clock::now();
     auto r = run_report_command("sleep 30", "report", 300ms);
