@@ -59,7 +59,8 @@ FailureReportPlan plan_failure_report(const MessageVerdict& verdict,
     }
     plan.to_policy_domain = failure_report_trigger(verdict, config.failure_reports_on_none).wanted;
     const auto& policy = verdict.evaluation.applied_policy;
-    plan.to_bcc = !config.failure_reports_bcc.empty() &&
+    // A report about a DMARC report could loop (RFC 9991): not even a copy.
+    plan.to_bcc = !config.failure_reports_bcc.empty() && !verdict.is_dmarc_report &&
                   verdict.evaluation.result == DmarcResult::fail && policy &&
                   (*policy != Policy::none || config.failure_reports_on_none);
     return plan;

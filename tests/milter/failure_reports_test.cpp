@@ -101,6 +101,34 @@ TEST(NoReportsList, AddressesAndDomainsWithComments) {
     EXPECT_NE(bad.error().message.find("line 2"), std::string::npos);
 }
 
+// ---- which messages get a report --------------------------------------------------------------
+
+TEST(FailureReportPlan, BccCopiesFollowOpenDmarcsGateButNeverForAReport) {
+    config::MilterConfig config;
+    config.failure_reports = true;
+    config.failure_reports_bcc = {"postmaster@mx.example.net"};
+    MessageVerdict v;
+    v.evaluated = true;
+    v.evaluation.result = DmarcResult::fail;
+    v.evaluation.published = DmarcRecord{};  // p=none, no ruf
+    v.evaluation.applied_policy = Policy::reject;
+    auto plan = plan_failure_report(v, config);
+    EXPECT_TRUE(plan.to_bcc);
+    EXPECT_FALSE(plan.to_policy_domain);  // no ruf=
+    v.is_dmarc_report = true;             // RFC 9991: reports about reports can loop
+    EXPECT_FALSE(plan_failure_report(v, config).any());
+    v.is_dmarc_report = false;
+    v.evaluation.applied_policy = Policy::none;  // OpenDMARC: p=none only with OnNone
+    EXPECT_FALSE(plan_failure_report(v, config).any());
+    config.failure_reports_on_none = true;
+    EXPECT_TRUE(plan_failure_report(v, config).to_bcc);
+    v.evaluation.result = DmarcResult::pass;
+    EXPECT_FALSE(plan_failure_report(v, config).any());
+    v.evaluation.result = DmarcResult::fail;
+    config.failure_reports = false;
+    EXPECT_FALSE(plan_failure_report(v, config).any());
+}
+
 // ---- the daemon -----------------------------------------------------------------------------
 
 // spoofed.example asks for failure reports at three places: its own domain, an authorised
