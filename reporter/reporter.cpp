@@ -59,17 +59,6 @@ void complete_identity(config::ReporterConfig& c) {
 
 namespace {
 
-std::string rfc5322_date(std::int64_t when) {
-    const std::time_t t = static_cast<std::time_t>(when);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", kDays[tm.tm_wday], tm.tm_mday,
-                       kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 io::SmtpTls tls_of(const std::string& name) {
     if (name == "starttls") return io::SmtpTls::starttls_optional;
     if (name == "starttls-required") return io::SmtpTls::starttls_required;
