@@ -542,9 +542,29 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
             feedback += fmt::format("DKIM-Selector: {}\n", s);
         }
     }
-    // SPF-DNS (RFC 9991: REQUIRED for an SPF failure of an aligned identifier; RFC 6591 §3.2)
-    // carries the SPF record as retrieved from the DNS, which MessageVerdict does not keep, so
-    // it is not written: a field without the record would be malformed.
+    // SPF-DNS (RFC 6591 §3.2: `( "txt" / "spf" ) ":" domain-name ":" quoted-string`; RFC 9991
+    // requires it for an SPF failure): the records the caller looked up, for any SPF failure
+    // (fo=s asks about failures regardless of alignment). Record text comes from the DNS:
+    // controls and 8-bit bytes cannot end the field (field_text), quotes are escaped.
+    if (verdict.spf && spf_failed(verdict.spf->result)) {
+        std::size_t written = 0;
+        for (const SpfDnsRecord& record : settings.spf_dns) {
+            const auto domain = to_a_label_domain(record.domain);
+            if (!domain || written == limits::kMaxFailureReportSpfRecords) continue;
+            if (record.text.size() > limits::kMaxFailureReportSpfRecordBytes) {
+                omitted.push_back(fmt::format("an SPF record of {} over {} bytes", *domain,
+                                              limits::kMaxFailureReportSpfRecordBytes));
+                continue;
+            }
+            std::string quoted;
+            for (char c : field_text(record.text)) {
+                if (c == '"' || c == '\\') quoted += '\\';
+                quoted += c;
+            }
+            feedback += fmt::format("SPF-DNS: txt : {} : \"{}\"\n", *domain, quoted);
+            ++written;
+        }
+    }
     if (!queue_id.empty()) feedback += fmt::format("Original-Envelope-Id: {}\n", queue_id);
     if (envelope.mail_from.empty()) {
         feedback += "Original-Mail-From: <>\n";

@@ -35,6 +35,13 @@ struct FailureReportTrigger {
 // count as "failed" is written at the definitions in failure_report.cpp.
 FailureReportTrigger failure_report_trigger(const MessageVerdict& verdict, bool on_none);
 
+// A TXT record of the SPF domain that starts with v=spf1, as the DNS returned it when the report
+// was made (the verdict keeps results, not records).
+struct SpfDnsRecord {
+    std::string domain;
+    std::string text;
+};
+
 struct FailureReportSettings {
     std::string sent_by;        // From: field, e.g. "dmarc-milter <postmaster@mx.example.org>"
     std::string reporting_mta;  // our host name: Message-ID right side, authserv-id fallback
@@ -47,6 +54,9 @@ struct FailureReportSettings {
     // tokens are still stable but anyone can recompute them, so the caller should set one.
     std::string redaction_key;
     std::size_t max_header_bytes = limits::kMaxFailureReportHeaderBytes;
+    // SPF-DNS (RFC 6591 §3.2; RFC 9991 requires it for an SPF failure): written when SPF failed,
+    // one field per record, `txt : <domain> : "<record>"`.
+    std::vector<SpfDnsRecord> spf_dns;
 };
 
 // The whole report mail, LF line ends, ready for `sendmail -t`: From (sent_by), To (to, comma

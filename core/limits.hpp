@@ -178,6 +178,11 @@ inline constexpr std::size_t kMaxFailureReportSubjectBytes = 200;
 inline constexpr std::size_t kMaxFailureReportDkimResults = 16;
 // Other single values copied into feedback fields (queue id, selector, authserv-id).
 inline constexpr std::size_t kMaxFailureReportTokenBytes = 256;
+// SPF-DNS fields (RFC 6591 §3.2): records of the SPF domain (RFC 7208 §3.2 allows one; more are
+// a permerror worth showing) and the length of one. A longer record is left out and named in the
+// text part (RFC 7208 §3.4 already warns past 450 bytes).
+inline constexpr std::size_t kMaxFailureReportSpfRecords = 4;
+inline constexpr std::size_t kMaxFailureReportSpfRecordBytes = 2048;
 
 // ---- dmarc-web HTTP (issue 7, web/server.cpp) ------------------------------------------------
 // Request line and header fields together. Browsers send 1-3 KiB (cookies included); 8 KiB is

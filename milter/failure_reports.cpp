@@ -371,6 +371,20 @@ void FailureReporter::send(const FailureReportJob& job) {
     settings.reporting_mta = host;
     settings.redact = config.failure_reports_redact;
     settings.redaction_key = redaction_key_;
+    // SPF-DNS: the SPF domain's record as the DNS has it now (usually from the cache the
+    // verdict filled); compose writes it only when SPF failed.
+    if (const auto& spf = job.verdict.spf; spf && !spf->domain.empty()) {
+        DnsResponse answer = snap.dns->lookup(spf->domain, RrType::txt);
+        if (answer.status == DnsStatus::answer) {
+            for (const std::string& txt : answer.txt) {
+                if (txt.size() >= 6 &&
+                    text::iequals(std::string_view(txt).substr(0, 6), "v=spf1") &&
+                    (txt.size() == 6 || txt[6] == ' ')) {
+                    settings.spf_dns.push_back(SpfDnsRecord{spf->domain, txt});
+                }
+            }
+        }
+    }
 
     // A destination whose !size the report exceeds is left out (RFC 7489 §6.2: a report over
     // the limit is not sent there); composing again without it cannot make the report larger.

@@ -308,8 +308,9 @@ TEST(EndToEnd, FailureReportThroughPostfixSendmail) {
                                       &error))
         << error;
     const std::string token = unique_token("ruf");
-    Submission s{"203.0.113.99", "attacker.example", token + "@attacker.example",
-                 "ana@dest.example", message(token, "From: Payroll <payroll@ruf.example>\n")};
+    // The envelope names ruf.example too: SPF fails for it, so the report carries SPF-DNS.
+    Submission s{"203.0.113.99", "attacker.example", token + "@ruf.example", "ana@dest.example",
+                 message(token, "From: Payroll <payroll@ruf.example>\n")};
     const SmtpOutcome o = mc.send(s);
     const std::string report = mc.wait_delivered("Subject: FW: e2e " + token, 20s);
     const std::string log = mc.milter_log();
@@ -322,9 +323,13 @@ TEST(EndToEnd, FailureReportThroughPostfixSendmail) {
     EXPECT_NE(report.find("Feedback-Type: auth-failure"), std::string::npos) << report;
     EXPECT_NE(report.find("Source-IP: 203.0.113.99"), std::string::npos) << report;
     EXPECT_NE(report.find("Reported-Domain: ruf.example"), std::string::npos) << report;
+    EXPECT_NE(report.find("SPF-DNS: txt : ruf.example : \"v=spf1 ip4:192.0.2.60 -all\""),
+              std::string::npos)
+        << report;
     EXPECT_NE(report.find("Message-ID: <" + token + "@e2e.example>"), std::string::npos);
     EXPECT_EQ(report.find("payroll@ruf.example"), std::string::npos) << report;  // redacted
-    EXPECT_EQ(report.find("body of " + token), std::string::npos) << report;     // headers only
+    EXPECT_EQ(report.find(token + "@ruf.example"), std::string::npos) << report;
+    EXPECT_EQ(report.find("body of " + token), std::string::npos) << report;  // headers only
     EXPECT_NE(log.find("failure report about ruf.example sent to dmarc-failures@ruf.example"),
               std::string::npos)
         << log;

@@ -104,6 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.redact = flag(7) & 2;
     settings.redaction_key = std::string(pieces[6]);
     settings.max_header_bytes = flag(8) * 64U;
+    // SPF-DNS: record text straight from the input (it comes from the DNS in the milter).
+    if (flag(5) & 8) settings.spf_dns.push_back({std::string(pieces[7]), std::string(pieces[10])});
     const std::vector<std::string> to = {"ruf@example.com"};
     const std::vector<std::string> bcc_one = {"copy@example.org"};
     const bool want_bcc = flag(7) & 4;

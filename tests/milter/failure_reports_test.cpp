@@ -238,6 +238,10 @@ TEST_F(FailureReportDaemon, VerifiedDestinationsRedactedHeadersAndTheRateLimit) 
         EXPECT_NE(mail.find("Auth-Failure: dmarc"), std::string::npos);
         EXPECT_NE(mail.find("Source-IP: 203.0.113.99"), std::string::npos);
         EXPECT_NE(mail.find("Reported-Domain: spoofed.example"), std::string::npos);
+        // The SPF record as the DNS has it (RFC 6591 §3.2; RFC 9991: required when SPF failed).
+        EXPECT_NE(mail.find("SPF-DNS: txt : spoofed.example : \"v=spf1 ip4:192.0.2.10 -all\""),
+                  std::string::npos)
+            << mail;
         EXPECT_NE(mail.find("text/rfc822-headers"), std::string::npos);
         // FailureReportsRedact (default true): the domain stays, the local-part does not.
         EXPECT_EQ(mail.find("alice@"), std::string::npos) << mail;

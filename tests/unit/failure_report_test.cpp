@@ -1006,6 +1006,43 @@ TEST(FailureReportMail, IdentityAlignmentAndDeliveryResult) {
     }
 }
 
+// SPF-DNS (RFC 6591 §3.2 `txt : domain : quoted-string`; RFC 9991 requires it for an SPF
+// failure): one field per record the caller looked up, only when SPF failed; the DNS text cannot
+// break the field and a record over its bound is left out and named.
+TEST(FailureReportMail, SpfDns) {
+    MessageVerdict v = example_verdict();
+    v.spf = SpfAuthResult{"consumer.example", SpfScope::mfrom, SpfResult::fail, false, ""};
+    FailureReportSettings settings = example_settings();
+    settings.spf_dns = {{"consumer.example", "v=spf1 ip4:192.0.2.0/24 -all"}};
+    std::string mail = compose_example(settings, v);
+    EXPECT_NE(mail.find("\nSPF-DNS: txt : consumer.example : \"v=spf1 ip4:192.0.2.0/24 -all\"\n"),
+              std::string::npos)
+        << mail;
+
+    // Hostile record text: quotes escaped, CR/LF cannot start a field.
+    settings.spf_dns = {{"consumer.example", "v=spf1 \"a\\b\r\nBcc: x@evil.example -all"}};
+    mail = compose_example(settings, v);
+    EXPECT_NE(mail.find("SPF-DNS: txt : consumer.example : \"v=spf1 \\\"a\\\\b Bcc: "
+                        "x@evil.example -all\"\n"),
+              std::string::npos)
+        << mail;
+    std::set<std::string> fields;
+    expect_header_lines_well_formed(read_report(mail).parts.at(1).body, fields);
+    EXPECT_EQ(fields.count("bcc"), 0U);
+
+    // Over the bound: left out, and the text part says so.
+    settings.spf_dns = {{"consumer.example",
+                         "v=spf1 " + std::string(limits::kMaxFailureReportSpfRecordBytes, 'a')}};
+    mail = compose_example(settings, v);
+    EXPECT_EQ(mail.find("SPF-DNS:"), std::string::npos);
+    EXPECT_NE(mail.find("Left out: an SPF record of consumer.example over"), std::string::npos);
+
+    // SPF passed (or gave none): no SPF-DNS even with a record at hand.
+    settings.spf_dns = {{"consumer.example", "v=spf1 -all"}};
+    v.spf->result = SpfResult::pass;
+    EXPECT_EQ(compose_example(settings, v).find("SPF-DNS:"), std::string::npos);
+}
+
 // Null reverse-path (RFC 5965 §3.2 "<>") and local submission (no client IP: no Source-IP).
 TEST(FailureReportMail, NullSenderAndLocalSubmission) {
     Envelope env = example_envelope();
