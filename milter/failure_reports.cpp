@@ -388,33 +388,35 @@ void FailureReporter::send(const FailureReportJob& job) {
 
     // A destination whose !size the report exceeds is left out (RFC 7489 §6.2: a report over
     // the limit is not sent there); composing again without it cannot make the report larger.
-    Result<std::string> mail = make_error(Errc::invalid_value, "no destination");
-    while (true) {
+    // With nobody left (every ruf refused, no FailureReportsBcc) nothing is sent: each refusal
+    // has been logged.
+    std::optional<Result<std::string>> mail;
+    while (!targets.empty() || !bcc.empty()) {
         std::vector<std::string> to;
         for (const auto& t : targets) to.push_back(t.address);
         std::vector<std::string> copies = bcc;
         if (to.empty()) to.swap(copies);
-        if (to.empty()) break;
         mail = compose_failure_report(job.verdict, job.envelope, job.headers, to, copies, settings,
                                       job.arrival, now);
-        if (!mail) break;
-        auto over = std::find_if(targets.begin(), targets.end(), [&](const Target& t) {
-            return t.max_size && mail->size() > *t.max_size;
-        });
+        if (!*mail) break;
+        const std::size_t size = (*mail)->size();
+        auto over = std::find_if(targets.begin(), targets.end(),
+                                 [&](const Target& t) { return t.max_size && size > *t.max_size; });
         if (over == targets.end()) break;
         ++add.refused;
         log_(LogLevel::info,
              fmt::format("{}: failure report not sent to {}: {} bytes, over its size limit", qid,
-                         over->address, mail->size()));
+                         over->address, size));
         targets.erase(over);
+        mail.reset();
     }
     if (!mail) {
-        if (mail.error().message != "no destination") {
-            ++add.failed;
-            log_(LogLevel::error,
-                 fmt::format("{}: failure report not composed: {}", qid, mail.error().message));
-        }
-    } else if (auto sent = run_report_command(config.report_command, *mail, kCommandTimeout)) {
+        // nothing to send
+    } else if (!*mail) {
+        ++add.failed;
+        log_(LogLevel::error,
+             fmt::format("{}: failure report not composed: {}", qid, mail->error().message));
+    } else if (auto sent = run_report_command(config.report_command, **mail, kCommandTimeout)) {
         ++add.sent;
         std::vector<std::string> names;
         for (const auto& t : targets) names.push_back(t.address);

@@ -141,6 +141,10 @@ _dmarc.quiet.example TXT "v=DMARC1; p=reject"
 quiet.example TXT "v=spf1 ip4:192.0.2.10 -all"
 _dmarc.none.example TXT "v=DMARC1; p=none; ruf=mailto:ruf@none.example"
 none.example TXT "v=spf1 ip4:192.0.2.10 -all"
+_dmarc.small.example TXT "v=DMARC1; p=reject; ruf=mailto:tiny@small.example!1k,mailto:big@small.example"
+small.example TXT "v=spf1 ip4:192.0.2.10 -all"
+_dmarc.smaller.example TXT "v=DMARC1; p=reject; ruf=mailto:tiny@smaller.example!1k"
+smaller.example TXT "v=spf1 ip4:192.0.2.10 -all"
 )";
 
 mc::Message spoof(const std::string& domain, const std::string& queue_id) {
@@ -296,6 +300,34 @@ TEST_F(FailureReportDaemon, BccNoReportsListUnredactedAndPolicyNone) {
     EXPECT_NE(second.find("QC2"), std::string::npos) << second;
     EXPECT_EQ(field("\n" + second, "To"), "postmaster@mx.example.net") << second;
     EXPECT_EQ(log.find("QC3: failure report"), std::string::npos) << log;
+}
+
+// RFC 7489 §6.2 "!size": a report (about 2 KiB here) over a destination's limit is not sent
+// there; the other destinations still get it, and with none left nothing is sent.
+TEST_F(FailureReportDaemon, SizeLimitsOfDestinations) {
+    test_support::write_text_file(config(), base());
+    test_support::MilterProcess milter(DMARC_MILTER_BIN, config(), socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    send({spoof("small.example", "QE1"), spoof("smaller.example", "QE2")});
+    auto got = wait_reports(1);
+    std::string log;
+    for (int i = 0; i < 200; ++i) {
+        log = milter.log();
+        if (log.find("QE2: failure report not sent to tiny@") != std::string::npos) break;
+        std::this_thread::sleep_for(25ms);
+    }
+    EXPECT_EQ(milter.stop(), 0);
+    log = milter.log();
+    ASSERT_EQ(got.size(), 1u) << log;
+    EXPECT_EQ(field("\n" + got[0], "To"), "big@small.example") << got[0];
+    EXPECT_NE(log.find("QE1: failure report not sent to tiny@small.example: "), std::string::npos)
+        << log;
+    EXPECT_NE(log.find("QE2: failure report not sent to tiny@smaller.example: "), std::string::npos)
+        << log;
+    EXPECT_NE(log.find("over its size limit"), std::string::npos) << log;
+    EXPECT_EQ(log.find("QE2: failure report about"), std::string::npos) << log;
+    EXPECT_NE(log.find("failure_reports_sent=1 "), std::string::npos) << log;
+    EXPECT_NE(log.find("failure_report_destinations_refused=2"), std::string::npos) << log;
 }
 
 TEST_F(FailureReportDaemon, AFailingCommandIsLoggedAndMailIsUntouched) {
