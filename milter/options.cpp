@@ -131,7 +131,9 @@ OPTIONS
     -v              more logging (repeatable)
     -V              print the version and exit
     -t file[,file]  offline test mode: decide each message file and print the verdict
-                    (action, reply, header changes, log lines); no socket, no daemon.
+                    (action, reply, header changes, log lines, and with FailureReports
+                    whether a failure report would go and where; none is sent); no socket,
+                    no daemon.
                     DNS comes from TestDNSData when set. Envelope:
         --client-ip ADDR     (or OPENDMARC_TEST_CLIENTIP; default 127.0.0.1)
         --mail-from ADDR     (or OPENDMARC_TEST_ENVFROM; default empty, the null sender)

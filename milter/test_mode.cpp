@@ -6,6 +6,7 @@
 
 #include "core/limits.hpp"
 #include "io/file.hpp"
+#include "milter/failure_reports.hpp"
 #include "milter/recording_actions.hpp"
 
 namespace dmarc::milter {
@@ -30,12 +31,44 @@ class TestServices final : public Services {
                 std::int64_t received) noexcept override {
         runtime_.record(v, e, received);
     }
+    // FailureReports: what the daemon would hand to its sender thread; nothing is sent here.
+    void report_failure(const MessageVerdict& v, const Envelope&, const std::vector<HeaderField>&,
+                        std::int64_t) noexcept override {
+        try {
+            auto snap = runtime_.snapshot();
+            if (!snap) return;
+            const auto plan = plan_failure_report(v, snap->config);
+            if (!plan.any()) {
+                failure_report =
+                    "none for this message (fo=, ruf=, the policy and "
+                    "FailureReportsOnNone decide)";
+                return;
+            }
+            std::string to;
+            if (plan.to_policy_domain && v.evaluation.published) {
+                for (const auto& uri : v.evaluation.published->ruf) {
+                    if (!uri.is_mailto()) continue;
+                    to += (to.empty() ? "to " : ", ") + uri.address;
+                }
+                to += " (fo=" + to_string(v.evaluation.published->fo) +
+                      "; external destinations verified and rate-limited when sent)";
+            }
+            if (!snap->config.failure_reports_bcc.empty()) {
+                to += to.empty() ? "" : "; ";
+                to += "copy to";
+                for (const auto& b : snap->config.failure_reports_bcc) to += " " + b;
+            }
+            failure_report = "would be sent (ReportCommand): " + to;
+        } catch (...) {
+        }
+    }
     std::int64_t now() noexcept override { return runtime_.now(); }
     std::uint64_t now_ms() noexcept override { return runtime_.now_ms(); }
     std::uint8_t pct_sample() noexcept override {
         return pct_ ? static_cast<std::uint8_t>(*pct_) : runtime_.pct_sample();
     }
     std::vector<std::string> lines;
+    std::string failure_report;  // empty: FailureReports is off
 
   private:
     Runtime& runtime_;
@@ -97,6 +130,9 @@ int run_test_mode(const Options& o, Runtime& runtime, std::ostream& out) {
         out << "\n";
         for (const auto& line : actions.describe()) out << line << "\n";
         for (const auto& line : services.lines) out << "log: " << line << "\n";
+        if (!services.failure_report.empty()) {
+            out << "failure report: " << services.failure_report << "\n";
+        }
         out << "\n";
     }
     return status;

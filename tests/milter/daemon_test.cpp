@@ -545,6 +545,43 @@ TEST_F(DaemonTest, TestModePrintsTheVerdict) {
     EXPECT_NE(r.output.find("setreply 550 5.7.1 rejected by DMARC policy for bank.example"),
               std::string::npos);
     EXPECT_NE(r.output.find("log: T1: bank.example fail"), std::string::npos);
+    EXPECT_EQ(r.output.find("failure report:"), std::string::npos);  // FailureReports off
+}
+
+// -t with FailureReports: says whether the daemon would send a failure report, and where; it
+// sends nothing (ReportCommand would fail the test if it ran).
+TEST_F(DaemonTest, TestModeSaysWhetherAFailureReportWouldGo) {
+    write_file(dir.path() / "zone.txt",
+               "_dmarc.bank.example TXT \"v=DMARC1; p=reject; fo=1; "
+               "ruf=mailto:ruf@bank.example\"\nbank.example TXT \"v=spf1 -all\"\n"
+               "_dmarc.quiet.example TXT \"v=DMARC1; p=reject\"\n");
+    write_file(config(), "TestDNSData " + (dir.path() / "zone.txt").string() +
+                             "\nRejectFailures true\nSPFSelfValidate true\nFailureReports true\n"
+                             "FailureReportsBcc postmaster@mx.example.net\n"
+                             "ReportCommand touch " +
+                             (dir.path() / "ran").string() + "\n");
+    write_file(dir.path() / "spoof.eml", "From: Bank <alerts@bank.example>\nSubject: hi\n\nbody\n");
+    write_file(dir.path() / "quiet.eml", "From: Quiet <x@quiet.example>\nSubject: hi\n\nbody\n");
+    write_file(dir.path() / "none.eml", "From: Nobody <x@norecord.example>\nSubject: hi\n\nb\n");
+    auto r =
+        run_binary({"-c", config().string(), "-t", (dir.path() / "spoof.eml").string(), "-t",
+                    (dir.path() / "quiet.eml").string(), "-t", (dir.path() / "none.eml").string(),
+                    "--client-ip", "203.0.113.99", "--mail-from", "bounce@bank.example"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("failure report: would be sent (ReportCommand): to ruf@bank.example "
+                            "(fo=1; external destinations verified and rate-limited when sent); "
+                            "copy to postmaster@mx.example.net\n"),
+              std::string::npos)
+        << r.output;
+    // quiet.example fails too (p=reject) but has no ruf: the copy alone.
+    EXPECT_NE(r.output.find("failure report: would be sent (ReportCommand): copy to "
+                            "postmaster@mx.example.net\n"),
+              std::string::npos)
+        << r.output;
+    // No record: not evaluated for a report at all.
+    EXPECT_NE(r.output.find("failure report: none for this message"), std::string::npos)
+        << r.output;
+    EXPECT_FALSE(fs::exists(dir.path() / "ran"));
 }
 
 }  // namespace
