@@ -18,6 +18,7 @@ namespace dmarc::e2e {
 using test_support::MailChain;
 using test_support::SmtpOutcome;
 using test_support::Submission;
+using test_support::Transaction;
 using namespace std::chrono_literals;
 
 // Configuration of the milter under test beyond the chain's defaults (AuthservID, RejectFailures,

@@ -218,6 +218,113 @@ TEST(EndToEnd, Scenarios) {
     for (const auto& c : cases()) check_case(c);
 }
 
+// Postfix keeps one milter connection for a whole SMTP session: between transactions it sends
+// ABORT and then MAIL again (milter8.c). Nothing of one transaction may reach the next: not the
+// envelope sender SPF was checked for (RFC 7489 §4.1: the RFC 5321.MailFrom of *this* message),
+// not the recipients, not a quarantine. From 203.0.113.10, where both aligned.example and
+// attacker.example pass SPF: a pass, a spoof rejected at end of data, a transaction reset after
+// RCPT with aligned.example as sender, a From: aligned.example sent as attacker.example (must
+// fail: the reset sender must not align it), a quarantine, and a pass that must not be held.
+TEST(EndToEnd, SeveralMessagesInOneSmtpSession) {
+    MailChain& mc = chain();
+    const std::string ip = "203.0.113.10";
+    const std::string helo = "mx.aligned.example";
+    std::vector<std::string> tokens;
+    for (int i = 1; i <= 6; ++i) tokens.push_back(unique_token("session-" + std::to_string(i)));
+    auto tx = [&](int i, const std::string& mail_domain, const std::string& from_fields) {
+        Transaction t;
+        t.mail_from = tokens[static_cast<std::size_t>(i - 1)] + "@" + mail_domain;
+        t.message = message(tokens[static_cast<std::size_t>(i - 1)], from_fields);
+        return t;
+    };
+    std::vector<Transaction> session{
+        tx(1, "aligned.example", "From: <alerts@aligned.example>\n"),
+        tx(2, "attacker.example", "From: Bank <alerts@bank.example>\n"),
+        tx(3, "aligned.example", ""),
+        tx(4, "attacker.example", "From: <alerts@aligned.example>\n"),
+        tx(5, "attacker.example", "From: Shop <offers@shop.example>\n"),
+        tx(6, "aligned.example", "From: <alerts@aligned.example>\n"),
+    };
+    session[2].rset = true;
+    session[4].rcpt_to = {"ana@dest.example", "bob@dest.example"};
+    const auto outcomes = mc.send_session(ip, helo, session);
+    ASSERT_EQ(outcomes.size(), session.size());
+
+    struct Want {
+        int code;
+        std::string reply;       // rejected: the whole reply
+        std::string log_result;  // "<from-domain> <result>"
+        DmarcResult result;
+        Disposition disposition;
+        MilterAction action;
+        bool held;
+    };
+    const std::vector<std::optional<Want>> want{
+        Want{250, "", "aligned.example pass", DmarcResult::pass, Disposition::none,
+             MilterAction::accept, false},
+        Want{550, "550 5.7.1 rejected by DMARC policy for bank.example", "bank.example fail",
+             DmarcResult::fail, Disposition::reject, MilterAction::reject, false},
+        std::nullopt,  // reset after RCPT: never evaluated
+        Want{550, "550 5.7.1 rejected by DMARC policy for aligned.example", "aligned.example fail",
+             DmarcResult::fail, Disposition::reject, MilterAction::reject, false},
+        Want{250, "", "shop.example fail", DmarcResult::fail, Disposition::quarantine,
+             MilterAction::quarantine, true},
+        Want{250, "", "aligned.example pass", DmarcResult::pass, Disposition::none,
+             MilterAction::accept, false},
+    };
+    const auto queued = mc.queue();
+    for (std::size_t i = 0; i < session.size(); ++i) {
+        SCOPED_TRACE("transaction " + std::to_string(i + 1));
+        const SmtpOutcome& o = outcomes[i];
+        ASSERT_TRUE(o.connected);
+        if (!want[i]) {
+            EXPECT_EQ(o.stage, "rset");
+            EXPECT_EQ(o.code, 250) << o.reply;
+            continue;
+        }
+        const Want& w = *want[i];
+        EXPECT_EQ(o.code, w.code) << o.stage << ": " << o.reply;
+        if (!w.reply.empty()) {
+            EXPECT_EQ(o.reply, w.reply);
+        }
+        const std::string qid =
+            o.queue_id.empty() ? queue_id_for(session[i].mail_from) : o.queue_id;
+        ASSERT_FALSE(qid.empty()) << mc.postfix_log();
+        EXPECT_TRUE(mc.wait_for_milter_log(qid + ": " + w.log_result + "\n")) << mc.milter_log();
+        auto row = spool_row(qid);
+        ASSERT_TRUE(row) << qid;
+        EXPECT_EQ(row->dmarc_result, w.result);
+        EXPECT_EQ(row->disposition, w.disposition);
+        EXPECT_EQ(row->action, w.action);
+        EXPECT_EQ(row->client_ip, ip);
+        EXPECT_EQ(row->helo, helo);
+        EXPECT_EQ(row->rfc5321_mail_from, session[i].mail_from);
+        EXPECT_EQ(row->rfc5321_rcpt_to, session[i].rcpt_to);
+        const bool held = std::any_of(queued.begin(), queued.end(), [&](const auto& q) {
+            return q.queue_id == qid && q.queue_name == "hold";
+        });
+        EXPECT_EQ(held, w.held) << mc.postfix_command("postqueue", "-p");
+        if (w.code == 250 && !w.held) {
+            const std::string delivered = mc.wait_delivered("Message-ID: <" + tokens[i] + "@");
+            ASSERT_FALSE(delivered.empty()) << mc.postfix_log();
+            EXPECT_NE(our_results_field(delivered).find("dmarc=pass (p=reject dis=none)"),
+                      std::string::npos)
+                << delivered;
+        }
+    }
+    // The reset transaction left no row (the rows of the later ones are in by now).
+    auto reader = io::SpoolReader::open(mc.spool_path());
+    ASSERT_TRUE(reader);
+    auto batch = reader->read_after(0, 100000);
+    ASSERT_TRUE(batch);
+    std::size_t rows_of_session = 0;
+    for (const auto& e : batch->entries) {
+        EXPECT_NE(e.row.rfc5321_mail_from, session[2].mail_from);
+        for (const auto& t : session) rows_of_session += e.row.rfc5321_mail_from == t.mail_from;
+    }
+    EXPECT_EQ(rows_of_session, 5u);
+}
+
 TEST(EndToEnd, SubdomainRowNamesTheOrganizationalPolicy) {
     MailChain& mc = chain();
     const std::string token = unique_token("sp-row");

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -717,6 +718,65 @@ SmtpOutcome MailChain::send(const Submission& s, std::chrono::milliseconds timeo
     }
     c.write("QUIT\r\n");
     return o;
+}
+
+std::vector<SmtpOutcome> MailChain::send_session(const std::string& client_ip,
+                                                 const std::string& helo,
+                                                 const std::vector<Transaction>& transactions,
+                                                 std::chrono::milliseconds timeout) const {
+    std::vector<SmtpOutcome> out(transactions.size());
+    SmtpClient c(smtp_port_, timeout);
+    if (!c.connected()) return out;
+    auto step = [&](SmtpOutcome& o, const std::string& stage, const std::string& command,
+                    int want) {
+        o.stage = stage;
+        if (!command.empty() && !c.write(command + "\r\n")) {
+            o.code = 0;
+            return false;
+        }
+        std::tie(o.code, o.reply) = c.reply();
+        return o.code == want;
+    };
+    SmtpOutcome greeting;
+    greeting.connected = true;
+    if (!step(greeting, "connect", "", 220) ||
+        !step(greeting, "ehlo", "EHLO e2e-client.localhost", 250) ||
+        (!client_ip.empty() &&
+         !step(greeting, "xclient",
+               "XCLIENT ADDR=" + client_ip + " NAME=[UNAVAILABLE] HELO=" + helo, 220)) ||
+        !step(greeting, "ehlo", "EHLO " + helo, 250)) {
+        std::fill(out.begin(), out.end(), greeting);
+        return out;
+    }
+    for (std::size_t i = 0; i < transactions.size(); ++i) {
+        const Transaction& t = transactions[i];
+        SmtpOutcome& o = out[i];
+        o.connected = true;
+        bool ok = step(o, "mail", "MAIL FROM:<" + t.mail_from + ">", 250);
+        for (const auto& rcpt : t.rcpt_to) {
+            if (ok) ok = step(o, "rcpt", "RCPT TO:<" + rcpt + ">", 250);
+        }
+        if (ok && !t.rset) {
+            if (step(o, "data", "DATA", 354)) {
+                step(o, "eod", dot_stuff(to_crlf(t.message)) + ".", 250);
+                if (const auto at = o.reply.find("queued as ");
+                    o.code == 250 && at != std::string::npos) {
+                    o.queue_id = o.reply.substr(at + 10);
+                    o.queue_id = o.queue_id.substr(0, o.queue_id.find_first_of(" \r\n"));
+                }
+                continue;  // the transaction ended with the reply to the data
+            }
+        }
+        // RSET asked for, or a refused command: end the transaction, keep the session.
+        SmtpOutcome reset;
+        if (!step(reset, "rset", "RSET", 250)) {
+            for (std::size_t j = i + 1; j < transactions.size(); ++j) out[j] = reset;
+            break;
+        }
+        if (t.rset && ok) o.stage = "rset";
+    }
+    c.write("QUIT\r\n");
+    return out;
 }
 
 std::vector<std::string> MailChain::delivered() const {

@@ -52,6 +52,14 @@ struct Submission {
     std::string message;  // RFC 5322 text, LF or CRLF line ends
 };
 
+// One transaction of an SMTP session that carries several (send_session).
+struct Transaction {
+    std::string mail_from;                                 // without brackets
+    std::vector<std::string> rcpt_to{"ana@dest.example"};  // one RCPT each
+    std::string message;  // RFC 5322 text; empty with rset: RSET after the RCPTs, no DATA
+    bool rset = false;
+};
+
 // A message Postfix holds (quarantine): postqueue -j of the private instance.
 struct QueuedMessage {
     std::string queue_name;  // "hold", "active", "deferred", "incoming"
@@ -70,6 +78,14 @@ class MailChain {
     // One message over SMTP to the private Postfix (XCLIENT first when client_ip is set).
     SmtpOutcome send(const Submission& submission,
                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+
+    // Several transactions in one SMTP session (one milter connection: Postfix sends ABORT,
+    // then MAIL again between them). A transaction whose reply is not the expected one ends only
+    // itself (RSET), not the session; one outcome per transaction.
+    std::vector<SmtpOutcome> send_session(
+        const std::string& client_ip, const std::string& helo,
+        const std::vector<Transaction>& transactions,
+        std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
     // Delivered messages (smtp-sink dumps with smtp-sink's own lines taken off, CRLF), and the
     // first one containing needle, waiting up to limit for it to arrive.
