@@ -337,6 +337,19 @@ Result<std::string> dkim_signing_domain(const AuthResult& result) {
     return make_error(Errc::not_found, "no header.d or header.i");
 }
 
+std::string dkim_identity(std::string_view header_i, std::string_view dkim_d) {
+    const auto at = header_i.rfind('@');
+    if (at == std::string_view::npos || at > 64 || header_i.size() > 256) return {};
+    const std::string_view local = header_i.substr(0, at);
+    for (char c : local) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f) return {};
+    }
+    auto domain = to_a_label_domain(header_i.substr(at + 1));
+    if (!domain || !is_same_or_subdomain(*domain, dkim_d)) return {};
+    return std::string(local) + "@" + *domain;
+}
+
 namespace {
 
 // local-part "@" domain-name with a dot-atom local part, or "@" domain-name: RFC 8601 §2.2

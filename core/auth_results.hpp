@@ -74,6 +74,12 @@ Result<AuthenticationResults> parse_authentication_results(std::string_view fiel
 // value is not a host name (CVE-2020-12272, OpenDMARC §8.2 #18: never hand "a(b" to policy).
 Result<std::string> dkim_signing_domain(const AuthResult& result);
 
+// A dkim result's header.i (the AUID, RFC 6376 §3.5 "[local-part] @ domain") for reports:
+// "local-part@domain" with the domain as a lower-case A-label, when the domain is dkim_d or a
+// subdomain of it (§3.5 requires that of a valid signature), the local part is at most 64
+// printable non-space US-ASCII bytes and the whole at most 256; "" otherwise.
+std::string dkim_identity(std::string_view header_i, std::string_view dkim_d);
+
 // Formats the body of our own Authentication-Results field:
 //   "mx.example.net; dmarc=pass (p=reject dis=none) header.from=example.com policy.dmarc=reject"
 // "authserv-id; none" when results is empty. Methods, results, ptypes and properties must be

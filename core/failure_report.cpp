@@ -535,8 +535,11 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     if (reported_dkim) {
         const std::string& d = reported_dkim_domain;
         feedback += fmt::format("DKIM-Domain: {}\n", d);
-        // We do not keep the signature's i=; this is its RFC 6376 §3.5 default ("@" d=).
-        feedback += fmt::format("DKIM-Identity: @{}\n", d);
+        // The signature's i= when the verifier gave it (header.i), its local-part redacted like
+        // every other address; otherwise i='s RFC 6376 §3.5 default, "@" d=.
+        const std::string& i = reported_dkim->dkim_i;
+        feedback += fmt::format("DKIM-Identity: {}\n",
+                                i.empty() ? "@" + d : address_text(i, "DKIM identity"));
         const std::string s = token_text(reported_dkim->selector);
         if (!s.empty() && s.size() <= limits::kMaxFailureReportTokenBytes) {
             feedback += fmt::format("DKIM-Selector: {}\n", s);

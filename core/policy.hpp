@@ -47,6 +47,9 @@ struct DkimAuthResult {
     std::string selector;
     DkimResult result = DkimResult::none;
     std::string human;  // reason text for logs and reports
+    // The signature's i= (AUID) from header.i, kept only when its domain is d or a subdomain
+    // (RFC 6376 §3.5) and it is one token; "" otherwise. Reports only: never used to align.
+    std::string dkim_i{};
 };
 
 struct SpfAuthResult {

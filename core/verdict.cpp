@@ -167,6 +167,8 @@ TrustedResults read_authentication_results(const VerdictContext& ctx, const Enve
                 DkimAuthResult d;
                 d.dkim_d = *domain;
                 if (const auto* s = r.find("header", "s")) d.selector = text::lower(s->value);
+                if (const auto* i = r.find("header", "i"))
+                    d.dkim_i = dkim_identity(i->value, d.dkim_d);
                 d.result = *result;
                 d.human = r.reason.value_or("");
                 out.dkim.push_back(std::move(d));

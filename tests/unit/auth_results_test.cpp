@@ -449,6 +449,36 @@ AuthResult make(std::string method, std::string result, std::vector<AuthResPrope
     return r;
 }
 
+// RFC 6376 §3.5: the AUID's domain is d= or a subdomain of it; anything else, or a value that
+// cannot stay one token in a report field, is not kept.
+TEST(DkimIdentity, KeptOnlyWhenUnderD) {
+    struct Case {
+        const char* header_i;
+        const char* d;
+        const char* kept;
+    };
+    const std::string long_local(65, 'a');
+    const Case cases[] = {
+        {"user@example.com", "example.com", "user@example.com"},
+        {"@example.com", "example.com", "@example.com"},
+        {"User@Mail.EXAMPLE.com", "example.com", "User@mail.example.com"},
+        {"user@example.com", "mail.example.com", ""},  // above d
+        {"user@badexample.com", "example.com", ""},    // a label boundary, not a suffix
+        {"user@other.example", "example.com", ""},
+        {"example.com", "example.com", ""},  // no '@'
+        {"us er@example.com", "example.com", ""},
+        {"us\ner@example.com", "example.com", ""},
+        {"user@exa mple.com", "example.com", ""},
+        {"user@", "example.com", ""},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(dkim_identity(c.header_i, c.d), c.kept) << c.header_i << " d=" << c.d;
+    }
+    EXPECT_EQ(dkim_identity(long_local + "@example.com", "example.com"), "");
+    EXPECT_EQ(dkim_identity(std::string(64, 'a') + "@example.com", "example.com"),
+              std::string(64, 'a') + "@example.com");
+}
+
 TEST(AuthResultsFormat, OurHeader) {
     // RFC 7489 §11 / RFC 9989 §9.1 dmarc= with the OpenDMARC-style comment (standards.md §1.15).
     std::vector<AuthResult> dmarc = {

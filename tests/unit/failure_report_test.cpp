@@ -1081,5 +1081,27 @@ TEST(FailureReportMail, NonAsciiDomainsAsALabels) {
     }
 }
 
+// RFC 6591 §3.2 DKIM-Identity is the signature's i=: given by the verifier (header.i), it is
+// reported, its local-part redacted as every other address (RFC 6590); without it, "@" d=.
+TEST(FailureReport, DkimIdentityFromTheSignatureRedacted) {
+    MessageVerdict v = example_verdict();
+    for (auto& d : v.dkim) {
+        if (d.dkim_d == "consumer.example") d.dkim_i = "newsletter@consumer.example";
+    }
+    for (bool redact : {true, false}) {
+        FailureReportSettings settings = example_settings();
+        settings.redact = redact;
+        const ReadReport r = read_report(compose_example(settings, v));
+        const std::string identity = r.feedback.header("dkim-identity");
+        if (redact) {
+            EXPECT_TRUE(identity.starts_with("redacted-")) << identity;
+            EXPECT_TRUE(identity.ends_with("@consumer.example")) << identity;
+            EXPECT_EQ(identity.find("newsletter"), std::string::npos) << identity;
+        } else {
+            EXPECT_EQ(identity, "newsletter@consumer.example");
+        }
+    }
+}
+
 }  // namespace
 }  // namespace dmarc

@@ -101,6 +101,38 @@ TEST_F(Verdicts, LegitimateMailPasses) {
     EXPECT_EQ(v.log_line, "Q01: bank.example pass");
 }
 
+// RFC 6376 §3.5, RFC 6591 §3.2 DKIM-Identity: the verifier's header.i is kept for reports when
+// its domain is d= or below it; never used to align (d= is the SDID, §3.5 alignment is on d=).
+TEST_F(Verdicts, DkimIdentityKeptFromHeaderI) {
+    struct Case {
+        std::string header_i;  // "" = no header.i
+        std::string kept;
+    };
+    const std::vector<Case> cases = {
+        {"", ""},
+        {"alerts@bank.example", "alerts@bank.example"},
+        {"@Mail.BANK.example", "@mail.bank.example"},  // a subdomain of d, lower-cased
+        {"alerts@other.example", ""},                  // not d or below: not believed
+        {"\"a b\"@bank.example", ""},  // a space cannot stay one token in a report field
+    };
+    for (const auto& c : cases) {
+        Scenario s = scenarios_.at("01");
+        for (auto& h : s.headers) {
+            if (h.name == "Authentication-Results") {
+                h.value = " mx.demo.example; dkim=pass header.d=bank.example header.s=s2026" +
+                          (c.header_i.empty() ? "" : " header.i=" + c.header_i);
+            }
+        }
+        VerdictContext ctx{config_, zone_};
+        ctx.now = 1764000000;
+        auto v = decide(ctx, s.envelope, s.headers);
+        ASSERT_EQ(v.dkim.size(), 1u) << c.header_i;
+        EXPECT_EQ(v.dkim[0].dkim_d, "bank.example");
+        EXPECT_EQ(v.dkim[0].dkim_i, c.kept) << c.header_i;
+        EXPECT_EQ(v.evaluation.result, DmarcResult::pass) << c.header_i;
+    }
+}
+
 // RFC 7489 §6.6.2 / issue 4: a spoof of a p=reject domain is refused with 550 5.7.1.
 TEST_F(Verdicts, SpoofOfRejectDomainIsRejected) {
     auto v = run("02");
