@@ -588,6 +588,11 @@ Result<std::string> compose_failure_report(const MessageVerdict& verdict, const 
     }
     feedback += fmt::format("Arrival-Date: {}\n", arrival_date);
     if (!source_ip.empty()) feedback += fmt::format("Source-IP: {}\n", source_ip);
+    // RFC 6692 §2 (added to failure reports by RFC 9991): with Source-IP, the port tells apart
+    // clients behind one address (NAT, carrier-grade NAT).
+    if (!source_ip.empty() && envelope.client_port != 0) {
+        feedback += fmt::format("Source-Port: {}\n", envelope.client_port);
+    }
     if (!from_domain.empty()) feedback += fmt::format("Reported-Domain: {}\n", from_domain);
     feedback += fmt::format("Delivery-Result: {}\n", delivery_result(verdict.action));
 

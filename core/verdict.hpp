@@ -34,9 +34,10 @@ struct Envelope {
     std::string helo;
     std::string mail_from;  // without angle brackets; empty = the null reverse-path
     std::vector<std::string> rcpt_to;
-    std::string queue_id;        // milter macro i; empty when unknown
-    std::string mta_hostname;    // milter macro j: the implicit authserv-id and history reporter
-    bool authenticated = false;  // SMTP AUTH ({auth_authen} set)
+    std::string queue_id;         // milter macro i; empty when unknown
+    std::string mta_hostname;     // milter macro j: the implicit authserv-id and history reporter
+    bool authenticated = false;   // SMTP AUTH ({auth_authen} set)
+    std::uint16_t client_port{};  // the client's TCP port, 0 when unknown (failure reports)
 };
 
 struct VerdictContext {

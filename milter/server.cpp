@@ -294,9 +294,13 @@ bool ProtocolConnection::command(char code, std::string_view data, std::string& 
             auto nul = data.find('\0');
             std::string_view host = data.substr(0, nul);
             std::optional<IpAddress> ip;
+            std::uint16_t port = 0;
             if (nul != std::string_view::npos && nul + 1 < data.size()) {
                 char family = data[nul + 1];
                 if ((family == '4' || family == '6') && data.size() > nul + 4) {
+                    port = static_cast<std::uint16_t>(
+                        (static_cast<unsigned char>(data[nul + 2]) << 8) |
+                        static_cast<unsigned char>(data[nul + 3]));
                     std::string_view address = data.substr(nul + 4);
                     if (auto end = address.find('\0'); end != std::string_view::npos) {
                         address = address.substr(0, end);
@@ -308,7 +312,7 @@ bool ProtocolConnection::command(char code, std::string_view data, std::string& 
                 }
             }
             ProtocolActions actions(*this, out);
-            reply(s.on_connect(host, ip, actions), bits::kNoReplyConnect, out);
+            reply(s.on_connect(host, ip, actions, port), bits::kNoReplyConnect, out);
             return true;
         }
         case 'H': {

@@ -206,10 +206,11 @@ Status Session::on_negotiate(std::uint32_t offered_actions, std::uint32_t offere
 }
 
 Status Session::on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
-                           Actions& actions) noexcept {
+                           Actions& actions, std::uint16_t client_port) noexcept {
     try {
         if (!snapshot_) snapshot_ = services_.snapshot();
         client_ip_ = client_ip;
+        client_port_ = client_ip ? client_port : 0;
         client_name_ = std::string(host_name);
         if (auto j = actions.macro("j")) mta_hostname_ = *j;
         if (trace_level() >= 3) trace(3, "macro j=" + printable(mta_hostname_));
@@ -448,6 +449,7 @@ Status Session::on_eom(Actions& actions) noexcept {
     try {
         if (!snapshot_) snapshot_ = services_.snapshot();
         envelope_.client_ip = client_ip_;
+        envelope_.client_port = client_port_;
         envelope_.client_name = client_name_;
         envelope_.helo = helo_;
         // Postfix assigns the queue id late: read it now, not at MAIL FROM (OpenDMARC §2.1).

@@ -101,8 +101,9 @@ class Session {
     Status on_negotiate(std::uint32_t offered_actions, std::uint32_t offered_steps,
                         Negotiation& out) noexcept;
     // client_ip nullopt: not a network connection (local submission, "unspec" family).
+    // client_port: the client's TCP port (0 when unknown), for failure reports' Source-Port.
     Status on_connect(std::string_view host_name, const std::optional<IpAddress>& client_ip,
-                      Actions& actions) noexcept;
+                      Actions& actions, std::uint16_t client_port = 0) noexcept;
     Status on_helo(std::string_view helo) noexcept;
     // args: views into the MTA's packet, valid for the call.
     Status on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept;
@@ -139,6 +140,7 @@ class Session {
     bool negotiated_ = false;
     // Connection.
     std::optional<IpAddress> client_ip_;
+    std::uint16_t client_port_ = 0;
     std::string client_name_;
     std::string helo_;
     std::string mta_hostname_;

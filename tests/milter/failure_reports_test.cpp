@@ -241,6 +241,8 @@ TEST_F(FailureReportDaemon, VerifiedDestinationsRedactedHeadersAndTheRateLimit) 
         EXPECT_NE(mail.find("Feedback-Type: auth-failure"), std::string::npos) << mail;
         EXPECT_NE(mail.find("Auth-Failure: dmarc"), std::string::npos);
         EXPECT_NE(mail.find("Source-IP: 203.0.113.99"), std::string::npos);
+        // From the connect packet (milter_client's default client port).
+        EXPECT_NE(mail.find("Source-Port: 25000\n"), std::string::npos) << mail;
         EXPECT_NE(mail.find("Reported-Domain: spoofed.example"), std::string::npos);
         // The SPF record as the DNS has it (RFC 6591 §3.2; RFC 9991: required when SPF failed).
         EXPECT_NE(mail.find("SPF-DNS: txt : spoofed.example : \"v=spf1 ip4:192.0.2.10 -all\""),

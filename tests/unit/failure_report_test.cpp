@@ -553,6 +553,7 @@ MessageVerdict example_verdict() {
 Envelope example_envelope() {
     Envelope env;
     env.client_ip = IpAddress::parse("192.0.2.2");
+    env.client_port = 12345;
     env.mail_from = "author=gen.example@forwarder.example";
     env.rcpt_to = {"x@gen.example"};
     env.queue_id = "65E1A3F0A0";
@@ -682,9 +683,8 @@ TEST(FailureReportMail, RequiredFieldsAndValues) {
 }
 
 // RFC 9991 Appendix A: same top-level fields (but the transit ones), same part types (the last one
-// as the RFC says for a report without the body) and the same feedback-report field names. One
-// exception: Source-Port (RFC 6692), which the milter does not learn (Postfix sends no client port
-// macro by default), so the envelope has none.
+// as the RFC says for a report without the body) and the same feedback-report field names, among
+// them Source-Port (RFC 6692: the milter protocol's connect packet carries the client's port).
 TEST(FailureReportMail, StructureMatchesRfc9991Example) {
     const ReadReport ours = read_report(compose_example(example_settings()));
     const ReadReport rfc = read_report(example_report());
@@ -705,14 +705,14 @@ TEST(FailureReportMail, StructureMatchesRfc9991Example) {
     EXPECT_EQ(content_type(ours.parts[2]), "text/rfc822-headers");
     std::size_t compared = 0;
     for (const std::string& name : names(rfc.feedback)) {
-        if (name == "source-port") continue;  // excepted, see above
         EXPECT_EQ(ours.feedback.headers.count(name), 1U) << name;
         ++compared;
     }
-    EXPECT_EQ(compared, 13U);
-    for (const char* same : {"feedback-type", "version", "auth-failure", "identity-alignment",
-                             "dkim-domain", "dkim-identity", "dkim-selector",
-                             "original-envelope-id", "source-ip", "reported-domain"}) {
+    EXPECT_EQ(compared, 14U);
+    for (const char* same :
+         {"feedback-type", "version", "auth-failure", "identity-alignment", "dkim-domain",
+          "dkim-identity", "dkim-selector", "original-envelope-id", "source-ip", "source-port",
+          "reported-domain"}) {
         EXPECT_EQ(ours.feedback.header(same), rfc.feedback.header(same)) << same;
     }
 }
@@ -1051,7 +1051,15 @@ TEST(FailureReportMail, NullSenderAndLocalSubmission) {
     const ReadReport r = read_report(compose_example(example_settings(), example_verdict(), env));
     EXPECT_EQ(r.feedback.header("original-mail-from"), "<>");
     EXPECT_EQ(r.feedback.headers.count("source-ip"), 0U);
+    EXPECT_EQ(r.feedback.headers.count("source-port"), 0U);
     EXPECT_NE(r.parts[0].body.find("(local submission)"), std::string::npos);
+    // A client whose port the MTA did not give: Source-IP without Source-Port.
+    env = example_envelope();
+    env.client_port = 0;
+    const ReadReport no_port =
+        read_report(compose_example(example_settings(), example_verdict(), env));
+    EXPECT_EQ(no_port.feedback.header("source-ip"), "192.0.2.2");
+    EXPECT_EQ(no_port.feedback.headers.count("source-port"), 0U);
 }
 
 // Non-ASCII domains reach header fields as A-labels (RFC 5890 §2.3.2.1), never as 8-bit bytes.
