@@ -441,9 +441,11 @@ const Entry kEntries[] = {
       true},
      nullptr},
     {{"BaseDirectory", ValueType::path, "(none)",
-      "Not supported: give absolute paths (systemd WorkingDirectory= also works).",
-      Support::unimplemented, false, true},
-     nullptr},
+      "Changes to this directory at start-up, before any other file is opened, so relative "
+      "paths in this file are taken from it (as OpenDMARC's chdir(2)). A reload keeps the "
+      "directory of the start.",
+      Support::implemented, false, true},
+     SET_STRING(base_directory)},
     {{"ChangeRootDirectory", ValueType::path, "(none)",
       "Not supported: use systemd's RootDirectory= or ProtectSystem=.", Support::unimplemented,
       false, true},

@@ -84,6 +84,7 @@ struct MilterConfig {
     // Process.
     std::string socket = "inet:8893@127.0.0.1";
     std::string pid_file;
+    std::string base_directory;  // chdir at start-up (relative paths are taken from it)
     std::string user_id;
     std::optional<std::uint32_t> umask;
     bool background = true;

@@ -5,9 +5,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sysexits.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -69,9 +73,24 @@ int main(int argc, char** argv) {
         return EX_CONFIG;
     }
     apply_overrides(*options, loaded.config);
+    // BaseDirectory: before any other file is opened, as OpenDMARC. The file itself is read
+    // again at SIGHUP, so by the name it has from the directory of the start.
+    std::string config_path = options->config_path;
+    if (loaded.ok() && !loaded.config.base_directory.empty()) {
+        std::error_code ec;
+        if (auto absolute = std::filesystem::absolute(config_path, ec); !ec) {
+            config_path = absolute.string();
+        }
+        if (::chdir(loaded.config.base_directory.c_str()) != 0) {
+            std::string why =
+                "BaseDirectory " + loaded.config.base_directory + ": " + std::strerror(errno);
+            if (options->check_config) return std::cout << "error: " << why << "\n", EX_CONFIG;
+            return std::cerr << "dmarc-milter: " << why << "\n", EX_CONFIG;
+        }
+    }
     Logger logger;
     logger.set_verbosity(options->verbosity);
-    Runtime runtime(logger, options->config_path);
+    Runtime runtime(logger, config_path);
     runtime.overrides = [o = *options](config::MilterConfig& c) { apply_overrides(o, c); };
     if (options->check_config) return check_configuration(loaded, runtime);
     for (const auto& d : loaded.diagnostics) {

@@ -508,6 +508,55 @@ TEST_F(DaemonTest, CheckConfigPrintsOkOrDiagnosticsWithLines) {
     EXPECT_EQ(run_binary({"-Z"}).exit_code, 64);
 }
 
+// BaseDirectory (OpenDMARC: chdir(2) before anything else): relative paths in the file are taken
+// from it, and a relative -c still names the same file at SIGHUP after the chdir.
+TEST_F(DaemonTest, BaseDirectoryTakesRelativePathsFromIt) {
+    const fs::path base = dir.path() / "base";
+    fs::create_directories(base);
+    struct Cwd {
+        fs::path old = fs::current_path();
+        ~Cwd() { fs::current_path(old); }
+    } restore;
+    fs::current_path(dir.path());  // -c dmarc-milter.conf is relative to this
+    const std::string relative_config = "dmarc-milter.conf";
+    const std::string file = "AuthservID mx.demo.example\nBaseDirectory " + base.string() +
+                             "\nTestDNSData " +
+                             (fs::path(DMARC_SOURCE_DIR) / "demo/zone.txt").string() +
+                             "\nRejectFailures true\nHistoryDatabase spool.db\n"
+                             "HistoryFile history.txt\nPidFile milter.pid\n";
+    write_file(config(), file);
+    auto ok = run_binary({"-n", "-c", relative_config});
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("configuration OK"), std::string::npos) << ok.output;
+    {
+        MilterProcess milter(relative_config, unix_socket(), dir.path() / "log");
+        ASSERT_TRUE(milter.wait_ready()) << milter.log();
+        auto spoof = demo_message(demo_scenarios().at(1));
+        auto send = [&] {
+            auto client = mc::Client::open(unix_socket());
+            EXPECT_TRUE(client && client->negotiate());
+            auto r = client->send_message(spoof);
+            EXPECT_TRUE(r);
+            return r ? r->code : 0;
+        };
+        EXPECT_EQ(send(), 'y');
+        EXPECT_TRUE(fs::exists(base / "milter.pid"));
+        EXPECT_TRUE(fs::exists(base / "spool.db"));
+        EXPECT_FALSE(fs::exists(dir.path() / "spool.db"));
+        write_file(config(), file + "RejectFailures false\n");
+        milter.signal(SIGHUP);
+        ASSERT_TRUE(milter.wait_for_log("configuration reloaded")) << milter.log();
+        EXPECT_EQ(send(), 'a');
+        EXPECT_EQ(milter.stop(), 0);
+    }
+    EXPECT_NE(read_file(base / "history.txt").find("bank.example"), std::string::npos);
+
+    write_file(config(), "BaseDirectory " + (dir.path() / "missing").string() + "\n");
+    auto missing = run_binary({"-n", "-c", relative_config});
+    EXPECT_EQ(missing.exit_code, 78) << missing.output;
+    EXPECT_NE(missing.output.find("BaseDirectory"), std::string::npos) << missing.output;
+}
+
 // Issue 4 acceptance: the tutorial's opendmarc.conf (every key marked ★ in opendmarc.md §1, in
 // the tutorial's order and values) starts the milter unchanged: `-n` says configuration OK.
 // Only the HistoryFile path points into the test directory (the check opens named files).
