@@ -168,6 +168,16 @@ void check_demo_response(const Scenario& s, const mc::Response& r) {
     }
 }
 
+// One message on a connection of its own: the reply code ('y' reject, 'a' accept), 0 on failure.
+char send_on_new_connection(const std::string& socket, const mc::Message& message) {
+    auto client = mc::Client::open(socket);
+    EXPECT_TRUE(client && client->negotiate());
+    if (!client) return 0;
+    auto r = client->send_message(message);
+    EXPECT_TRUE(r);
+    return r ? r->code : 0;
+}
+
 class DaemonTest : public ::testing::Test {
   protected:
     TempDir dir;
@@ -330,13 +340,7 @@ TEST_F(DaemonTest, ReloadOnSighupIsAtomic) {
     MilterProcess milter(config(), unix_socket(), dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
     auto spoof = demo_message(demo_scenarios().at(1));
-    auto send = [&] {
-        auto client = mc::Client::open(unix_socket());
-        EXPECT_TRUE(client && client->negotiate());
-        auto r = client->send_message(spoof);
-        EXPECT_TRUE(r);
-        return r ? r->code : 0;
-    };
+    auto send = [&] { return send_on_new_connection(unix_socket(), spoof); };
     EXPECT_EQ(send(), 'y');
 
     // A broken file: reload refused, still rejecting.
@@ -532,13 +536,7 @@ TEST_F(DaemonTest, BaseDirectoryTakesRelativePathsFromIt) {
         MilterProcess milter(relative_config, unix_socket(), dir.path() / "log");
         ASSERT_TRUE(milter.wait_ready()) << milter.log();
         auto spoof = demo_message(demo_scenarios().at(1));
-        auto send = [&] {
-            auto client = mc::Client::open(unix_socket());
-            EXPECT_TRUE(client && client->negotiate());
-            auto r = client->send_message(spoof);
-            EXPECT_TRUE(r);
-            return r ? r->code : 0;
-        };
+        auto send = [&] { return send_on_new_connection(unix_socket(), spoof); };
         EXPECT_EQ(send(), 'y');
         EXPECT_TRUE(fs::exists(base / "milter.pid"));
         EXPECT_TRUE(fs::exists(base / "spool.db"));

@@ -684,40 +684,11 @@ void MailChain::stop_all() noexcept {
 }
 
 SmtpOutcome MailChain::send(const Submission& s, std::chrono::milliseconds timeout) const {
-    SmtpOutcome o;
-    SmtpClient c(smtp_port_, timeout);
-    o.stage = "connect";
-    if (!c.connected()) return o;
-    o.connected = true;
-    auto step = [&](const std::string& stage, const std::string& command, int want) {
-        o.stage = stage;
-        if (!command.empty() && !c.write(command + "\r\n")) {
-            o.code = 0;
-            return false;
-        }
-        std::tie(o.code, o.reply) = c.reply();
-        return o.code == want;
-    };
-    if (!step("connect", "", 220)) return o;
-    if (!step("ehlo", "EHLO e2e-client.localhost", 250)) return o;
-    if (!s.client_ip.empty()) {
-        // After XCLIENT the session starts over with a new greeting.
-        if (!step("xclient", "XCLIENT ADDR=" + s.client_ip + " NAME=[UNAVAILABLE] HELO=" + s.helo,
-                  220)) {
-            return o;
-        }
-    }
-    if (!step("ehlo", "EHLO " + s.helo, 250)) return o;
-    if (!step("mail", "MAIL FROM:<" + s.mail_from + ">", 250)) return o;
-    if (!step("rcpt", "RCPT TO:<" + s.rcpt_to + ">", 250)) return o;
-    if (!step("data", "DATA", 354)) return o;
-    step("eod", dot_stuff(to_crlf(s.message)) + ".", 250);
-    if (const auto at = o.reply.find("queued as "); o.code == 250 && at != std::string::npos) {
-        o.queue_id = o.reply.substr(at + 10);
-        o.queue_id = o.queue_id.substr(0, o.queue_id.find_first_of(" \r\n"));
-    }
-    c.write("QUIT\r\n");
-    return o;
+    Transaction t;
+    t.mail_from = s.mail_from;
+    t.rcpt_to = {s.rcpt_to};
+    t.message = s.message;
+    return send_session(s.client_ip, s.helo, {t}, timeout).front();
 }
 
 std::vector<SmtpOutcome> MailChain::send_session(const std::string& client_ip,
