@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ctest demo.live: runs the live demo against BUILD-DIR on ports of its own and checks what a user
-# is told to look for: the mix's rejections, holds and deliveries, the store's rows, and a
-# dashboard that answers.
+# is told to look for: the mix's rejections, holds and deliveries, the failure reports in the ruf
+# mailbox, the store's rows, and a dashboard that answers.
 set -euo pipefail
 build=$1
 [ "$(id -u)" -eq 0 ] || { echo "the live demo starts Postfix: needs root"; exit 77; }
@@ -19,6 +19,28 @@ grep -q 'Postfix: 17 delivered to build/demo-live/mail/demo.example/ana, 4 rejec
 grep -q 'spoofed bank.example.*rejected: 550 5.7.1 rejected by DMARC policy for bank.example' <<<"$out" ||
     fail "spoofed mail not rejected"
 grep -q 'forwarded.*delivered' <<<"$out" || fail "forwarded mail not delivered"
+# Failure reports (bank.example: ruf, fo=1): the spoofs' reports reached the ruf mailbox through
+# Postfix's sendmail, addressed to the ruf, as AFRF (RFC 6591), with local-parts redacted (RFC 6590).
+grep -Eq 'failure reports: [1-9][0-9]* about bank.example in build/demo-live/mail/bank.example/dmarc-failures/' <<<"$out" ||
+    fail "no failure reports listed"
+ruf_box=$build/demo-live/mail/bank.example/dmarc-failures/new
+spoof_reports=0
+for report in "$ruf_box"/*; do
+    [ -f "$report" ] || continue
+    grep -q '^To: dmarc-failures@bank.example$' "$report" || fail "$report: not addressed to the ruf"
+    grep -q '^Feedback-Type: auth-failure$' "$report" || fail "$report: no Feedback-Type: auth-failure"
+    grep -q 'report-type=feedback-report' "$report" || fail "$report: not multipart/report"
+    grep -Eq '^Original-Rcpt-To: redacted-[0-9a-f]{16}@demo.example$' "$report" ||
+        fail "$report: recipient not redacted"
+    if grep -q '^Subject: FW: Urgent: verify your account$' "$report"; then
+        grep -Eq '^Original-Mail-From: redacted-[0-9a-f]{16}@attacker.example$' "$report" ||
+            fail "$report: envelope sender not redacted"
+        grep -q '^Delivery-Result: reject$' "$report" || fail "$report: the spoof was not rejected"
+        ! grep -Eq 'bounce@|security@|ana@' "$report" || fail "$report: an original local-part"
+        spoof_reports=$((spoof_reports + 1))
+    fi
+done
+[ "$spoof_reports" -ge 1 ] || fail "no failure report about the spoofed bank.example mail"
 grep -q 'opendmarc.dat: 300 records, 300 new' <<<"$out" || fail "history import"
 grep -q 'spool.db: 25 rows, 25 new' <<<"$out" || fail "spool import"
 grep -Eq 'dmarc-reporter: [1-9][0-9]* reports built, [1-9][0-9]* sent, 0 retried, 0 failed' <<<"$out" ||
