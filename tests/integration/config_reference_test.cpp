@@ -110,7 +110,7 @@ class ConfigReference : public ::testing::Test {
             {"AutoRestart", "false"},
             {"AutoRestartCount", "0"},
             {"AutoRestartRate", "10/1h"},
-            {"BaseDirectory", "/var/lib/dmarc"},
+            {"BaseDirectory", dir_.path()},  // chdir: a directory that exists
             {"ChangeRootDirectory", "/var/lib/dmarc"},
             {"EnableCoredumps", "false"},
         };
