@@ -1620,7 +1620,9 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
             ++statements;
         }
     }
-    EXPECT_EQ(statements, 6u);
+    EXPECT_EQ(statements, 7u);
+    // A table a later migration adds is readable by the role without rerunning the script.
+    ASSERT_TRUE((*owner)->exec("CREATE TABLE later_migration (x INTEGER)"));
     // The same database as the owner's, as dmarc_web.
     std::string role_uri = owner_uri;
     const std::string owner_user = "postgresql://dmarc@";
@@ -1654,6 +1656,12 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
     auto scoped_overview = (*reader)->overview(scoped, 10);
     ASSERT_TRUE(scoped_overview) << scoped_overview.error().message;
     EXPECT_EQ(scoped_overview->messages, 20);
+    {
+        auto later = io::sql::connect(role_uri, {});
+        ASSERT_TRUE(later);
+        auto rows = (*later)->query("SELECT count(*) FROM later_migration", {});
+        EXPECT_TRUE(rows) << (rows ? "" : rows.error().message);
+    }
     // What the dashboard changes...
     ASSERT_TRUE((*writer)->add_suppression("role.example", "by dmarc_web", std::nullopt, 1));
     auto resent = (*writer)->resend_report(report_id_, now_seconds());
@@ -2232,6 +2240,68 @@ TEST(WebBinary, UserAddThenLoginThroughTheCli) {
     ASSERT_TRUE(carol && *carol);
     EXPECT_TRUE(verify_password((*carol)->password_hash, password));
     EXPECT_FALSE(verify_password((*carol)->password_hash, password + "x"));
+    fs::remove_all(dir);
+}
+
+// `user add --domains` and `user domains`: scopes set, changed, lifted and emptied through the
+// binary; U-labels stored as A-labels (RFC 5890 §2.3.2.1); an admin with a scope, a bad domain,
+// an unknown user and a missing list are refused, and a refused add creates no user.
+TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
+    ASSERT_TRUE(crypto_init());
+    auto dir = fs::temp_directory_path() / ("dmarc-web-scope-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    auto run = [&](const std::string& args) {
+        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                          " user " + args + " --store " + store + " 2>&1";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        EXPECT_NE(p, nullptr);
+        std::string out;
+        char buf[512];
+        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+        const int status = p ? ::pclose(p) : -1;
+        return std::pair(status, out);
+    };
+    auto scope_of = [&](const std::string& name) -> std::optional<std::string> {
+        auto reader = io::StoreReader::open(store, 1);
+        EXPECT_TRUE(reader) << reader.error().message;
+        if (!reader) return std::nullopt;
+        auto user = (*reader)->find_user(name);
+        if (!user || !*user) return std::nullopt;
+        return (*user)->scope.key();  // "*" for everything
+    };
+    auto [added, add_out] = run("add dora --role viewer --domains 'Good.Example, bücher.example'");
+    EXPECT_EQ(added, 0) << add_out;
+    EXPECT_EQ(scope_of("dora"), "good.example,xn--bcher-kva.example");
+    auto [changed, change_out] = run("domains dora bad.example,sub.good.example");
+    EXPECT_EQ(changed, 0) << change_out;
+    EXPECT_NE(change_out.find("bad.example,sub.good.example"), std::string::npos) << change_out;
+    EXPECT_EQ(scope_of("dora"), "bad.example,sub.good.example");
+    EXPECT_EQ(run("domains dora --all").first, 0);
+    EXPECT_EQ(scope_of("dora"), "*");
+    EXPECT_EQ(run("domains dora --none").first, 0);
+    EXPECT_EQ(scope_of("dora"), "");
+    EXPECT_EQ(run("domains dora --domains good.example").first, 0);
+    EXPECT_EQ(scope_of("dora"), "good.example");
+    // Without --domains a user is unscoped, as before.
+    EXPECT_EQ(run("add ed --role viewer").first, 0);
+    EXPECT_EQ(scope_of("ed"), "*");
+    EXPECT_EQ(run("add root --role admin").first, 0);
+    // Refusals: nothing changes.
+    for (const char* bad :
+         {"add eve --role admin --domains good.example", "add frank --role viewer --domains 'a b'",
+          "add frank --role viewer --domains example", "add frank --role viewer --domains ''",
+          "domains root good.example", "domains nobody good.example", "domains dora",
+          "domains dora --all --none", "domains dora 'bad_domain.example'"}) {
+        auto [status, out] = run(bad);
+        EXPECT_NE(status, 0) << bad;
+        EXPECT_NE(out.find("dmarc-web:"), std::string::npos) << bad << ": " << out;
+    }
+    EXPECT_EQ(scope_of("eve"), std::nullopt);
+    EXPECT_EQ(scope_of("frank"), std::nullopt);
+    EXPECT_EQ(scope_of("root"), "*");
+    EXPECT_EQ(scope_of("dora"), "good.example");
     fs::remove_all(dir);
 }
 
