@@ -39,9 +39,12 @@ struct Params {
 
 // A user's scope in SQL. The domains table is small and interned, so the scope resolves to
 // domain ids inside the statement (an uncorrelated subquery, run once per statement): always
-// current (a subdomain first seen a minute ago is covered), with one parameter pair per listed
-// domain however many subdomains match. A subdomain is matched by LIKE '%.' || name with the
-// LIKE wildcards escaped (an A-label holds none, but a stored value is not trusted either).
+// current (a subdomain first seen a minute ago is covered), with two parameters per listed domain
+// however many subdomains match. A subdomain is a name that ends in "." + the domain, compared
+// with substr, not LIKE: no wildcard to escape, and byte-exact on both backends (SQLite's LIKE
+// ignores ASCII case, PostgreSQL's does not). For a name no longer than the domain, the start is
+// 0 or less and what substr returns (SQLite counts a negative start from the right, PostgreSQL
+// from before the first character) is too short to match either way.
 struct ScopeSql {
     bool all = true;
     std::string ids;  // "SELECT id FROM domains WHERE ...", "" when the scope is empty
@@ -64,15 +67,6 @@ struct ScopeSql {
     }
 };
 
-std::string like_escaped(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '%' || c == '_' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out;
-}
-
 ScopeSql scope_sql(const DomainScope& scope, Params& params) {
     ScopeSql out;
     out.all = scope.all;
@@ -80,8 +74,11 @@ ScopeSql scope_sql(const DomainScope& scope, Params& params) {
     out.ids = "SELECT id FROM domains WHERE";
     for (std::size_t i = 0; i < scope.domains.size(); ++i) {
         const std::string& d = scope.domains[i];
-        out.ids += (i == 0 ? " " : " OR ") + std::string("name = ") + params.bind(p(d)) +
-                   " OR name LIKE " + params.bind(p("%." + like_escaped(d))) + " ESCAPE '\\'";
+        const std::string name = params.bind(p(d));
+        // CAST: libpq sends the parameters untyped, and length() has several overloads.
+        out.ids += std::string(i == 0 ? " " : " OR ") + "name = " + name +
+                   " OR substr(name, length(name) - length(CAST(" + name +
+                   " AS TEXT))) = " + params.bind(p("." + d));
     }
     return out;
 }
