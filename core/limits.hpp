@@ -206,5 +206,8 @@ inline constexpr std::size_t kMaxSuppressionCommentBytes = 500;
 // DNS check: the whole request (tree walk plus SPF) must finish in this time; later queries answer
 // temperror without being sent.
 inline constexpr std::uint32_t kDnsCheckBudgetMs = 6000;
+// Domains in one dashboard user's scope (`dmarc-web user ... --domains`): each is two bound
+// parameters of every scoped query (SQLite allows 32766 since 3.32).
+inline constexpr std::size_t kMaxScopeDomains = 1000;
 
 }  // namespace dmarc::limits

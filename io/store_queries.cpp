@@ -10,6 +10,16 @@
 
 namespace dmarc::io {
 
+std::string DomainScope::key() const {
+    if (all) return "*";
+    std::string out;
+    for (const auto& d : domains) {
+        if (!out.empty()) out += ',';
+        out += d;
+    }
+    return out;
+}
+
 using sql::p;
 using sql::Row;
 using sql::to_int;
@@ -27,10 +37,57 @@ struct Params {
     }
 };
 
-// " WHERE ..." or "" for a filter, with the parameters it needs.
-std::string where_clause(const MessageFilter& f, Params& params,
+// A user's scope in SQL. The domains table is small and interned, so the scope resolves to
+// domain ids inside the statement (an uncorrelated subquery, run once per statement): always
+// current (a subdomain first seen a minute ago is covered), with two parameters per listed domain
+// however many subdomains match. A subdomain is a name that ends in "." + the domain, compared
+// with substr, not LIKE: no wildcard to escape, and byte-exact on both backends (SQLite's LIKE
+// ignores ASCII case, PostgreSQL's does not). For a name no longer than the domain, the start is
+// 0 or less and what substr returns (SQLite counts a negative start from the right, PostgreSQL
+// from before the first character) is too short to match either way.
+struct ScopeSql {
+    bool all = true;
+    std::string ids;  // "SELECT id FROM domains WHERE ...", "" when the scope is empty
+    // The condition on a messages row named `alias`, "" for everything.
+    std::string messages(std::string_view alias) const {
+        if (all) return "";
+        if (ids.empty()) return "1 = 0";
+        const std::string a(alias);
+        return "(" + a + ".header_from_domain_id IN (" + ids + ") OR " + a +
+               ".policy_domain_id IN (" + ids + "))";
+    }
+    std::string and_messages(std::string_view alias) const {
+        return all ? "" : " AND " + messages(alias);
+    }
+    // The condition on a domain id column (a report's policy domain), "" for everything.
+    std::string domain_id(std::string_view column) const {
+        if (all) return "";
+        if (ids.empty()) return "1 = 0";
+        return std::string(column) + " IN (" + ids + ")";
+    }
+};
+
+ScopeSql scope_sql(const DomainScope& scope, Params& params) {
+    ScopeSql out;
+    out.all = scope.all;
+    if (scope.all || scope.domains.empty()) return out;
+    out.ids = "SELECT id FROM domains WHERE";
+    for (std::size_t i = 0; i < scope.domains.size(); ++i) {
+        const std::string& d = scope.domains[i];
+        const std::string name = params.bind(p(d));
+        // CAST: libpq sends the parameters untyped, and length() has several overloads.
+        out.ids += std::string(i == 0 ? " " : " OR ") + "name = " + name +
+                   " OR substr(name, length(name) - length(CAST(" + name +
+                   " AS TEXT))) = " + params.bind(p("." + d));
+    }
+    return out;
+}
+
+// " WHERE ..." or "" for a filter (its scope included), with the parameters it needs.
+std::string where_clause(const MessageFilter& f, Params& params, const ScopeSql& scope,
                          const std::vector<std::string>& extra = {}) {
     std::vector<std::string> parts;
+    if (!scope.all) parts.push_back(scope.messages("m"));
     if (f.from > 0) parts.push_back("m.received >= " + params.bind(p(f.from)));
     if (f.to > 0) parts.push_back("m.received < " + params.bind(p(f.to)));
     auto by_name = [&](const std::string& value, std::string_view column, std::string_view table,
@@ -62,8 +119,9 @@ bool flag(const sql::Field& f) {
     return to_int(f) != 0;
 }
 
-// web_users (0002), the ledger columns a resend resets (0003), the dashboard indexes (0004).
-constexpr int kWebUsersVersion = 4;
+// web_users (0002), the ledger columns a resend resets (0003), the dashboard indexes (0004),
+// the users' domain scopes (0006).
+constexpr int kWebUsersVersion = 6;
 
 // The columns of MessageSummary, in its order; summary_from reads them back.
 constexpr std::string_view kSummaryColumns =
@@ -109,11 +167,16 @@ Result<std::vector<ResultCount>> counts_by(sql::Connection& db, std::string_view
 Result<std::vector<SourceStats>> query_sources(sql::Connection& db, const MessageFilter& filter,
                                                std::size_t limit, bool failing) {
     Params params;
-    const std::string where = where_clause(filter, params);
+    const ScopeSql scope = scope_sql(filter.scope, params);
+    const std::string where = where_clause(filter, params, scope);
     const std::string order = failing ? "fails DESC" : "n DESC";
+    // First seen: in the store, or for a scoped user in its scope (another customer's mail from
+    // the same address is not the user's business).
     const std::string sql =
         "SELECT a.addr, x.n, x.pass, x.doms, x.first_seen, x.last_seen,"
-        " (SELECT min(received) FROM messages WHERE ip_id = x.iid) FROM"
+        " (SELECT min(f.received) FROM messages f WHERE f.ip_id = x.iid" +
+        scope.and_messages("f") +
+        ") FROM"
         " (SELECT +m.ip_id AS iid, count(*) AS n,"
         " count(*) FILTER (WHERE m.dmarc_result = 'pass') AS pass,"
         " count(*) FILTER (WHERE m.dmarc_result <> 'pass') AS fails,"
@@ -143,7 +206,8 @@ Result<std::vector<SourceStats>> query_sources(sql::Connection& db, const Messag
 Result<std::vector<DomainStats>> query_domains(sql::Connection& db, const MessageFilter& filter,
                                                std::size_t limit) {
     Params params;
-    const std::string where = where_clause(filter, params);
+    const ScopeSql scope = scope_sql(filter.scope, params);
+    const std::string where = where_clause(filter, params, scope);
     const std::string sql =
         "SELECT d.name, x.n, x.pass, x.spf, x.dkim, x.src, x.last_seen,"
         " pr.p, pr.sp, pr.np, pr.adkim, pr.aspf, pr.pct, pr.testing FROM"
@@ -155,8 +219,10 @@ Result<std::vector<DomainStats>> query_domains(sql::Connection& db, const Messag
         where + " GROUP BY m.header_from_domain_id ORDER BY n DESC, did LIMIT " +
         params.bind(p(static_cast<std::int64_t>(limit))) +
         ") x JOIN domains d ON d.id = x.did"
-        " LEFT JOIN policy_records pr ON pr.id = (SELECT policy_record_id FROM messages"
-        " WHERE header_from_domain_id = x.did ORDER BY received DESC LIMIT 1)"
+        " LEFT JOIN policy_records pr ON pr.id = (SELECT l.policy_record_id FROM messages l"
+        " WHERE l.header_from_domain_id = x.did" +
+        scope.and_messages("l") +
+        " ORDER BY l.received DESC LIMIT 1)"
         " ORDER BY x.n DESC, x.did";
     auto rows = db.query(sql, params.list);
     if (!rows) return tl::unexpected(rows.error());
@@ -268,7 +334,7 @@ Result<Overview> StoreReader::overview(const MessageFilter& filter, std::size_t 
     return with_connection<Overview>([&](sql::Connection& db) -> Result<Overview> {
         Overview o;
         Params params;
-        std::string where = where_clause(filter, params);
+        std::string where = where_clause(filter, params, scope_sql(filter.scope, params));
         // Hours for a period of two days or less, days otherwise: UTC-aligned buckets by integer
         // division of epoch seconds (the same on both backends, no date functions). The KPIs are
         // the buckets' sums: one pass over the period's rows instead of two.
@@ -332,7 +398,8 @@ Result<MessagePage> StoreReader::messages(const MessageFilter& filter,
             extra.push_back("(m.received < " + received + " OR (m.received = " + received +
                             " AND m.id < " + params.bind(p(after->id)) + "))");
         }
-        const std::string where = where_clause(filter, params, extra);
+        const std::string where =
+            where_clause(filter, params, scope_sql(filter.scope, params), extra);
         // SQLite: CROSS JOIN pins messages as the outer loop (SQLite does not reorder it): with
         // ANALYZE statistics the planner otherwise starts from the 3-row reporters table, walks
         // the whole period through the UNIQUE index and sorts it (seconds at 10 M rows) instead
@@ -358,9 +425,13 @@ Result<MessagePage> StoreReader::messages(const MessageFilter& filter,
     });
 }
 
-Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id) {
+Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id,
+                                                          const DomainScope& scope) {
     using Answer = std::optional<MessageDetail>;
     return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
+        Params params;
+        const std::string where =
+            "m.id = " + params.bind(p(id)) + scope_sql(scope, params).and_messages("m");
         auto rows =
             db.query("SELECT " + std::string(kSummaryColumns) +
                          ", m.helo, m.mail_from, coalesce(ed.name, ''), m.rcpt_to,"
@@ -378,8 +449,9 @@ Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id) {
                          " LEFT JOIN domains ed ON ed.id = m.env_domain_id"
                          " LEFT JOIN domains sd ON sd.id = m.spf_domain_id"
                          " LEFT JOIN policy_records pr ON pr.id = m.policy_record_id"
-                         " LEFT JOIN reports rp ON rp.id = m.report_id WHERE m.id = $1",
-                     {p(id)});
+                         " LEFT JOIN reports rp ON rp.id = m.report_id WHERE " +
+                         where,
+                     params.list);
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return Answer{};
         const Row& row = rows->front();
@@ -426,13 +498,24 @@ Result<std::optional<WebUser>> StoreReader::find_user(const std::string& name) {
     using Answer = std::optional<WebUser>;
     return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
         auto rows = db.query(
-            "SELECT id, name, role, password_hash, disabled FROM web_users WHERE name = $1",
+            "SELECT id, name, role, password_hash, disabled, scoped FROM web_users"
+            " WHERE name = $1",
             {p(name)});
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return Answer{};
         const Row& r = rows->front();
-        return Answer(
-            WebUser{to_int(r[0]), to_text(r[1]), to_text(r[2]), to_text(r[3]), flag(r[4])});
+        WebUser user{to_int(r[0]), to_text(r[1]), to_text(r[2]), to_text(r[3]), flag(r[4]), {}};
+        user.scope.all = !flag(r[5]);
+        if (!user.scope.all) {
+            // Byte order on both backends, as the CLI stores and prints them.
+            auto domains = db.query(std::string("SELECT domain FROM web_user_domains"
+                                                " WHERE user_id = $1 ORDER BY domain") +
+                                        (db.postgres() ? " COLLATE \"C\"" : ""),
+                                    {p(user.id)});
+            if (!domains) return tl::unexpected(domains.error());
+            for (const auto& d : *domains) user.scope.domains.push_back(to_text(d[0]));
+        }
+        return Answer(std::move(user));
     });
 }
 
@@ -492,13 +575,17 @@ Result<void> load_deliveries(sql::Connection& db, ReportRow& report) {
 
 }  // namespace
 
-Result<std::vector<ReportRow>> StoreReader::reports(std::size_t limit) {
+Result<std::vector<ReportRow>> StoreReader::reports(std::size_t limit, const DomainScope& scope) {
     return with_connection<std::vector<ReportRow>>(
         [&](sql::Connection& db) -> Result<std::vector<ReportRow>> {
+            Params params;
+            const std::string in_scope = scope_sql(scope, params).domain_id("r.policy_domain_id");
             auto rows = db.query(std::string(kReportColumns) +
-                                     " FROM reports r JOIN domains d ON d.id = r.policy_domain_id"
-                                     " ORDER BY r.created DESC, r.id DESC LIMIT $1",
-                                 {p(static_cast<std::int64_t>(limit))});
+                                     " FROM reports r JOIN domains d ON d.id = r.policy_domain_id" +
+                                     (in_scope.empty() ? "" : " WHERE " + in_scope) +
+                                     " ORDER BY r.created DESC, r.id DESC LIMIT " +
+                                     params.bind(p(static_cast<std::int64_t>(limit))),
+                                 params.list);
             if (!rows) return tl::unexpected(rows.error());
             std::vector<ReportRow> out;
             for (const auto& row : *rows) {
@@ -511,13 +598,21 @@ Result<std::vector<ReportRow>> StoreReader::reports(std::size_t limit) {
         });
 }
 
-Result<std::optional<ReportArchive>> StoreReader::report(std::int64_t id) {
+Result<std::optional<ReportArchive>> StoreReader::report(std::int64_t id,
+                                                         const DomainScope& scope) {
     using Answer = std::optional<ReportArchive>;
     return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
+        Params params;
+        std::string where = "r.id = " + params.bind(p(id));
+        if (auto in_scope = scope_sql(scope, params).domain_id("r.policy_domain_id");
+            !in_scope.empty()) {
+            where += " AND " + in_scope;
+        }
         auto rows = db.query(std::string(kReportColumns) +
                                  ", r.archive FROM reports r JOIN domains d"
-                                 " ON d.id = r.policy_domain_id WHERE r.id = $1",
-                             {p(id)});
+                                 " ON d.id = r.policy_domain_id WHERE " +
+                                 where,
+                             params.list);
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return Answer{};
         ReportArchive a;
@@ -605,16 +700,71 @@ Result<std::unique_ptr<sql::Connection>> open_migrated(const std::string& store_
     return sql::connect(store_uri, {});
 }
 
+// Replaces the scope of user `id` inside the caller's transaction.
+Result<void> write_scope(sql::Connection& db, std::int64_t id, const DomainScope& scope) {
+    if (auto r = db.exec("UPDATE web_users SET scoped = $1 WHERE id = $2",
+                         {p(std::int64_t{scope.all ? 0 : 1}), p(id)});
+        !r) {
+        return r;
+    }
+    if (auto r = db.exec("DELETE FROM web_user_domains WHERE user_id = $1", {p(id)}); !r) return r;
+    if (scope.all) return {};
+    for (const auto& domain : scope.domains) {
+        if (auto r = db.exec("INSERT INTO web_user_domains (user_id, domain) VALUES ($1, $2)"
+                             " ON CONFLICT DO NOTHING",
+                             {p(id), p(domain)});
+            !r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+// Runs `work` in a transaction on `db`: committed when it succeeds, rolled back otherwise.
+template <typename Work>
+Result<void> in_transaction(sql::Connection& db, Work&& work) {
+    if (auto b = db.begin(); !b) return b;
+    Result<void> done = work();
+    if (!done) {
+        (void)db.exec("ROLLBACK");
+        return done;
+    }
+    return db.exec("COMMIT");
+}
+
 }  // namespace
 
 Result<void> add_web_user(const std::string& store_uri, const std::string& name,
                           const std::string& role, const std::string& password_hash,
-                          std::int64_t now) {
+                          std::int64_t now, const DomainScope& scope) {
+    if (role == "admin" && !scope.all) {
+        return make_error(Errc::invalid_value, "an admin sees every domain: no --domains");
+    }
     auto db = open_migrated(store_uri);
     if (!db) return tl::unexpected(db.error());
-    return (*db)->exec(
-        "INSERT INTO web_users (name, role, password_hash, created) VALUES ($1, $2, $3, $4)",
-        {p(name), p(role), p(password_hash), p(now)});
+    return in_transaction(**db, [&]() -> Result<void> {
+        auto rows = (*db)->query(
+            "INSERT INTO web_users (name, role, password_hash, created) VALUES ($1, $2, $3, $4)"
+            " RETURNING id",
+            {p(name), p(role), p(password_hash), p(now)});
+        if (!rows) return tl::unexpected(rows.error());
+        return write_scope(**db, to_int(rows->front()[0]), scope);
+    });
+}
+
+Result<void> set_web_user_scope(const std::string& store_uri, const std::string& name,
+                                const DomainScope& scope) {
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    return in_transaction(**db, [&]() -> Result<void> {
+        auto rows = (*db)->query("SELECT id, role FROM web_users WHERE name = $1", {p(name)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
+        if (to_text(rows->front()[1]) == "admin" && !scope.all) {
+            return make_error(Errc::invalid_value, name + " is an admin: admins see every domain");
+        }
+        return write_scope(**db, to_int(rows->front()[0]), scope);
+    });
 }
 
 Result<void> set_web_user_password(const std::string& store_uri, const std::string& name,

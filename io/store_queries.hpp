@@ -1,8 +1,8 @@
 // Read-only queries over the store for dmarc-web (issue 7): KPIs, time series, per-domain and
 // per-source aggregates, message search with keyset paging, one message's evaluation trace,
-// and the web_users table (schema/*/store_0002_web_users.sql). Aggregation and paging run in
-// SQL so pages stay fast on large stores. One SQL text over SQLite and PostgreSQL
-// (io/sql_connection.hpp): the same store content gives the same answers on both.
+// and the web_users table (schema/*/store_0002_web_users.sql) with its domain scopes (0006).
+// Aggregation and paging run in SQL so pages stay fast on large stores. One SQL text over SQLite
+// and PostgreSQL (io/sql_connection.hpp): the same store content gives the same answers on both.
 #pragma once
 
 #include <condition_variable>
@@ -18,7 +18,18 @@
 
 namespace dmarc::io {
 
-// Every field is optional: empty means "any". Times are [from, to) UTC epoch seconds.
+// Which mail a dashboard user may see (schema/*/store_0006_web_user_domains.sql): everything, or
+// the messages whose RFC5322.From domain or policy domain is one of `domains` or a subdomain of
+// one, and the reports whose policy domain is. The default is the safe one: nothing.
+struct DomainScope {
+    bool all = false;
+    std::vector<std::string> domains;  // lower-case A-labels, sorted, unique
+    static DomainScope everything() { return DomainScope{true, {}}; }
+    // Tells scopes apart in cache keys: "*" for everything, else the domains joined by ','.
+    std::string key() const;
+};
+
+// Every field but scope is optional: empty means "any". Times are [from, to) UTC epoch seconds.
 struct MessageFilter {
     std::int64_t from = 0;
     std::int64_t to = 0;        // 0: no upper bound
@@ -28,6 +39,7 @@ struct MessageFilter {
     std::string dmarc_result;   // pass fail none temperror permerror
     std::string disposition;    // none quarantine reject pass
     std::string queue_id;       // MTA job id
+    DomainScope scope;          // whose mail: set from the session, never from the request
 };
 
 struct DayPoint {
@@ -95,6 +107,7 @@ struct WebUser {
     std::int64_t id = 0;
     std::string name, role, password_hash;
     bool disabled = false;
+    DomainScope scope;  // everything unless the row is scoped (never for an admin)
 };
 
 // The outgoing report ledger (tables reports and report_deliveries).
@@ -137,21 +150,25 @@ struct ResultCount {
 class StoreReader {
   public:
     // `uri`: a SQLite path or sqlite: URI, or a postgresql:// URI (store.hpp). Refuses a store
-    // older than the dashboard's migration (0004) or newer than this program knows.
+    // older than the dashboard's migration (0006) or newer than this program knows.
     static Result<std::unique_ptr<StoreReader>> open(const std::string& uri, std::size_t pool);
     bool postgres() const noexcept { return postgres_; }
 
     Result<Overview> overview(const MessageFilter& filter, std::size_t top_n);
     Result<MessagePage> messages(const MessageFilter& filter,
                                  const std::optional<MessageCursor>& after, std::size_t limit);
-    Result<std::optional<MessageDetail>> message(std::int64_t id);
+    // nullopt for no such message and for one outside `scope` alike.
+    Result<std::optional<MessageDetail>> message(std::int64_t id, const DomainScope& scope);
     Result<std::vector<DomainStats>> domains(const MessageFilter& filter, std::size_t limit);
     Result<std::vector<SourceStats>> sources(const MessageFilter& filter, std::size_t limit);
+    // The user with its current scope (read per request, so a changed scope applies at once).
     Result<std::optional<WebUser>> find_user(const std::string& name);
+    // The whole store (/metrics, unauthenticated, is not scoped).
     Result<std::vector<ResultCount>> messages_by_result();
-    // Newest first (created, id), at most `limit`, each with its deliveries.
-    Result<std::vector<ReportRow>> reports(std::size_t limit);
-    Result<std::optional<ReportArchive>> report(std::int64_t id);
+    // Newest first (created, id), at most `limit`, each with its deliveries; those in `scope`.
+    Result<std::vector<ReportRow>> reports(std::size_t limit, const DomainScope& scope);
+    // nullopt for no such report and for one outside `scope` alike.
+    Result<std::optional<ReportArchive>> report(std::int64_t id, const DomainScope& scope);
     Result<std::vector<ResultCount>> deliveries_by_status();
     Result<std::vector<SuppressionRow>> suppressions();
     Result<void> ping();
@@ -199,13 +216,18 @@ class StoreWriter {
     std::unique_ptr<sql::Connection> db_;
 };
 
-// Adds a user (the store, a path or URI as above, opened read-write and migrated). Fails if the
-// name exists.
+// Adds a user (the store, a path or URI as above, opened read-write and migrated) with its scope,
+// in one transaction. Fails if the name exists, and for an admin with a scope.
 Result<void> add_web_user(const std::string& store_uri, const std::string& name,
                           const std::string& role, const std::string& password_hash,
-                          std::int64_t now);
+                          std::int64_t now, const DomainScope& scope = DomainScope::everything());
 // Replaces a user's password hash (and re-enables it). Fails if the name is unknown.
 Result<void> set_web_user_password(const std::string& store_uri, const std::string& name,
                                    const std::string& password_hash);
+// Sets a user's scope (one transaction): everything, or exactly `scope.domains` (already
+// normalised A-labels; empty: nothing). Fails if the name is unknown, and for an admin with a
+// scope (the schema's CHECK refuses it too).
+Result<void> set_web_user_scope(const std::string& store_uri, const std::string& name,
+                                const DomainScope& scope);
 
 }  // namespace dmarc::io

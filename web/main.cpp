@@ -2,6 +2,7 @@
 //   dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] [--tls-cert F --tls-key F]
 //   dmarc-web user add NAME --role admin|viewer [--store PATH] [--generate-password]
 //   dmarc-web user passwd NAME [--store PATH] [--generate-password]
+//   dmarc-web user domains NAME DOMAIN[,DOMAIN...]|--all|--none [--store PATH]
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,9 +42,10 @@ int usage() {
                  "                 [--hosts NAME[,NAME]] [--dns-timeout S] [--nameservers LIST]\n"
                  "                 [--test-dns-data ZONEFILE] [--reverse-dns yes|no] "
                  "[--cache-seconds N]\n"
-                 "       dmarc-web user add NAME --role admin|viewer [--store PATH] "
-                 "[--generate-password]\n"
+                 "       dmarc-web user add NAME --role admin|viewer [--domains D[,D...]] "
+                 "[--store PATH] [--generate-password]\n"
                  "       dmarc-web user passwd NAME [--store PATH] [--generate-password]\n"
+                 "       dmarc-web user domains NAME D[,D...]|--all|--none [--store PATH]\n"
                  "The password is read from standard input (one line), or asked twice on a "
                  "terminal.\n");
     return kExitUsage;
@@ -56,8 +59,10 @@ constexpr const char* kHelp = R"(NAME
 SYNOPSIS
     dmarc-web [-c FILE] [--listen ADDR:PORT] [--store PATH] [--tls-cert FILE --tls-key FILE]
               [--threads N]
-    dmarc-web [-c FILE] user add NAME --role admin|viewer [--store PATH] [--generate-password]
+    dmarc-web [-c FILE] user add NAME --role admin|viewer [--domains D[,D...]] [--store PATH]
+              [--generate-password]
     dmarc-web [-c FILE] user passwd NAME [--store PATH] [--generate-password]
+    dmarc-web [-c FILE] user domains NAME D[,D...]|--all|--none [--store PATH]
 
 DESCRIPTION
     Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
@@ -66,6 +71,10 @@ DESCRIPTION
     login; users are admin or viewer, with argon2id passwords. `user add` and `user passwd`
     read the password from standard input (one line; asked twice on a terminal) or print a
     generated one once with --generate-password; they open the store read-write.
+    A viewer added with --domains, or changed with `user domains`, is scoped: it sees only the
+    messages whose RFC5322.From or policy domain is one of those domains or a subdomain, and
+    those domains' reports (U-labels are stored as A-labels). `user domains NAME --all` lifts
+    the scope, `--none` leaves the user seeing nothing. Admins are never scoped.
 
 OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
@@ -124,12 +133,45 @@ std::optional<std::string> read_password_line(const char* prompt, bool tty) {
     return line;
 }
 
+// `user domains NAME LIST|--all|--none`: a viewer's scope, changed in one transaction.
+int domains_command(const std::string& name, const std::optional<std::string>& list, bool all,
+                    bool none, const WebConfig& config) {
+    if (static_cast<int>(list.has_value()) + static_cast<int>(all) + static_cast<int>(none) != 1) {
+        std::fprintf(stderr, "dmarc-web: user domains NAME needs a domain list, --all or --none\n");
+        return kExitUsage;
+    }
+    io::DomainScope scope;
+    scope.all = all;
+    if (list) {
+        auto domains = parse_scope_domains(*list);
+        if (!domains) {
+            std::fprintf(stderr, "dmarc-web: --domains: %s\n", domains.error().message.c_str());
+            return kExitUsage;
+        }
+        scope.domains = std::move(*domains);
+    }
+    auto r = io::set_web_user_scope(config.store, name, scope);
+    if (!r) {
+        std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
+        return r.error().code == Errc::not_found || r.error().code == Errc::invalid_value
+                   ? kExitUsage
+                   : kExitSoftware;
+    }
+    std::fprintf(stderr, "dmarc-web: user %s sees %s\n", name.c_str(),
+                 all    ? "every domain"
+                 : none ? "no domain"
+                        : scope.key().c_str());
+    return 0;
+}
+
 int user_command(std::vector<std::string> args, WebConfig& config) {
     if (args.size() < 2) return usage();
     const std::string verb = args[0];
     const std::string name = args[1];
     std::string role;
     bool generate = false;
+    std::optional<std::string> domains;  // --domains (add), or the list (domains)
+    bool all = false, none = false;
     for (std::size_t i = 2; i < args.size(); ++i) {
         if (args[i] == "--role" && i + 1 < args.size()) {
             role = args[++i];
@@ -137,17 +179,39 @@ int user_command(std::vector<std::string> args, WebConfig& config) {
             config.store = store_path(args[++i]);
         } else if (args[i] == "--generate-password") {
             generate = true;
+        } else if (args[i] == "--domains" && i + 1 < args.size() && !domains &&
+                   (verb == "add" || verb == "domains")) {
+            domains = args[++i];
+        } else if ((args[i] == "--all" || args[i] == "--none") && verb == "domains") {
+            (args[i] == "--all" ? all : none) = true;
+        } else if (verb == "domains" && !args[i].starts_with("-") && !domains) {
+            domains = args[i];
         } else {
             return usage();
         }
     }
-    if ((verb != "add" && verb != "passwd") || !valid_user_name(name)) {
+    if ((verb != "add" && verb != "passwd" && verb != "domains") || !valid_user_name(name)) {
         std::fprintf(stderr, "dmarc-web: user names are 1-64 of A-Z a-z 0-9 . _ - @\n");
         return usage();
     }
+    if (verb == "domains") return domains_command(name, domains, all, none, config);
     if (verb == "add" && role != "admin" && role != "viewer") {
         std::fprintf(stderr, "dmarc-web: --role admin or --role viewer is required\n");
         return kExitUsage;
+    }
+    io::DomainScope scope = io::DomainScope::everything();
+    if (domains) {
+        if (role == "admin") {
+            std::fprintf(stderr,
+                         "dmarc-web: an admin sees every domain: --domains is for viewers\n");
+            return kExitUsage;
+        }
+        auto parsed = parse_scope_domains(*domains);
+        if (!parsed) {
+            std::fprintf(stderr, "dmarc-web: --domains: %s\n", parsed.error().message.c_str());
+            return kExitUsage;
+        }
+        scope = io::DomainScope{false, std::move(*parsed)};
     }
     std::string password;
     if (generate) {
@@ -180,7 +244,7 @@ int user_command(std::vector<std::string> args, WebConfig& config) {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    auto r = verb == "add" ? io::add_web_user(config.store, name, role, *hash, now)
+    auto r = verb == "add" ? io::add_web_user(config.store, name, role, *hash, now, scope)
                            : io::set_web_user_password(config.store, name, *hash);
     if (!r) {
         std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());

@@ -234,18 +234,24 @@ Html layout(const PageContext& context, const Html& title, const Html& body) {
     static constexpr std::string_view kLabels[] = {
         "Overview", "Messages", "Domains", "Sources", "Reports", "Suppressions", "DNS check"};
     for (std::size_t i = 0; i < std::size(kNav); ++i) {
+        // The suppression list is store-wide: not shown to a scoped user (routes.cpp: 403).
+        if (kNav[i].first == "suppressions" && !context.scope.all) continue;
         h += Html("<a href=\"") + Html::text(kNav[i].second) + Html("\"");
         if (kNav[i].first == context.active) h += Html(" class=\"active\"");
         h += Html(">") + Html::text(kLabels[i]) + Html("</a>");
     }
     h += Html("</nav>");
     if (!context.user.empty()) {
-        h += Html(
-                 "<form method=\"post\" action=\"/logout\" class=\"logout\">"
-                 "<input type=\"hidden\" name=\"csrf\" value=\"") +
-             Html::text(context.csrf) + Html("\"><span class=\"user\">") +
-             Html::text(context.user) + Html(" (") + Html::text(context.role) +
-             Html(")</span><button type=\"submit\">Log out</button></form>");
+        h +=
+            Html(
+                "<form method=\"post\" action=\"/logout\" class=\"logout\">"
+                "<input type=\"hidden\" name=\"csrf\" value=\"") +
+            Html::text(context.csrf) + Html("\"><span class=\"user\"") +
+            (context.scope.all ? Html()
+                               : Html(" title=\"") + Html::text(context.scope.key()) + Html("\"")) +
+            Html(">") + Html::text(context.user) + Html(" (") + Html::text(context.role) +
+            (context.scope.all ? Html() : Html(", scoped")) +
+            Html(")</span><button type=\"submit\">Log out</button></form>");
     }
     return h + Html("</header><main><h1>") + title + Html("</h1>") + body +
            Html("</main></body></html>");

@@ -18,6 +18,8 @@ namespace dmarc::web {
 struct PageContext {
     std::string user, role, csrf;
     std::string_view active;  // nav item: overview messages domains sources reports ...
+    // The user's domain scope (everything for admins and unscoped viewers).
+    io::DomainScope scope = io::DomainScope::everything();
     bool admin() const { return role == "admin"; }
 };
 

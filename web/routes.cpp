@@ -3,6 +3,7 @@
 // and /metrics; every POST carries a CSRF token compared in constant time.
 #include "web/routes.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -255,8 +256,44 @@ std::string FilterForm::query() const {
     return q;
 }
 
-Result<FilterForm> parse_filter(const Request& request) {
+Result<std::vector<std::string>> parse_scope_domains(std::string_view typed) {
+    std::vector<std::string> out;
+    std::string_view rest = typed;
+    for (;;) {
+        const auto comma = rest.find(',');
+        const std::string_view item = text::trim(rest.substr(0, comma));
+        if (item.empty()) {
+            return make_error(Errc::invalid_value, "an empty domain in the list");
+        }
+        auto domain = to_a_label_domain(item, LabelRule::hostname);
+        if (!domain) {
+            return make_error(Errc::invalid_value, "not a domain name: " + std::string(item) +
+                                                       " (" + domain.error().message + ")");
+        }
+        if (domain->find('.') == std::string::npos) {
+            return make_error(Errc::invalid_value,
+                              "a domain of two labels or more is needed: " + std::string(item));
+        }
+        out.push_back(std::move(*domain));
+        if (out.size() > limits::kMaxScopeDomains) {
+            return make_error(Errc::limit,
+                              "more than " + std::to_string(limits::kMaxScopeDomains) + " domains");
+        }
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::string FilterForm::cache_key() const {
+    return query() + "#" + filter.scope.key();
+}
+
+Result<FilterForm> parse_filter(const Request& request, io::DomainScope scope) {
     FilterForm f;
+    f.filter.scope = std::move(scope);
     std::string period = request.param("period");
     f.from_date = request.param("from");
     f.to_date = request.param("to");
@@ -380,7 +417,7 @@ Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterFor
     const std::string window =
         std::to_string(form.filter.from) + "-" + std::to_string(form.filter.to);
     // By value: in the background the computation may outlive this request.
-    return overview_cache_.get(form.query(), window, now, [this, filter = form.filter] {
+    return overview_cache_.get(form.cache_key(), window, now, [this, filter = form.filter] {
         return store_.overview(filter, options_.top_n);
     });
 }
@@ -388,15 +425,16 @@ Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterFor
 void App::warm(std::int64_t now) {
     Request request;
     request.now = now;
-    auto form = parse_filter(request);
+    // What an admin or unscoped viewer sees first (a scoped user's first visit computes its own).
+    auto form = parse_filter(request, io::DomainScope::everything());
     if (!form) return;
     (void)cached_overview(*form, now);
     (void)by_result_cache_.get("messages", "", now, [this] { return store_.messages_by_result(); });
     const std::string window =
         std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to);
-    (void)domains_cache_.get(form->query(), window, now,
+    (void)domains_cache_.get(form->cache_key(), window, now,
                              [this, filter = form->filter] { return store_.domains(filter, 500); });
-    (void)sources_cache_.get(form->query(), window, now,
+    (void)sources_cache_.get(form->cache_key(), window, now,
                              [this, filter = form->filter] { return store_.sources(filter, 500); });
 }
 
@@ -723,6 +761,22 @@ Response App::route(const Request& request) {
     }
 
     const bool api = path.starts_with("/api/");
+    // The user as the store has it now: a scope changed by `dmarc-web user domains` applies to
+    // live sessions at once, and a user that is gone or disabled is logged out.
+    std::optional<io::WebUser> user;
+    if (session) {
+        auto found = store_.find_user(session->user);
+        if (!found) {
+            return api ? json_error(503, "store unavailable")
+                       : Response::plain(503, "store unavailable");
+        }
+        if (!*found || (*found)->disabled) {
+            sessions_.remove(session->id);
+            session.reset();
+        } else {
+            user = std::move(**found);
+        }
+    }
     if (!session) {
         if (api) return json_error(401, "login required");
         if (post) return Response::plain(403, "login required");
@@ -754,7 +808,9 @@ Response App::route(const Request& request) {
     if (!get) return method_not_allowed("GET, POST");
     if (path == "/logout") return method_not_allowed("POST");
 
-    PageContext context{session->user, session->role, session->csrf, {}};
+    // Admins are never scoped (the schema's CHECK); a scoped row is honoured whatever it says.
+    const io::DomainScope& scope = user->scope;
+    PageContext context{session->user, session->role, session->csrf, {}, scope};
     auto finish = [&session](Response r) {
         r.user = session->user;
         return r;
@@ -769,10 +825,13 @@ Response App::route(const Request& request) {
     };
 
     if (path == "/api/me") {
-        return finish(json_response({{"user", session->user}, {"role", session->role}}));
+        return finish(json_response({{"user", session->user},
+                                     {"role", session->role},
+                                     {"scoped", !scope.all},
+                                     {"domains", scope.domains}}));
     }
     if (path == "/" || path == "/api/overview") {
-        auto form = parse_filter(request);
+        auto form = parse_filter(request, scope);
         if (!form) return bad_filter(form.error());
         auto cached = cached_overview(*form, request.now);
         if (!cached) return unavailable();
@@ -806,7 +865,7 @@ Response App::route(const Request& request) {
         return finish(html_response(layout(context, Html("Overview"), overview_page(*o, *form))));
     }
     if (path == "/messages" || path == "/api/messages") {
-        auto form = parse_filter(request);
+        auto form = parse_filter(request, scope);
         if (!form) return bad_filter(form.error());
         std::optional<io::MessageCursor> cursor;
         if (auto before = request.param("before"); !before.empty()) {
@@ -834,7 +893,7 @@ Response App::route(const Request& request) {
         if (!parse_i64(std::string_view(path).substr(prefix.size()), id) || id <= 0) {
             return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
         }
-        auto detail = store_.message(id);
+        auto detail = store_.message(id, scope);
         if (!detail) return unavailable();
         if (!*detail) {
             return finish(api ? json_error(404, "not found")
@@ -847,10 +906,10 @@ Response App::route(const Request& request) {
                                  message_detail_page(**detail))));
     }
     if (path == "/domains" || path == "/api/domains") {
-        auto form = parse_filter(request);
+        auto form = parse_filter(request, scope);
         if (!form) return bad_filter(form.error());
         auto cached = domains_cache_.get(
-            form->query(),
+            form->cache_key(),
             std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
             [this, filter = form->filter] { return store_.domains(filter, 500); });
         if (!cached) return unavailable();
@@ -865,10 +924,10 @@ Response App::route(const Request& request) {
             html_response(layout(context, Html("Domains"), domains_page(*domains, *form))));
     }
     if (path == "/sources" || path == "/api/sources") {
-        auto form = parse_filter(request);
+        auto form = parse_filter(request, scope);
         if (!form) return bad_filter(form.error());
         auto cached = sources_cache_.get(
-            form->query(),
+            form->cache_key(),
             std::to_string(form->filter.from) + "-" + std::to_string(form->filter.to), request.now,
             [this, filter = form->filter] { return store_.sources(filter, 500); });
         if (!cached) return unavailable();
@@ -899,7 +958,7 @@ Response App::route(const Request& request) {
             html_response(layout(context, Html("Sources"), sources_page(*sources, *form, rdns))));
     }
     if (path == "/reports" || path == "/api/reports") {
-        auto reports = store_.reports(500);
+        auto reports = store_.reports(500, scope);
         if (!reports) return unavailable();
         if (api) {
             json rows = json::array();
@@ -911,7 +970,7 @@ Response App::route(const Request& request) {
             html_response(layout(context, Html("Reports"), reports_page(*reports, context, ""))));
     }
     if (auto id = id_between(path, "/reports/", "/download")) {
-        auto report = store_.report(*id);
+        auto report = store_.report(*id, scope);
         if (!report) return unavailable();
         if (!*report || (*report)->archive.empty()) {
             return finish(html_response(error_page(Html("No such report archive.")), 404));
@@ -933,7 +992,7 @@ Response App::route(const Request& request) {
         if (!parse_i64(std::string_view(path).substr(prefix.size()), id) || id <= 0) {
             return finish(api ? json_error(404, "not found") : Response::plain(404, "not found"));
         }
-        auto report = store_.report(id);
+        auto report = store_.report(id, scope);
         if (!report) return unavailable();
         if (!*report) {
             return finish(api ? json_error(404, "not found")
@@ -973,6 +1032,11 @@ Response App::route(const Request& request) {
             layout(context, Html("Report ") + Html::text((*report)->report.policy_domain), body)));
     }
     if (path == "/suppressions" || path == "/api/suppressions") {
+        // Store-wide (other customers' report addresses): not for a scoped user.
+        if (!scope.all) {
+            return finish(api ? json_error(403, "not in your scope")
+                              : html_response(error_page(Html("Not in your scope.")), 403));
+        }
         auto rows = store_.suppressions();
         if (!rows) return unavailable();
         if (api) {

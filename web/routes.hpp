@@ -32,15 +32,24 @@ struct FilterForm {
     io::MessageFilter filter;
     // The query string that reproduces this filter (percent-encoded, without '?').
     std::string query() const;
+    // What an aggregate's answer depends on besides its window: the query and the scope (two
+    // users asking the same query see different mail).
+    std::string cache_key() const;
 };
 
-// Parses and validates the filter parameters; nullopt with a reason on a bad value.
-Result<FilterForm> parse_filter(const Request& request);
+// Parses and validates the filter parameters; an error with a reason on a bad value. The scope
+// is the session user's (never a request parameter).
+Result<FilterForm> parse_filter(const Request& request, io::DomainScope scope);
 
 // A suppression pattern as typed: an address (dot-atom local part, RFC 5322 §3.2.3 / §3.4.1,
 // at most 64 bytes per RFC 5321 §4.5.3.1.1) or a domain with at least two labels; the domain is
 // normalised to a lower-case A-label. Errors say what is wrong.
 Result<std::string> normalise_suppression_pattern(std::string_view typed);
+
+// A user's domain scope as typed after --domains: comma-separated domains, U-labels or A-labels,
+// each of two labels or more, normalised to lower-case A-labels (RFC 5890 §2.3.2.1), sorted and
+// without repeats; at most limits::kMaxScopeDomains. Errors name the domain that is wrong.
+Result<std::vector<std::string>> parse_scope_domains(std::string_view typed);
 
 struct AppOptions {
     std::size_t page_size = 50;

@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "core/domain_name.hpp"
 #include "core/ip.hpp"
 #include "core/memory_resolver.hpp"
 #include "io/archive.hpp"
@@ -1598,6 +1599,8 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
     auto hash = hash_password(kAdminPassword);
     ASSERT_TRUE(hash);
     ASSERT_TRUE(io::add_web_user(owner_uri, "admin", "admin", *hash, now_seconds()));
+    ASSERT_TRUE(io::add_web_user(owner_uri, "customer", "viewer", *hash, now_seconds(),
+                                 io::DomainScope{false, {"bad.example"}}));
     auto owner = io::sql::connect(owner_uri, {});
     ASSERT_TRUE(owner);
     // The role is cluster-wide: another test run on this server may have made it already.
@@ -1617,7 +1620,9 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
             ++statements;
         }
     }
-    EXPECT_EQ(statements, 6u);
+    EXPECT_EQ(statements, 7u);
+    // A table a later migration adds is readable by the role without rerunning the script.
+    ASSERT_TRUE((*owner)->exec("CREATE TABLE later_migration (x INTEGER)"));
     // The same database as the owner's, as dmarc_web.
     std::string role_uri = owner_uri;
     const std::string owner_user = "postgresql://dmarc@";
@@ -1629,18 +1634,34 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
     auto writer = io::StoreWriter::open(role_uri);
     ASSERT_TRUE(writer) << writer.error().message;
     io::MessageFilter all;
+    all.scope = io::DomainScope::everything();
     auto overview = (*reader)->overview(all, 10);
     ASSERT_TRUE(overview) << overview.error().message;
     EXPECT_EQ(overview->messages, 64);
     auto page = (*reader)->messages(all, std::nullopt, 10);
     ASSERT_TRUE(page) << page.error().message;
     EXPECT_EQ(page->rows.size(), 10u);
-    auto detail = (*reader)->message(hostile_id_);
+    auto detail = (*reader)->message(hostile_id_, all.scope);
     ASSERT_TRUE(detail && *detail);
-    auto report = (*reader)->report(report_id_);
+    auto report = (*reader)->report(report_id_, all.scope);
     ASSERT_TRUE(report && *report);
     EXPECT_FALSE((*report)->archive.empty());
     ASSERT_TRUE((*reader)->find_user("admin"));
+    // A scoped user's domains (store_0006) are read by the role too, and its scope applies.
+    auto customer = (*reader)->find_user("customer");
+    ASSERT_TRUE(customer && *customer) << (customer ? "" : customer.error().message);
+    EXPECT_EQ((*customer)->scope.key(), "bad.example");
+    io::MessageFilter scoped;
+    scoped.scope = (*customer)->scope;
+    auto scoped_overview = (*reader)->overview(scoped, 10);
+    ASSERT_TRUE(scoped_overview) << scoped_overview.error().message;
+    EXPECT_EQ(scoped_overview->messages, 20);
+    {
+        auto later = io::sql::connect(role_uri, {});
+        ASSERT_TRUE(later);
+        auto rows = (*later)->query("SELECT count(*) FROM later_migration", {});
+        EXPECT_TRUE(rows) << (rows ? "" : rows.error().message);
+    }
     // What the dashboard changes...
     ASSERT_TRUE((*writer)->add_suppression("role.example", "by dmarc_web", std::nullopt, 1));
     auto resent = (*writer)->resend_report(report_id_, now_seconds());
@@ -1668,6 +1689,418 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
         EXPECT_NE(r.error().message.find("permission denied"), std::string::npos)
             << r.error().message;
     }
+}
+
+// ---- Per-user domain scoping (store_0006) ------------------------------------------------------
+
+// The seed of WebServerTest plus mail that tells the scope rule apart: sub.good.example (a
+// subdomain of good.example with a record of its own: covered by a scope of good.example through
+// the subdomain rule only), alias.example whose policy
+// domain is good.example (in scope by its policy domain only), and xgood.example (a name that
+// ends in "good.example" but is no subdomain of it). Users: scoped to good.example, to
+// sub.good.example (typed in capitals), to bad.example, scoped to nothing, and one whose stored
+// domain is a LIKE pattern ("%.example", written straight into the table: the CLI refuses it).
+class WebScopeTest : public WebServerTest {
+  protected:
+    static void SetUpTestSuite() {
+        WebServerTest::SetUpTestSuite();
+        if (store_path_.empty() || server_ == nullptr) return;
+        const std::int64_t now = now_seconds();
+        {
+            auto store = io::open_store(store_path_);
+            ASSERT_TRUE(store) << store.error().message;
+            std::vector<io::ImportItem> items;
+            for (int i = 0; i < 5; ++i) {
+                // The subdomain publishes its own record: in good.example's scope by label only.
+                items.push_back(row(now - 7200 - i * 60, "SUB" + std::to_string(i), "192.0.2.50",
+                                    "sub.good.example", true));
+            }
+            for (int i = 0; i < 3; ++i) {
+                items.push_back(row(now - 9000 - i * 60, "ALIAS" + std::to_string(i),
+                                    "198.51.100.7", "alias.example", false));
+                items.back().row.policy_domain = "good.example";
+            }
+            items.push_back(row(now - 9500, "XGOOD0", "192.0.2.77", "xgood.example", false));
+            // alias.example's own record (p=none), seen last: out of good.example's scope, so
+            // goodview's domain row still shows the p=reject of its in-scope mail.
+            items.push_back(row(now - 8000, "ALIASOWN", "192.0.2.77", "alias.example", false));
+            items.back().row.record->p = Policy::none;
+            std::sort(items.begin(), items.end(),
+                      [](const auto& x, const auto& y) { return x.row.time < y.row.time; });
+            auto imported = (*store)->import(items, std::nullopt);
+            ASSERT_TRUE(imported) << imported.error().message;
+            ASSERT_EQ(imported->inserted, items.size());
+        }
+        auto hash = hash_password(kAdminPassword);
+        ASSERT_TRUE(hash);
+        auto add = [&](const char* name, std::vector<std::string> domains) {
+            ASSERT_TRUE(io::add_web_user(store_path_, name, "viewer", *hash, now,
+                                         io::DomainScope{false, std::move(domains)}));
+        };
+        add("goodview", {"good.example"});
+        add("subview", {"sub.good.example"});
+        add("badview", {"bad.example"});
+        add("nothing", {});
+        add("wild", {});
+        auto db = io::sql::connect(store_path_, {});
+        ASSERT_TRUE(db);
+        ASSERT_TRUE((*db)->exec(
+            "INSERT INTO web_user_domains (user_id, domain) VALUES ((SELECT id FROM web_users"
+            " WHERE name = 'wild'), '%.example'), ((SELECT id FROM web_users WHERE name ="
+            " 'wild'), 'g__d.example')"));
+        auto ids = (*db)->query(
+            "SELECT m.job_id, m.id FROM messages m WHERE m.job_id IN ('GOOD1', 'BAD3', 'SUB0',"
+            " 'ALIAS0', 'XGOOD0')",
+            {});
+        ASSERT_TRUE(ids);
+        for (const auto& r : *ids) message_ids_[io::sql::to_text(r[0])] = io::sql::to_int(r[1]);
+        ASSERT_EQ(message_ids_.size(), 5u);
+    }
+
+    static json get_json(const std::string& target, const std::string& cookie,
+                         unsigned expect = 200) {
+        HttpReply r = request("GET", target, cookie);
+        EXPECT_EQ(r.status, expect) << target;
+        auto j = json::parse(r.body, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << target << ": " << r.body;
+        return j;
+    }
+
+    static std::set<std::string> names_of(const json& rows, const char* field) {
+        std::set<std::string> out;
+        for (const auto& r : rows) out.insert(r[field].get<std::string>());
+        return out;
+    }
+
+    // Every message of the list, paged through.
+    static std::vector<json> all_messages(const std::string& cookie) {
+        std::vector<json> out;
+        std::string next;
+        for (int pages = 0; pages < 10; ++pages) {
+            json page = get_json(
+                "/api/messages?period=all" + (next.empty() ? "" : "&before=" + next), cookie);
+            for (const auto& m : page["messages"]) out.push_back(m);
+            if (page["next"].is_null()) break;
+            next = page["next"].get<std::string>();
+        }
+        return out;
+    }
+
+    static inline std::map<std::string, std::int64_t> message_ids_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, WebScopeTest, ::testing::Values("sqlite"));
+INSTANTIATE_TEST_SUITE_P(Postgres, WebScopeTest, ::testing::Values("postgres"));
+
+// The seed's numbers, counted from the rows above (not from any answer of the code):
+// good.example 40 (all pass, 192.0.2.10), sub.good.example 5 (pass, 192.0.2.50), alias.example 3
+// (fail, 198.51.100.7, policy domain good.example) and 1 more under its own record (fail,
+// p=none, out of good.example's scope), bad.example 20 (fail, 10 from 198.51.100.7 and 10 from
+// 203.0.113.9), xgood.example 1 (fail), the long domain 1 (pass), 3 hostile rows (fail): 74.
+TEST_P(WebScopeTest, AScopedViewerSeesExactlyItsDomainsAndTheirSubdomains) {
+    const std::string good = login("goodview", kAdminPassword);
+    ASSERT_FALSE(good.empty());
+    json me = get_json("/api/me", good);
+    EXPECT_EQ(me["scoped"], true);
+    EXPECT_EQ(me["domains"], json::array({"good.example"}));
+
+    json o = get_json("/api/overview?period=all", good);
+    EXPECT_EQ(o["messages"], 40 + 5 + 3);
+    EXPECT_EQ(o["dmarc_pass"], 40 + 5);
+    EXPECT_EQ(o["spf_aligned"], 45);
+    EXPECT_EQ(o["disposition"]["reject"], 3);
+    EXPECT_EQ(o["disposition"]["pass"], 45);
+    std::int64_t series = 0;
+    for (const auto& p : o["series"]) series += p["messages"].get<std::int64_t>();
+    EXPECT_EQ(series, 48);
+    EXPECT_EQ(names_of(o["domains"], "header_from"),
+              (std::set<std::string>{"good.example", "sub.good.example", "alias.example"}));
+    // Failing sources: only the alias rows fail; 198.51.100.7's bad.example mail is not counted.
+    ASSERT_EQ(o["failing_sources"].size(), 1u);
+    EXPECT_EQ(o["failing_sources"][0]["ip"], "198.51.100.7");
+    EXPECT_EQ(o["failing_sources"][0]["messages"], 3);
+    EXPECT_EQ(o["failing_sources"][0]["domains"], 1);
+
+    json domains = get_json("/api/domains?period=all", good);
+    ASSERT_EQ(domains["domains"].size(), 3u);
+    EXPECT_EQ(domains["domains"][0]["header_from"], "good.example");
+    EXPECT_EQ(domains["domains"][0]["messages"], 40);
+    EXPECT_EQ(domains["domains"][1]["header_from"], "sub.good.example");
+    EXPECT_EQ(domains["domains"][1]["messages"], 5);
+    EXPECT_EQ(domains["domains"][2]["header_from"], "alias.example");
+    EXPECT_EQ(domains["domains"][2]["messages"], 3);
+    // The latest record of the domain's mail in scope, not of its out-of-scope mail.
+    EXPECT_TRUE(domains["domains"][2]["policy"].get<std::string>().starts_with("p=reject"))
+        << domains["domains"][2]["policy"];
+    const json everyone = get_json("/api/domains?period=all", cookie_);
+    for (const auto& d : everyone["domains"]) {
+        if (d["header_from"] == "alias.example") {
+            EXPECT_EQ(d["messages"], 4);
+            EXPECT_TRUE(d["policy"].get<std::string>().starts_with("p=none")) << d["policy"];
+        }
+    }
+
+    json sources = get_json("/api/sources?period=all", good);
+    EXPECT_EQ(names_of(sources["sources"], "ip"),
+              (std::set<std::string>{"192.0.2.10", "192.0.2.50", "198.51.100.7"}));
+    for (const auto& s : sources["sources"]) {
+        if (s["ip"] == "198.51.100.7") {
+            EXPECT_EQ(s["messages"], 3);
+        } else if (s["ip"] == "192.0.2.10") {
+            EXPECT_EQ(s["messages"], 40);  // not the 3 hostile rows
+        }
+    }
+
+    // The list, paged (25 a page): 48 rows, each in scope by From or policy domain.
+    auto messages = all_messages(good);
+    EXPECT_EQ(messages.size(), 48u);
+    for (const auto& m : messages) {
+        const auto from = m["header_from"].get<std::string>();
+        const auto policy = m["policy_domain"].get<std::string>();
+        EXPECT_TRUE(is_same_or_subdomain(from, "good.example") ||
+                    is_same_or_subdomain(policy, "good.example"))
+            << from << " / " << policy;
+    }
+    // A filter inside the scope narrows it; one outside finds nothing.
+    EXPECT_EQ(get_json("/api/overview?period=all&header_from=sub.good.example", good)["messages"],
+              5);
+    EXPECT_EQ(get_json("/api/overview?period=all&header_from=bad.example", good)["messages"], 0);
+    EXPECT_EQ(get_json("/api/messages?period=all&queue_id=BAD3", good)["messages"].size(), 0u);
+    EXPECT_EQ(get_json("/api/overview?period=all&ip=198.51.100.7", good)["messages"], 3);
+
+    // The pages show the same numbers, and no suppressions link.
+    HttpReply page = request("GET", "/domains?period=all", good);
+    EXPECT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find("sub.good.example"), std::string::npos);
+    EXPECT_EQ(page.body.find("bad.example"), std::string::npos);
+    EXPECT_EQ(page.body.find("xgood.example"), std::string::npos);
+    EXPECT_EQ(page.body.find("href=\"/suppressions\""), std::string::npos);
+    EXPECT_NE(request("GET", "/", cookie_).body.find("href=\"/suppressions\""), std::string::npos);
+}
+
+TEST_P(WebScopeTest, ASubdomainScopeIsNarrowerAndNamesAreMatchedByLabel) {
+    // sub.good.example: its own 5 rows; not its parent, not the alias rows whose policy domain is
+    // the parent.
+    const std::string sub = login("subview", kAdminPassword);
+    json o = get_json("/api/overview?period=all", sub);
+    EXPECT_EQ(o["messages"], 5);
+    EXPECT_EQ(names_of(o["domains"], "header_from"), (std::set<std::string>{"sub.good.example"}));
+    EXPECT_EQ(get_json("/api/reports", sub)["reports"].size(), 0u);
+    // good.example does not cover xgood.example (a suffix, not a subdomain).
+    const std::string good = login("goodview", kAdminPassword);
+    json x = get_json("/api/messages/" + std::to_string(message_ids_.at("XGOOD0")), good, 404);
+    EXPECT_EQ(x["error"], "not found");
+    // A stored domain holding LIKE wildcards matches nothing, not everything.
+    const std::string wild = login("wild", kAdminPassword);
+    EXPECT_EQ(get_json("/api/overview?period=all", wild)["messages"], 0);
+    EXPECT_EQ(get_json("/api/domains?period=all", wild)["domains"].size(), 0u);
+    EXPECT_EQ(get_json("/api/reports", wild)["reports"].size(), 0u);
+}
+
+TEST_P(WebScopeTest, AScopedUserWithNoDomainsSeesNothing) {
+    const std::string none = login("nothing", kAdminPassword);
+    ASSERT_FALSE(none.empty());
+    json me = get_json("/api/me", none);
+    EXPECT_EQ(me["scoped"], true);
+    EXPECT_EQ(me["domains"], json::array());
+    json o = get_json("/api/overview?period=all", none);
+    EXPECT_EQ(o["messages"], 0);
+    EXPECT_EQ(o["series"].size(), 0u);
+    EXPECT_EQ(o["domains"].size(), 0u);
+    EXPECT_EQ(o["failing_sources"].size(), 0u);
+    EXPECT_EQ(get_json("/api/domains?period=all", none)["domains"].size(), 0u);
+    EXPECT_EQ(get_json("/api/sources?period=all", none)["sources"].size(), 0u);
+    EXPECT_EQ(all_messages(none).size(), 0u);
+    EXPECT_EQ(get_json("/api/reports", none)["reports"].size(), 0u);
+    get_json("/api/messages/" + std::to_string(message_ids_.at("GOOD1")), none, 404);
+    get_json("/api/reports/" + std::to_string(report_id_), none, 404);
+    EXPECT_EQ(request("GET", "/", none).status, 200);
+}
+
+TEST_P(WebScopeTest, OutOfScopeDetailsAreIndistinguishableFromMissingOnes) {
+    const std::string bad = login("badview", kAdminPassword);
+    ASSERT_FALSE(bad.empty());
+    const std::string missing = "999999999";
+    auto same_as_missing = [&](const std::string& prefix, const std::string& id,
+                               const std::string& suffix = "") {
+        HttpReply hidden = request("GET", prefix + id + suffix, bad);
+        HttpReply none = request("GET", prefix + missing + suffix, bad);
+        EXPECT_EQ(hidden.status, 404u) << prefix << id << suffix;
+        EXPECT_EQ(hidden.status, none.status) << prefix << id << suffix;
+        EXPECT_EQ(hidden.body, none.body) << prefix << id << suffix;
+    };
+    const std::string good_message = std::to_string(message_ids_.at("GOOD1"));
+    const std::string good_report = std::to_string(report_id_);
+    same_as_missing("/api/messages/", good_message);
+    same_as_missing("/messages/", good_message);
+    same_as_missing("/api/reports/", good_report);
+    same_as_missing("/reports/", good_report);
+    same_as_missing("/reports/", good_report, "/download");
+    // Its own are there.
+    json mine = get_json("/api/messages/" + std::to_string(message_ids_.at("BAD3")), bad);
+    EXPECT_EQ(mine["queue_id"], "BAD3");
+    json reports = get_json("/api/reports", bad);
+    EXPECT_EQ(names_of(reports["reports"], "report_id"),
+              (std::set<std::string>{"zip-report-1", "no-archive"}));
+    get_json("/api/reports/" + std::to_string(zip_report_id_), bad);
+    EXPECT_EQ(
+        request("GET", "/reports/" + std::to_string(zip_report_id_) + "/download", bad).status,
+        200u);
+    // The store-wide suppression list is not for a scoped user; the DNS check is (public DNS).
+    EXPECT_EQ(request("GET", "/api/suppressions", bad).status, 403u);
+    EXPECT_EQ(request("GET", "/suppressions", bad).status, 403u);
+    EXPECT_EQ(request("GET", "/api/dns?domain=good.example", bad).status, 200u);
+    // A viewer is refused changes whatever its scope.
+    const std::string csrf = csrf_of_session(bad);
+    EXPECT_EQ(request("POST", "/reports/" + std::to_string(zip_report_id_) + "/resend", bad,
+                      "csrf=" + csrf)
+                  .status,
+              403u);
+}
+
+TEST_P(WebScopeTest, UnscopedViewersAndAdminsSeeEverything) {
+    const std::string viewer = login("viewer", kAdminPassword);
+    for (const std::string& who : {cookie_, viewer}) {
+        json me = get_json("/api/me", who);
+        EXPECT_EQ(me["scoped"], false);
+        json o = get_json("/api/overview?period=all", who);
+        EXPECT_EQ(o["messages"], 64 + 5 + 3 + 1 + 1);
+        EXPECT_EQ(get_json("/api/reports", who)["reports"].size(), 3u);
+        EXPECT_EQ(all_messages(who).size(), 74u);
+        get_json("/api/messages/" + std::to_string(message_ids_.at("XGOOD0")), who);
+        EXPECT_EQ(request("GET", "/api/suppressions", who).status, 200u);
+    }
+}
+
+// First seen (the sources' "new" flag) is counted inside the scope: 198.51.100.7 sent
+// bad.example mail 10 hours ago, and alias.example mail (good.example's scope) 2.5 hours ago.
+TEST_P(WebScopeTest, FirstSeenOfASourceIsCountedInsideTheScope) {
+    io::MessageFilter filter;
+    filter.from = now_seconds() - 3 * 3600;
+    filter.scope = io::DomainScope::everything();
+    auto everyone = reader_->sources(filter, 100);
+    filter.scope = io::DomainScope{false, {"good.example"}};
+    auto scoped = reader_->sources(filter, 100);
+    ASSERT_TRUE(everyone && scoped);
+    auto is_new = [](const std::vector<io::SourceStats>& rows) {
+        for (const auto& s : rows) {
+            if (s.ip == "198.51.100.7") return std::optional<bool>(s.is_new);
+        }
+        return std::optional<bool>();
+    };
+    EXPECT_EQ(is_new(*everyone), std::optional<bool>(false));
+    EXPECT_EQ(is_new(*scoped), std::optional<bool>(true));
+}
+
+// The aggregate caches are keyed on the scope: two users asking the same filter each get their
+// own answer, whichever asks first (cache on, unlike the server of these tests).
+TEST_P(WebScopeTest, CachedAggregatesAreKeptPerScope) {
+    for (bool good_first : {true, false}) {
+        Metrics metrics;
+        AppOptions options;
+        options.check_host = false;
+        options.cache_seconds = 3600;
+        App app(*reader_, metrics, options);
+        const std::int64_t now = now_seconds();
+        const Session good = app.sessions().create("goodview", "viewer", now);
+        const Session bad = app.sessions().create("badview", "viewer", now);
+        const Session all = app.sessions().create("viewer", "viewer", now);
+        auto ask = [&](const Session& s, const std::string& target) {
+            Request r;
+            r.method = "GET";
+            EXPECT_TRUE(fill_target(r, target));
+            r.client_ip = "127.0.0.1";
+            r.host = "127.0.0.1";
+            r.local_ip = "127.0.0.1";
+            r.now = now;
+            r.cookies[kSessionCookie] = s.id;
+            Response response = app.handle(r);
+            EXPECT_EQ(response.status, 200u) << target;
+            return json::parse(response.body);
+        };
+        std::vector<const Session*> order = {&good, &bad, &all};
+        if (!good_first) order = {&all, &bad, &good};
+        for (int round = 0; round < 2; ++round) {  // the second round is answered from the cache
+            for (const Session* s : order) {
+                json o = ask(*s, "/api/overview?period=7d");
+                json d = ask(*s, "/api/domains?period=7d");
+                json src = ask(*s, "/api/sources?period=7d");
+                if (s == &good) {
+                    EXPECT_EQ(o["messages"], 48);
+                    EXPECT_EQ(d["domains"].size(), 3u);
+                    EXPECT_EQ(src["sources"].size(), 3u);
+                } else if (s == &bad) {
+                    EXPECT_EQ(o["messages"], 20);
+                    EXPECT_EQ(names_of(d["domains"], "header_from"),
+                              (std::set<std::string>{"bad.example"}));
+                    EXPECT_EQ(names_of(src["sources"], "ip"),
+                              (std::set<std::string>{"198.51.100.7", "203.0.113.9"}));
+                } else {
+                    EXPECT_EQ(o["messages"], 74);
+                }
+            }
+        }
+    }
+}
+
+// A scope changed while a session is live applies to its next request; a user that is gone is
+// logged out. Rows of web_user_domains go with their user; an admin cannot be scoped.
+TEST_P(WebScopeTest, ScopeChangesApplyAtOnceAndTheSchemaGuardsTheRules) {
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(store_path_, "mover", "viewer", *hash, now_seconds(),
+                                 io::DomainScope{false, {"bad.example"}}));
+    const std::string mover = login("mover", kAdminPassword);
+    EXPECT_EQ(get_json("/api/overview?period=all", mover)["messages"], 20);
+    ASSERT_TRUE(
+        io::set_web_user_scope(store_path_, "mover", io::DomainScope{false, {"sub.good.example"}}));
+    EXPECT_EQ(get_json("/api/overview?period=all", mover)["messages"], 5);
+    ASSERT_TRUE(io::set_web_user_scope(store_path_, "mover", io::DomainScope::everything()));
+    EXPECT_EQ(get_json("/api/overview?period=all", mover)["messages"], 74);
+    ASSERT_TRUE(io::set_web_user_scope(store_path_, "mover", io::DomainScope{false, {}}));
+    EXPECT_EQ(get_json("/api/overview?period=all", mover)["messages"], 0);
+    ASSERT_TRUE(io::set_web_user_scope(store_path_, "mover",
+                                       io::DomainScope{false, {"bad.example", "good.example"}}));
+    auto db = io::sql::connect(store_path_, {});
+    ASSERT_TRUE(db);
+    auto count = [&](const char* sql) {
+        auto rows = (*db)->query(sql, {});
+        return rows && !rows->empty() ? io::sql::to_int(rows->front()[0]) : -1;
+    };
+    EXPECT_EQ(count("SELECT count(*) FROM web_user_domains d JOIN web_users u ON u.id = d.user_id"
+                    " WHERE u.name = 'mover'"),
+              2);
+    ASSERT_TRUE((*db)->exec("DELETE FROM web_users WHERE name = 'mover'"));
+    EXPECT_EQ(count("SELECT count(*) FROM web_user_domains WHERE user_id NOT IN"
+                    " (SELECT id FROM web_users)"),
+              0);
+    EXPECT_EQ(request("GET", "/api/overview", mover).status, 401u);
+    // Admins: refused by the functions and by the schema itself.
+    EXPECT_FALSE(
+        io::set_web_user_scope(store_path_, "admin", io::DomainScope{false, {"good.example"}}));
+    EXPECT_FALSE(io::add_web_user(store_path_, "admin2", "admin", *hash, now_seconds(),
+                                  io::DomainScope{false, {"good.example"}}));
+    EXPECT_FALSE((*db)->exec("UPDATE web_users SET scoped = 1 WHERE name = 'admin'"));
+    EXPECT_FALSE((*db)->exec("UPDATE web_users SET scoped = 2 WHERE name = 'viewer'"));
+    EXPECT_EQ(get_json("/api/me", cookie_)["scoped"], false);
+}
+
+TEST(WebScope, DomainListsAreNormalisedToALabels) {
+    auto ok = parse_scope_domains(" Good.Example,bücher.example ,good.example,sub.good.example.");
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(*ok, (std::vector<std::string>{"good.example", "sub.good.example",
+                                             "xn--bcher-kva.example"}));
+    for (const char* bad : {"", "good.example,", "example", "bad domain.example", "a_b.example",
+                            "%.example", "-x.example", "good.example,,bad.example"}) {
+        EXPECT_FALSE(parse_scope_domains(bad)) << bad;
+    }
+    std::string many;
+    for (std::size_t i = 0; i <= limits::kMaxScopeDomains; ++i) {
+        many += (i ? ",d" : "d") + std::to_string(i) + ".example";
+    }
+    auto too_many = parse_scope_domains(many);
+    ASSERT_FALSE(too_many);
+    EXPECT_EQ(too_many.error().code, Errc::limit);
 }
 
 // ---- Routes as pure functions: the login limiter, without sockets
@@ -1823,6 +2256,68 @@ TEST(WebBinary, UserAddThenLoginThroughTheCli) {
     ASSERT_TRUE(carol && *carol);
     EXPECT_TRUE(verify_password((*carol)->password_hash, password));
     EXPECT_FALSE(verify_password((*carol)->password_hash, password + "x"));
+    fs::remove_all(dir);
+}
+
+// `user add --domains` and `user domains`: scopes set, changed, lifted and emptied through the
+// binary; U-labels stored as A-labels (RFC 5890 §2.3.2.1); an admin with a scope, a bad domain,
+// an unknown user and a missing list are refused, and a refused add creates no user.
+TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
+    ASSERT_TRUE(crypto_init());
+    auto dir = fs::temp_directory_path() / ("dmarc-web-scope-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    auto run = [&](const std::string& args) {
+        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                          " user " + args + " --store " + store + " 2>&1";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        EXPECT_NE(p, nullptr);
+        std::string out;
+        char buf[512];
+        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+        const int status = p ? ::pclose(p) : -1;
+        return std::pair(status, out);
+    };
+    auto scope_of = [&](const std::string& name) -> std::optional<std::string> {
+        auto reader = io::StoreReader::open(store, 1);
+        EXPECT_TRUE(reader) << reader.error().message;
+        if (!reader) return std::nullopt;
+        auto user = (*reader)->find_user(name);
+        if (!user || !*user) return std::nullopt;
+        return (*user)->scope.key();  // "*" for everything
+    };
+    auto [added, add_out] = run("add dora --role viewer --domains 'Good.Example, bücher.example'");
+    EXPECT_EQ(added, 0) << add_out;
+    EXPECT_EQ(scope_of("dora"), "good.example,xn--bcher-kva.example");
+    auto [changed, change_out] = run("domains dora bad.example,sub.good.example");
+    EXPECT_EQ(changed, 0) << change_out;
+    EXPECT_NE(change_out.find("bad.example,sub.good.example"), std::string::npos) << change_out;
+    EXPECT_EQ(scope_of("dora"), "bad.example,sub.good.example");
+    EXPECT_EQ(run("domains dora --all").first, 0);
+    EXPECT_EQ(scope_of("dora"), "*");
+    EXPECT_EQ(run("domains dora --none").first, 0);
+    EXPECT_EQ(scope_of("dora"), "");
+    EXPECT_EQ(run("domains dora --domains good.example").first, 0);
+    EXPECT_EQ(scope_of("dora"), "good.example");
+    // Without --domains a user is unscoped, as before.
+    EXPECT_EQ(run("add ed --role viewer").first, 0);
+    EXPECT_EQ(scope_of("ed"), "*");
+    EXPECT_EQ(run("add root --role admin").first, 0);
+    // Refusals: nothing changes.
+    for (const char* bad :
+         {"add eve --role admin --domains good.example", "add frank --role viewer --domains 'a b'",
+          "add frank --role viewer --domains example", "add frank --role viewer --domains ''",
+          "domains root good.example", "domains nobody good.example", "domains dora",
+          "domains dora --all --none", "domains dora 'bad_domain.example'"}) {
+        auto [status, out] = run(bad);
+        EXPECT_NE(status, 0) << bad;
+        EXPECT_NE(out.find("dmarc-web:"), std::string::npos) << bad << ": " << out;
+    }
+    EXPECT_EQ(scope_of("eve"), std::nullopt);
+    EXPECT_EQ(scope_of("frank"), std::nullopt);
+    EXPECT_EQ(scope_of("root"), "*");
+    EXPECT_EQ(scope_of("dora"), "good.example");
     fs::remove_all(dir);
 }
 

@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     request.now = 1'800'000'000;
     if (fill_target(request, target)) {
         if (request.path.find('\0') != std::string::npos) std::abort();
-        auto filter = parse_filter(request);
+        auto filter = parse_filter(request, dmarc::io::DomainScope{});
         if (filter) {
             if (filter->header_from.size() > 253 || filter->queue_id.size() > 64) std::abort();
             for (char c : filter->header_from) {
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             Request again;
             again.now = request.now;
             if (!fill_target(again, "/?" + filter->query())) std::abort();
-            auto reparsed = parse_filter(again);
+            auto reparsed = parse_filter(again, dmarc::io::DomainScope{});
             if (!reparsed || reparsed->query() != filter->query()) std::abort();
         }
     }
