@@ -79,6 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (unsigned i = 0; i < flag(3) % 20; ++i) {
         verdict.dkim.push_back({std::string(pieces[5]), std::string(pieces[6]),
                                 static_cast<dmarc::DkimResult>((flag(4) + i) % 7), ""});
+        // The AUID straight from the input (the milter keeps only dkim_identity's output).
+        if (flag(11) & 1) verdict.dkim.back().dkim_i = std::string(pieces[3]);
     }
     if (flag(5) & 1) {
         verdict.spf = dmarc::SpfAuthResult{
@@ -89,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     dmarc::Envelope envelope;
     if (flag(7) & 1) envelope.client_ip = dmarc::IpAddress::parse("2001:db8::1");
+    envelope.client_port = static_cast<std::uint16_t>(flag(12) << 8 | flag(13));
     envelope.queue_id = std::string(pieces[2]);
     envelope.mail_from = std::string(pieces[3]);
     for (auto rcpt : split(pieces[4], ',')) envelope.rcpt_to.emplace_back(rcpt);
