@@ -14,8 +14,10 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -155,6 +157,13 @@ std::size_t Logger::send_batch(const std::string& bytes, const std::vector<std::
     std::array<iovec, kPerCall> parts{};
     std::size_t next = 0;  // first datagram not yet sent
     bool reconnected = false;
+    // syslogd's queue full: a blocking send would sleep until one datagram is read and wake
+    // for each one after it (the kernel's default queue is 10 datagrams, net.unix.max_dgram_qlen),
+    // a sleep and a wake-up per line. Pausing briefly lets syslogd empty it first. A syslogd
+    // that takes nothing for a second (SO_SNDTIMEO's figure) is taken as stuck.
+    constexpr auto kFullPause = std::chrono::microseconds(100);
+    constexpr auto kStuck = std::chrono::seconds(1);
+    std::chrono::steady_clock::time_point full_since{};
     while (next < ends.size()) {
         const std::size_t count = std::min(kPerCall, ends.size() - next);
         for (std::size_t i = 0; i < count; ++i) {
@@ -165,14 +174,21 @@ std::size_t Logger::send_batch(const std::string& bytes, const std::vector<std::
             messages[i].msg_hdr.msg_iov = &parts[i];
             messages[i].msg_hdr.msg_iovlen = 1;
         }
-        int sent =
-            ::sendmmsg(syslog_fd_, messages.data(), static_cast<unsigned>(count), MSG_NOSIGNAL);
+        int sent = ::sendmmsg(syslog_fd_, messages.data(), static_cast<unsigned>(count),
+                              MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent > 0) {
             next += static_cast<std::size_t>(sent);
+            full_since = {};
             continue;
         }
         if (sent < 0 && errno == EINTR) continue;
-        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // syslogd stuck
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            const auto now = std::chrono::steady_clock::now();
+            if (full_since == std::chrono::steady_clock::time_point{}) full_since = now;
+            if (now - full_since >= kStuck) break;  // syslogd stuck
+            std::this_thread::sleep_for(kFullPause);
+            continue;
+        }
         // syslogd restarted (a new /dev/log) or was not there at start: connect again, once.
         if (reconnected) break;
         reconnected = true;
@@ -194,6 +210,11 @@ void Logger::writer_loop() {
         // Let a batch gather (a burst of kWakeLines ends the wait early).
         queue_cv_.wait_for(lock, kFlushInterval,
                            [&] { return stop_ || queued_ends_.size() >= kWakeLines; });
+        // Lines leave in order: a caller sends one directly only when it holds send_mutex_
+        // and the queue is empty, so the queue is taken with send_mutex_ held (taken first).
+        lock.unlock();
+        std::lock_guard sending(send_mutex_);
+        lock.lock();
         bytes.swap(queued_);
         ends.swap(queued_ends_);
         queued_.clear();
@@ -237,6 +258,21 @@ void Logger::log(LogLevel level, std::string_view line) noexcept {
             const std::string& datagram = format_syslog(priority(level), line);
             if (datagram.size() > UINT32_MAX / 4) return;
             if (writer_running_) {
+                // Nothing waiting and nobody sending: straight to syslogd if its queue has
+                // room, which costs the caller one send(2) and the writer no wake-up.
+                std::unique_lock sending(send_mutex_, std::try_to_lock);
+                if (sending.owns_lock()) {
+                    bool in_order = false;
+                    {
+                        std::lock_guard lock(queue_mutex_);
+                        in_order = queued_ends_.empty() && !stop_;
+                    }
+                    if (in_order && ::send(syslog_fd_, datagram.data(), datagram.size(),
+                                           MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+                        return;
+                    }
+                    sending.unlock();
+                }
                 bool queued = false;
                 bool wake = false;
                 {
