@@ -381,6 +381,13 @@ const Entry kEntries[] = {
          c.socket = *s;
          return {};
      }},
+    {{"IoUring", ValueType::boolean, "true",
+      "Serves connections from an io_uring event thread (Linux 6.1 or later): about a third "
+      "less CPU per message than a thread per connection. Where the kernel refuses io_uring "
+      "(kernel.io_uring_disabled, a seccomp profile, an older kernel) the milter says so at "
+      "start-up and uses threads; false always uses threads.",
+      Support::implemented, false, false},
+     SET_BOOL(io_uring)},
     {{"PidFile", ValueType::path, "(none)", "Writes the process id to this file.",
       Support::implemented, false, true},
      SET_STRING(pid_file)},

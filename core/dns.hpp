@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,13 @@ class DnsResolver {
     // name: a domain name without trailing dot, in A-label form. A PTR query takes the
     // in-addr.arpa / ip6.arpa name (IpAddress::to_reverse_name).
     virtual DnsResponse lookup(std::string_view name, RrType type) = 0;
+    // The answer if it is at hand without waiting on the network (a cached answer, a refusal
+    // of a bad name), else nullopt. The milter's event threads decide with this and hand a
+    // message that needs the network to a thread that may wait (milter/ring_server.hpp).
+    // The default promises nothing: a resolver that never waits says so by overriding it.
+    virtual std::optional<DnsResponse> lookup_now(std::string_view /*name*/, RrType /*type*/) {
+        return std::nullopt;
+    }
 };
 
 }  // namespace dmarc

@@ -457,6 +457,20 @@ DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
     return response;
 }
 
+std::optional<DnsResponse> UnboundResolver::lookup_now(std::string_view name, RrType type) {
+    auto key = presentation_name(name, static_cast<char>('0' + static_cast<int>(type)));
+    if (!key) {
+        lookups_.fetch_add(1, std::memory_order_relaxed);
+        return temperror("invalid query name: " + key.error().message);
+    }
+    if (!cache_) return std::nullopt;
+    auto hit = cache_->get(*key, Clock::now());
+    if (!hit) return std::nullopt;
+    lookups_.fetch_add(1, std::memory_order_relaxed);
+    cache_hits_.fetch_add(1, std::memory_order_relaxed);
+    return hit;
+}
+
 DnsStats UnboundResolver::stats() const noexcept {
     DnsStats s;
     s.lookups = lookups_.load(std::memory_order_relaxed);

@@ -64,6 +64,9 @@ class UnboundResolver final : public DnsResolver {
     UnboundResolver& operator=(const UnboundResolver&) = delete;
 
     DnsResponse lookup(std::string_view name, RrType type) override;
+    // A cached answer (counted as a lookup and a hit) or a bad name's refusal; nullopt when
+    // only the upstream servers could answer.
+    std::optional<DnsResponse> lookup_now(std::string_view name, RrType type) override;
 
     DnsStats stats() const noexcept;
     // Entries now held: at most cache_entries rounded up to a multiple of the shard count (32).

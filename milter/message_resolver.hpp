@@ -21,7 +21,20 @@ class MessageResolver final : public DnsResolver {
                     std::function<std::uint64_t()> now_ms)
         : inner_(inner), timeout_ms_(timeout_ms), now_ms_(std::move(now_ms)) {}
 
+    // No-wait mode (a milter event thread deciding): answers only what the inner resolver has
+    // at hand; anything else is a temperror, and would_block() tells the caller to decide the
+    // message again on a thread that may wait.
+    void set_no_wait(bool on) noexcept { no_wait_ = on; }
+    bool would_block() const noexcept { return would_block_; }
+
     DnsResponse lookup(std::string_view name, RrType type) override {
+        if (no_wait_) {
+            if (auto now = inner_.lookup_now(name, type)) return std::move(*now);
+            would_block_ = true;
+            DnsResponse skipped = DnsResponse::make(DnsStatus::temperror);
+            skipped.why = "not cached (decided again on a thread that may wait)";
+            return skipped;
+        }
         if (timed_out_) {
             DnsResponse skipped = DnsResponse::make(DnsStatus::temperror);
             skipped.why = "not asked: an earlier query of this message timed out";
@@ -46,6 +59,8 @@ class MessageResolver final : public DnsResolver {
     std::uint64_t timeout_ms_;
     std::function<std::uint64_t()> now_ms_;
     bool timed_out_ = false;  // one message is decided on one thread
+    bool no_wait_ = false;
+    bool would_block_ = false;
 };
 
 }  // namespace dmarc::milter

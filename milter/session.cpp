@@ -61,6 +61,8 @@ std::string_view to_string(Status s) noexcept {
             return "tempfail";
         case Status::no_reply:
             return "noreply";
+        case Status::would_block:
+            return "wouldblock";
     }
     return "unknown";
 }
@@ -428,7 +430,7 @@ Status Session::apply(const MessageVerdict& v, Actions& actions) {
     return Status::accept;
 }
 
-Status Session::on_eom(Actions& actions) noexcept {
+Status Session::on_eom(Actions& actions, bool may_wait) noexcept {
     Status status = Status::accept;
     if (connect_verdict_ != Status::proceed) {
         try {
@@ -467,16 +469,10 @@ Status Session::on_eom(Actions& actions) noexcept {
             services_.log(LogLevel::error,
                           qid + ": internal error while receiving the message; accepting");
         } else {
-            if (headers_overflowed_) {
-                services_.log(
-                    LogLevel::warning,
-                    fmt::format("{}: header block over {} bytes or {} fields; evaluated "
-                                "on the fields before the bound and every From field",
-                                qid, limits::kMaxMilterHeaderBytes, limits::kMaxHeaderFields));
-            }
             const Snapshot& snap = *snapshot_;
             MessageResolver dns(*snap.dns, std::uint64_t{snap.config.dns_timeout_s} * 1000,
                                 [this] { return services_.now_ms(); });
+            dns.set_no_wait(!may_wait);
             VerdictContext context(snap.config, dns);
             context.psl = snap.psl.get();
             context.pct_sample = services_.pct_sample();
@@ -485,6 +481,16 @@ Status Session::on_eom(Actions& actions) noexcept {
             context.software = "dmarc-milter";
             context.records = snap.records.get();
             MessageVerdict verdict = decide(context, envelope_, headers_);
+            // decide() only reads and looks up: a verdict made without an answer it needed is
+            // dropped unseen, and the message stays as it was for the second call.
+            if (dns.would_block()) return Status::would_block;
+            if (headers_overflowed_) {
+                services_.log(
+                    LogLevel::warning,
+                    fmt::format("{}: header block over {} bytes or {} fields; evaluated "
+                                "on the fields before the bound and every From field",
+                                qid, limits::kMaxMilterHeaderBytes, limits::kMaxHeaderFields));
+            }
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);
             services_.log(LogLevel::info, verdict.detail_line);

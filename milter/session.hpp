@@ -74,7 +74,9 @@ class Services {
 };
 
 // The reply a step gives the MTA.
-enum class Status : std::uint8_t { proceed, accept, reject, tempfail, no_reply };
+// would_block: only from on_eom(actions, false): the decision needs the network; nothing was
+// done, and the caller calls on_eom again on a thread that may wait.
+enum class Status : std::uint8_t { proceed, accept, reject, tempfail, no_reply, would_block };
 std::string_view to_string(Status status) noexcept;
 
 // Negotiation (milter protocol version 6). Bits are libmilter's SMFIF_* / SMFIP_* values.
@@ -109,7 +111,10 @@ class Session {
     Status on_envfrom(const std::vector<std::string_view>& args, Actions& actions) noexcept;
     Status on_envrcpt(const std::vector<std::string_view>& args) noexcept;
     Status on_header(std::string_view name, std::string_view value) noexcept;
-    Status on_eom(Actions& actions) noexcept;
+    // may_wait false (an event thread): decides only if every DNS answer it needs is at hand
+    // (DnsResolver::lookup_now), else returns Status::would_block having done nothing that
+    // shows (no log line, history row or header): the message is then decided again.
+    Status on_eom(Actions& actions, bool may_wait = true) noexcept;
     Status on_abort() noexcept;
     void on_close() noexcept;
 

@@ -99,6 +99,7 @@ class ConfigReference : public ::testing::Test {
             {"FailureReportsRate", "10"},
             {"ReportCommand", "/usr/sbin/sendmail -t -odq"},
             {"Socket", "inet:8893@127.0.0.1"},
+            {"IoUring", "true"},
             {"PidFile", dir_.file("milter.pid")},
             {"UserID", "nobody"},
             {"UMask", "0007"},

@@ -315,6 +315,40 @@ TEST_F(DnsIntegration, CachedAnswerNeedsNoServer) {
     EXPECT_EQ(other.status, DnsStatus::temperror);
 }
 
+// lookup_now (the milter's event thread): only what is at hand, never a query. Nothing before
+// the first lookup; afterwards the cached answer, positive or negative, in any letter case; a bad
+// name's refusal at once; and nothing at all with the cache switched off.
+TEST_F(DnsIntegration, LookupNowAnswersFromTheCacheOnly) {
+    auto dns = resolver();
+    ASSERT_TRUE(dns);
+    EXPECT_FALSE(dns->lookup_now("_dmarc.dmarc-test.example", RrType::txt));
+    EXPECT_FALSE(dns->lookup_now("gone.dmarc-test.example", RrType::txt));
+    EXPECT_EQ(dns->stats().upstream, 0u);
+    auto first = dns->lookup("_dmarc.dmarc-test.example", RrType::txt);
+    ASSERT_EQ(first.status, DnsStatus::answer) << first.why;
+    ASSERT_EQ(dns->lookup("gone.dmarc-test.example", RrType::txt).status, DnsStatus::nxdomain);
+    const auto upstream = dns->stats().upstream;
+    auto now = dns->lookup_now("_DMARC.dmarc-test.EXAMPLE", RrType::txt);
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now->status, DnsStatus::answer);
+    EXPECT_EQ(now->txt, first.txt);
+    auto nx = dns->lookup_now("gone.dmarc-test.example", RrType::txt);
+    ASSERT_TRUE(nx);
+    EXPECT_EQ(nx->status, DnsStatus::nxdomain);
+    EXPECT_FALSE(dns->lookup_now("_dmarc.dmarc-test.example", RrType::a));  // another type
+    auto bad = dns->lookup_now("a..b", RrType::txt);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, DnsStatus::temperror);
+    EXPECT_EQ(dns->stats().upstream, upstream);
+
+    DnsOptions o = options();
+    o.cache = false;
+    auto uncached = resolver(o);
+    ASSERT_TRUE(uncached);
+    ASSERT_EQ(uncached->lookup("dmarc-test.example", RrType::a).status, DnsStatus::answer);
+    EXPECT_FALSE(uncached->lookup_now("dmarc-test.example", RrType::a));
+}
+
 // RFC 2308 §5: NXDOMAIN and NODATA are cached for min(SOA TTL, SOA MINIMUM) = 60 s here.
 TEST_F(DnsIntegration, NegativeAnswersAreCachedForTheSoaMinimum) {
     auto dns = resolver();

@@ -13,11 +13,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -183,12 +185,29 @@ class DaemonTest : public ::testing::Test {
     TempDir dir;
     fs::path config() const { return dir.path() / "dmarc-milter.conf"; }
     std::string unix_socket() const { return "local:" + (dir.path() / "milter.sock").string(); }
+    // inet:PORT@127.0.0.1 on a port free a moment ago.
+    static std::string free_tcp_socket() {
+        int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof(addr);
+        (void)::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+        ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+        ::close(probe);
+        return "inet:" + std::to_string(ntohs(addr.sin_port)) + "@127.0.0.1";
+    }
 };
 
 TEST_F(DaemonTest, DemoScenariosOverUnixSocket) {
     write_file(config(), base_config(dir.path()));
     MilterProcess milter(config(), unix_socket(), dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    // The engine is named at start-up: io_uring where the kernel allows it, else threads.
+    const std::string started = milter.log();
+    EXPECT_TRUE(started.find("serving with io_uring (1 event thread)") != std::string::npos ||
+                started.find("io_uring not available (") != std::string::npos)
+        << started;
     auto scenarios = demo_scenarios();
     ASSERT_EQ(scenarios.size(), 12u);
     for (const auto& s : scenarios) {
@@ -455,18 +474,96 @@ TEST_F(DaemonTest, Opendmarc_8_2_23_HistoryFailureNeverTempfails) {
 
 // TCP on loopback, with the client not acknowledging early (as Postfix): the end-of-message
 // header insert and the final reply must not wait on a delayed ACK (e2e-notes item 6).
-TEST_F(DaemonTest, TcpEndOfMessageHasNoNagleStall) {
-    write_file(config(), base_config(dir.path()));
-    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+// IoUring false: the thread-per-connection server (and the fallback where the kernel refuses
+// io_uring) gives every demo verdict, over a unix socket and TCP, several connections at once.
+TEST_F(DaemonTest, ThreadPerConnectionServerGivesTheSameVerdicts) {
+    write_file(config(), base_config(dir.path()) + "IoUring false\n");
+    for (const std::string& socket : {unix_socket(), free_tcp_socket()}) {
+        SCOPED_TRACE(socket);
+        MilterProcess milter(config(), socket, dir.path() / "log");
+        ASSERT_TRUE(milter.wait_ready()) << milter.log();
+        EXPECT_NE(milter.log().find("serving with a thread per connection (IoUring false)"),
+                  std::string::npos)
+            << milter.log();
+        auto scenarios = demo_scenarios();
+        std::vector<std::thread> clients;
+        std::vector<std::optional<mc::Response>> responses(scenarios.size());
+        for (std::size_t i = 0; i < scenarios.size(); ++i) {
+            clients.emplace_back([&, i] {
+                auto client = mc::Client::open(socket);
+                if (!client || !client->negotiate()) return;
+                if (auto r = client->send_message(demo_message(scenarios[i]))) responses[i] = *r;
+            });
+        }
+        for (auto& t : clients) t.join();
+        for (std::size_t i = 0; i < scenarios.size(); ++i) {
+            ASSERT_TRUE(responses[i]) << scenarios[i].file << "\n" << milter.log();
+            check_demo_response(scenarios[i], *responses[i]);
+        }
+        EXPECT_EQ(milter.stop(), 0) << milter.log();
+    }
+}
+
+// A message whose decision waits on DNS holds up no other connection: on the io_uring server it
+// is handed to a worker thread (ring_server.cpp) while the event thread answers the rest; on the
+// threaded server each connection has its thread. The DNS server here takes queries and never
+// answers, so the first message waits DNSTimeout and ends as dmarc=temperror.
+TEST_F(DaemonTest, MessageWaitingOnDnsHoldsUpNoOtherConnection) {
+    int silent = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
-    ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    ::close(probe);
-    std::string spec = "inet:" + std::to_string(port) + "@127.0.0.1";
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+    const std::string dns = "127.0.0.1@" + std::to_string(ntohs(addr.sin_port));
+    for (const char* io_uring : {"true", "false"}) {
+        SCOPED_TRACE(std::string("IoUring ") + io_uring);
+        write_file(config(), "AuthservID mx.demo.example\nRejectFailures true\nNameservers " + dns +
+                                 "\nDNSTimeout 2\nIgnoreMailFrom quiet.example\nIoUring " +
+                                 io_uring + "\n");
+        MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+        ASSERT_TRUE(milter.wait_ready()) << milter.log();
+        mc::Message waits = demo_message(demo_scenarios().at(0));  // bank.example: needs DNS
+        std::atomic<bool> answered{false};
+        std::optional<mc::Response> first;
+        std::thread slow([&] {
+            auto client = mc::Client::open(unix_socket(), std::chrono::seconds(10));
+            if (client && client->negotiate()) {
+                if (auto r = client->send_message(waits)) first = *r;
+            }
+            answered = true;
+        });
+        std::this_thread::sleep_for(300ms);  // its end-of-message is waiting on DNS now
+        mc::Message quiet = waits;
+        for (auto& [name, value] : quiet.headers) {
+            if (name == "From") value = " Quiet <news@quiet.example>";
+        }
+        quiet.eom_macros = {{"i", "QQUIET"}};
+        const auto start = std::chrono::steady_clock::now();
+        auto client = mc::Client::open(unix_socket());
+        ASSERT_TRUE(client && client->negotiate());
+        auto r = client->send_message(quiet);
+        const auto took = std::chrono::steady_clock::now() - start;
+        ASSERT_TRUE(r) << milter.log();
+        EXPECT_EQ(r->code, 'a');
+        EXPECT_LT(took, 1s) << milter.log();
+        EXPECT_FALSE(answered.load()) << "the first message did not wait on DNS";
+        slow.join();
+        ASSERT_TRUE(first) << milter.log();
+        EXPECT_EQ(first->code, 'a');
+        auto inserted = first->headers_inserted();
+        ASSERT_EQ(inserted.size(), 1u);
+        EXPECT_NE(inserted[0]->value.find("dmarc=temperror"), std::string::npos)
+            << inserted[0]->value;
+        EXPECT_EQ(milter.stop(), 0) << milter.log();
+    }
+    ::close(silent);
+}
+
+TEST_F(DaemonTest, TcpEndOfMessageHasNoNagleStall) {
+    write_file(config(), base_config(dir.path()));
+    std::string spec = free_tcp_socket();
     MilterProcess milter(config(), spec, dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
     EXPECT_NE(milter.log().find("(TCP_NODELAY)"), std::string::npos) << milter.log();

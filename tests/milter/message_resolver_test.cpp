@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_resolver.hpp"
 #include "milter/message_resolver.hpp"
 
 namespace dmarc::milter {
@@ -41,6 +42,28 @@ TEST(MessageResolver, TimeoutEndsTheMessagesQueries) {
     EXPECT_EQ(skipped.status, DnsStatus::temperror);
     EXPECT_NE(skipped.why.find("timed out"), std::string::npos);
     EXPECT_EQ(inner.calls(), 2u);  // the third was never asked
+}
+
+// No-wait mode (the io_uring event thread): only answers the inner resolver has at hand; the
+// rest are temperrors that mark the message for deciding again, and nothing is asked.
+TEST(MessageResolver, NoWaitModeAsksNothingAndSaysItWouldBlock) {
+    ScriptedResolver inner({DnsResponse::make(DnsStatus::answer)});
+    MessageResolver dns(inner, 2000, [] { return std::uint64_t{0}; });
+    dns.set_no_wait(true);
+    auto r = dns.lookup("_dmarc.a.example", RrType::txt);  // ScriptedResolver: nothing at hand
+    EXPECT_EQ(r.status, DnsStatus::temperror);
+    EXPECT_TRUE(dns.would_block());
+    EXPECT_FALSE(dns.timed_out());
+    EXPECT_EQ(inner.calls(), 0u);
+
+    auto zone = MemoryResolver::parse("_dmarc.a.example TXT \"v=DMARC1; p=reject\"\n");
+    ASSERT_TRUE(zone);
+    MessageResolver at_hand(*zone, 2000, [] { return std::uint64_t{0}; });
+    at_hand.set_no_wait(true);
+    auto answer = at_hand.lookup("_dmarc.a.example", RrType::txt);
+    EXPECT_EQ(answer.status, DnsStatus::answer);
+    EXPECT_EQ(at_hand.lookup("_dmarc.b.example", RrType::txt).status, DnsStatus::nxdomain);
+    EXPECT_FALSE(at_hand.would_block());
 }
 
 // Other temporary errors (SERVFAIL, a refused query) answer quickly: later queries still go out.

@@ -266,5 +266,75 @@ TEST_F(ServerTest, QuitNewConnectionKeepsTheNegotiation) {
     EXPECT_EQ(r[0].code, 'y');
 }
 
+// A resolver with nothing at hand: every answer needs "the network" (the zone behind it).
+class UncachedResolver final : public DnsResolver {
+  public:
+    explicit UncachedResolver(std::shared_ptr<DnsResolver> zone) : zone_(std::move(zone)) {}
+    DnsResponse lookup(std::string_view name, RrType type) override {
+        ++lookups;
+        return zone_->lookup(name, type);
+    }
+    // The default: nothing promised without waiting.
+    int lookups = 0;
+
+  private:
+    std::shared_ptr<DnsResolver> zone_;
+};
+
+// An event thread (ring_server.cpp) feeds without waiting: an end-of-message that needs DNS
+// stops the feed at that packet with nothing shown (no reply, log line or history row), and
+// resume() on a thread that may wait gives exactly the replies a plain feed gives, then goes on
+// with the bytes that followed the end-of-message (here a quit).
+TEST_F(ServerTest, EndOfMessageThatNeedsDnsIsFinishedByResume) {
+    const std::string stream = postfix_message("bank.example", "203.0.113.99");
+    std::string whole;
+    {
+        ProtocolConnection c(services);
+        ASSERT_TRUE(c.feed(stream, whole));
+    }
+    const std::size_t lines_before = services.lines.size();
+    const int recorded_before = services.recorded;
+
+    auto snap = std::make_shared<Snapshot>(*services.current);
+    auto uncached = std::make_shared<UncachedResolver>(services.current->dns);
+    snap->dns = uncached;
+    services.current = snap;
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_EQ(c.feed_no_wait(stream + packet('Q'), out), ProtocolConnection::Fed::blocked);
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 1u);  // the negotiation only
+    EXPECT_EQ(r[0].code, 'O');
+    EXPECT_EQ(uncached->lookups, 0);  // nothing waited for on the event thread
+    EXPECT_EQ(services.lines.size(), lines_before);
+    EXPECT_EQ(services.recorded, recorded_before);
+
+    EXPECT_FALSE(c.resume(out));  // decided, then the quit ends the connection
+    EXPECT_EQ(out, whole);
+    EXPECT_GT(uncached->lookups, 0);
+    EXPECT_EQ(services.recorded, recorded_before + 1);
+    EXPECT_EQ(services.started, services.finished);
+}
+
+// With every answer at hand (MemoryResolver never waits) the feed decides at once.
+TEST_F(ServerTest, EndOfMessageWithAnswersAtHandIsDecidedWithoutWaiting) {
+    const std::string stream = postfix_message("shop.example", "203.0.113.7");
+    std::string whole;
+    {
+        ProtocolConnection c(services);
+        ASSERT_TRUE(c.feed(stream, whole));
+    }
+    ProtocolConnection c(services);
+    std::string out;
+    // Split mid-stream too: the partial packet is carried as with feed().
+    const std::size_t cut = stream.size() / 2;
+    ASSERT_EQ(c.feed_no_wait(std::string_view(stream).substr(0, cut), out),
+              ProtocolConnection::Fed::more);
+    ASSERT_EQ(c.feed_no_wait(std::string_view(stream).substr(cut), out),
+              ProtocolConnection::Fed::more);
+    EXPECT_EQ(out, whole);
+    EXPECT_EQ(c.feed_no_wait(packet('Q'), out), ProtocolConnection::Fed::closed);
+}
+
 }  // namespace
 }  // namespace dmarc::milter
