@@ -43,12 +43,19 @@ enum Op : std::uint64_t {
 constexpr std::uint64_t kOpMask = 7;
 static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ > kOpMask, "operation bits in the address");
 
+// A read buffer: not cleared, only what a read returned is looked at. Buffers are kept for
+// the next connection (a 16 KiB allocation and its first-touch page faults per connection
+// otherwise).
+using ReadBuffer = std::array<char, kReadBytes>;
+constexpr std::size_t kSpareBuffers = 256;
+
 struct Connection {
-    Connection(Services& services, int descriptor) : fd(descriptor), protocol(services) {}
+    Connection(Services& services, int descriptor, std::unique_ptr<ReadBuffer> buffer)
+        : fd(descriptor), protocol(services), in(std::move(buffer)) {}
     int fd;
     ProtocolConnection protocol;
     std::string out;  // replies: untouched from their send's submission to its completion
-    std::array<char, kReadBytes> in;  // not cleared: only what a read returned is looked at
+    std::unique_ptr<ReadBuffer> in;
     int ops = 0;           // submitted, not yet completed (a worker's turn counts as one)
     bool closing = false;  // the close is submitted
     bool busy = false;     // counted in RingListener::busy
@@ -132,7 +139,7 @@ class Ring {
     // The read that follows `link`ed after a send: it starts once the reply is out.
     void arm_read(Connection* c) {
         io_uring_sqe* s = sqe();
-        io_uring_prep_recv(s, c->fd, c->in.data(), c->in.size(), 0);
+        io_uring_prep_recv(s, c->fd, c->in->data(), c->in->size(), 0);
         io_uring_sqe_set_data64(s, tag(c, kRead));
         ++c->ops;
     }
@@ -189,6 +196,7 @@ class Ring {
     std::uint64_t event_value_ = 0;
     std::mutex done_mutex_;
     std::vector<std::pair<Connection*, bool>> done_, taken_;
+    std::vector<std::unique_ptr<ReadBuffer>> spare_;
 };
 
 void Ring::run() {
@@ -240,7 +248,7 @@ void Ring::completed(const io_uring_cqe* cqe) {
             set_busy(c, true);
             after_feed(c,
                        c->protocol.feed_no_wait(
-                           std::string_view(c->in.data(), static_cast<std::size_t>(res)), c->out));
+                           std::string_view(c->in->data(), static_cast<std::size_t>(res)), c->out));
             break;
         case kSend:
             c->out.clear();
@@ -251,14 +259,24 @@ void Ring::completed(const io_uring_cqe* cqe) {
         default:
             break;
     }
-    if (c->closing && c->ops == 0) delete c;
+    if (c->closing && c->ops == 0) {
+        if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(c->in));
+        delete c;
+    }
 }
 
 void Ring::accepted(const io_uring_cqe* cqe) {
     if (cqe->res >= 0) {
         Connection* c = nullptr;
         try {
-            c = new Connection(services_, cqe->res);
+            std::unique_ptr<ReadBuffer> buffer;
+            if (spare_.empty()) {
+                buffer = std::make_unique_for_overwrite<ReadBuffer>();
+            } else {
+                buffer = std::move(spare_.back());
+                spare_.pop_back();
+            }
+            c = new Connection(services_, cqe->res, std::move(buffer));
         } catch (...) {
             ::close(cqe->res);
         }
