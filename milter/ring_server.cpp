@@ -246,9 +246,18 @@ void Ring::completed(const io_uring_cqe* cqe) {
                 break;
             }
             set_busy(c, true);
-            after_feed(c,
-                       c->protocol.feed_no_wait(
+            try {
+                after_feed(
+                    c, c->protocol.feed_no_wait(
                            std::string_view(c->in->data(), static_cast<std::size_t>(res)), c->out));
+            } catch (...) {
+                // Out of memory in the middle of a batch: this connection ends (the MTA applies
+                // milter_default_action), the others go on.
+                services_.count_internal_error();
+                c->out.clear();
+                set_busy(c, false);
+                if (!c->closing) arm_close(c);
+            }
             break;
         case kSend:
             c->out.clear();
@@ -312,7 +321,9 @@ bool Workers::submit(Ring* ring, Connection* connection) {
     {
         std::lock_guard lock(mutex_);
         jobs_.emplace_back(ring, connection);
-        if (idle_ == 0 && total_ < kMaxWorkers) {
+        // Idle workers not yet woken for earlier jobs do not count: a job must never queue
+        // behind another that waits on DNS.
+        if (jobs_.size() > static_cast<std::size_t>(idle_) && total_ < kMaxWorkers) {
             ++total_;
             start = true;
         }
@@ -346,7 +357,12 @@ void Workers::run() {
         auto [ring, c] = jobs_.front();
         jobs_.pop_front();
         lock.unlock();
-        bool keep = c->protocol.resume(c->out);
+        bool keep = false;
+        try {
+            keep = c->protocol.resume(c->out);
+        } catch (...) {  // out of memory: this connection ends, the MTA applies its default
+            c->out.clear();
+        }
         ring->hand_back(c, keep);
         lock.lock();
     }

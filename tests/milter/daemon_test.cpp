@@ -203,7 +203,9 @@ TEST_F(DaemonTest, DemoScenariosOverUnixSocket) {
     write_file(config(), base_config(dir.path()));
     MilterProcess milter(config(), unix_socket(), dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
-    // The engine is named at start-up: io_uring where the kernel allows it, else threads.
+    // The engine is named at start-up: io_uring where the kernel allows it, else threads. (The
+    // socket takes connections from listen(2) on, before the line is written: wait for it.)
+    EXPECT_TRUE(milter.wait_for_log("serving with ")) << milter.log();
     const std::string started = milter.log();
     EXPECT_TRUE(started.find("serving with io_uring (1 event thread)") != std::string::npos ||
                 started.find("io_uring not available (") != std::string::npos)
@@ -482,8 +484,7 @@ TEST_F(DaemonTest, ThreadPerConnectionServerGivesTheSameVerdicts) {
         SCOPED_TRACE(socket);
         MilterProcess milter(config(), socket, dir.path() / "log");
         ASSERT_TRUE(milter.wait_ready()) << milter.log();
-        EXPECT_NE(milter.log().find("serving with a thread per connection (IoUring false)"),
-                  std::string::npos)
+        EXPECT_TRUE(milter.wait_for_log("serving with a thread per connection (IoUring false)"))
             << milter.log();
         auto scenarios = demo_scenarios();
         std::vector<std::thread> clients;
