@@ -550,6 +550,15 @@ TEST_F(DaemonTest, MessageWaitingOnDnsHoldsUpNoOtherConnection) {
         EXPECT_EQ(r->code, 'a');
         EXPECT_LT(took, 1s) << milter.log();
         EXPECT_FALSE(answered.load()) << "the first message did not wait on DNS";
+        // An MTA that gives up on a waiting message (its milter timeout) and closes: the worker
+        // still decides it, the reply finds the connection gone, and nothing else is disturbed.
+        {
+            auto impatient = mc::Client::open(unix_socket(), 300ms);
+            ASSERT_TRUE(impatient && impatient->negotiate());
+            mc::Message gone = waits;
+            gone.eom_macros = {{"i", "QGONE"}};
+            EXPECT_FALSE(impatient->send_message(gone));
+        }
         slow.join();
         ASSERT_TRUE(first) << milter.log();
         EXPECT_EQ(first->code, 'a');
@@ -557,6 +566,12 @@ TEST_F(DaemonTest, MessageWaitingOnDnsHoldsUpNoOtherConnection) {
         ASSERT_EQ(inserted.size(), 1u);
         EXPECT_NE(inserted[0]->value.find("dmarc=temperror"), std::string::npos)
             << inserted[0]->value;
+        EXPECT_TRUE(milter.wait_for_log("QGONE: bank.example temperror")) << milter.log();
+        auto again = mc::Client::open(unix_socket());
+        ASSERT_TRUE(again && again->negotiate());
+        auto after = again->send_message(quiet);
+        ASSERT_TRUE(after) << milter.log();
+        EXPECT_EQ(after->code, 'a');
         EXPECT_EQ(milter.stop(), 0) << milter.log();
     }
     ::close(silent);
