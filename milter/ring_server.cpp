@@ -160,6 +160,7 @@ class Ring {
     // After a feed: send what it produced, then read on (or close).
     void after_feed(Connection* c, ProtocolConnection::Fed fed) {
         if (fed == ProtocolConnection::Fed::blocked) {
+            services_.count_dns_wait();
             ++c->ops;
             if (workers_.submit(this, c)) return;
             --c->ops;  // out of threads: better this thread waits than the message is lost

@@ -288,11 +288,11 @@ std::string Runtime::stats_line() const {
         "stats: messages={} history_written={} history_failures={} internal_errors={} "
         "reloads={} reload_failures={} failure_reports_sent={} failure_reports_failed={} "
         "failure_reports_dropped={} failure_reports_rate_limited={} "
-        "failure_report_destinations_refused={}",
+        "failure_report_destinations_refused={} waited_on_dns={}",
         counters_.messages.load(), counters_.history_written.load(),
         counters_.history_failures.load(), counters_.internal_errors.load(),
         counters_.reloads.load(), counters_.reload_failures.load(), reports.sent, reports.failed,
-        reports.dropped, reports.rate_limited, reports.refused);
+        reports.dropped, reports.rate_limited, reports.refused, counters_.dns_waits.load());
 }
 
 std::shared_ptr<const Snapshot> Runtime::snapshot() {

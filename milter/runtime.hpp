@@ -73,6 +73,7 @@ Result<config::LoadResult> load_config_file(const std::string& path);
 
 struct Counters {
     std::atomic<std::uint64_t> messages{0};
+    std::atomic<std::uint64_t> dns_waits{0};  // end-of-message decided on a worker thread
     std::atomic<std::uint64_t> history_written{0};
     std::atomic<std::uint64_t> history_failures{0};
     std::atomic<std::uint64_t> internal_errors{0};
@@ -125,6 +126,7 @@ class Runtime final : public Services {
     void message_finished(std::uint64_t sequence) noexcept override;
     bool draining() noexcept override { return draining_.load(); }
     void count_internal_error() noexcept override { ++counters_.internal_errors; }
+    void count_dns_wait() noexcept override { ++counters_.dns_waits; }
 
   private:
     Logger& logger_;

@@ -71,6 +71,8 @@ class Services {
     // SIGTERM received: new connections are answered with a temporary failure.
     virtual bool draining() noexcept { return false; }
     virtual void count_internal_error() noexcept {}
+    // The io_uring engine handed an end-of-message to a worker: its DNS was not cached.
+    virtual void count_dns_wait() noexcept {}
 };
 
 // The reply a step gives the MTA.
