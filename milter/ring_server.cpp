@@ -26,7 +26,7 @@ namespace {
 
 constexpr unsigned kRingEntries = 1024;
 constexpr unsigned kRingFlags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-constexpr std::size_t kReadBytes = 16384;
+constexpr std::size_t kReadBytes = 8192;  // two of Postfix's 4 KiB VSTREAM writes
 constexpr int kMaxWorkers = 4096;
 constexpr auto kWorkerIdle = std::chrono::seconds(60);
 
@@ -43,11 +43,10 @@ enum Op : std::uint64_t {
 constexpr std::uint64_t kOpMask = 7;
 static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ > kOpMask, "operation bits in the address");
 
-// A read buffer: not cleared, only what a read returned is looked at. Buffers are kept for
-// the next connection (a 16 KiB allocation and its first-touch page faults per connection
-// otherwise).
+// A read buffer: not cleared, only what a read returned is looked at. A few are kept for the
+// next connections; more would hold memory after a burst of connections (bench/steps/90-soak).
 using ReadBuffer = std::array<char, kReadBytes>;
-constexpr std::size_t kSpareBuffers = 256;
+constexpr std::size_t kSpareBuffers = 32;
 
 struct Connection {
     Connection(Services& services, int descriptor, std::unique_ptr<ReadBuffer> buffer)
