@@ -767,6 +767,29 @@ Result<void> set_web_user_scope(const std::string& store_uri, const std::string&
     });
 }
 
+Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
+                               const std::string& role) {
+    if (role != "admin" && role != "viewer") {
+        return make_error(Errc::invalid_value, "a role is admin or viewer, not " + role);
+    }
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    return in_transaction(**db, [&]() -> Result<void> {
+        auto rows = (*db)->query("SELECT id, scoped FROM web_users WHERE name = $1", {p(name)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
+        // Refused rather than widened silently: who may see every domain is decided on its own.
+        if (role == "admin" && flag(rows->front()[1])) {
+            return make_error(Errc::invalid_value, name +
+                                                       " is scoped and admins see every domain: "
+                                                       "lift the scope first (user domains " +
+                                                       name + " --all)");
+        }
+        return (*db)->exec("UPDATE web_users SET role = $1 WHERE id = $2",
+                           {p(role), p(to_int(rows->front()[0]))});
+    });
+}
+
 Result<void> set_web_user_password(const std::string& store_uri, const std::string& name,
                                    const std::string& password_hash) {
     auto db = open_migrated(store_uri);

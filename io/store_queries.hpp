@@ -229,5 +229,9 @@ Result<void> set_web_user_password(const std::string& store_uri, const std::stri
 // scope (the schema's CHECK refuses it too).
 Result<void> set_web_user_scope(const std::string& store_uri, const std::string& name,
                                 const DomainScope& scope);
+// Sets a user's role, "admin" or "viewer". Fails if the name is unknown, and for a scoped user
+// made admin (admins see every domain: lift the scope first).
+Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
+                               const std::string& role);
 
 }  // namespace dmarc::io

@@ -2321,5 +2321,60 @@ TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
     fs::remove_all(dir);
 }
 
+// `user role NAME admin|viewer`: a role changed both ways through the binary; an unknown role or
+// user, a missing role, and a scoped viewer made admin (admins see every domain) are refused and
+// change nothing.
+TEST(WebBinary, UserRoleChangesARoleThroughTheCli) {
+    ASSERT_TRUE(crypto_init());
+    auto dir = fs::temp_directory_path() / ("dmarc-web-role-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    auto run = [&](const std::string& args) {
+        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                          " user " + args + " --store " + store + " 2>&1";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        EXPECT_NE(p, nullptr);
+        std::string out;
+        char buf[512];
+        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+        const int status = p ? ::pclose(p) : -1;
+        return std::pair(status, out);
+    };
+    auto user = [&](const std::string& name) -> std::optional<io::WebUser> {
+        auto reader = io::StoreReader::open(store, 1);
+        EXPECT_TRUE(reader) << reader.error().message;
+        if (!reader) return std::nullopt;
+        auto found = (*reader)->find_user(name);
+        if (!found || !*found) return std::nullopt;
+        return **found;
+    };
+    ASSERT_EQ(run("add boss --role admin").first, 0);
+    ASSERT_EQ(run("add scoped --role viewer --domains good.example").first, 0);
+    auto [demoted, demote_out] = run("role boss viewer");
+    EXPECT_EQ(demoted, 0) << demote_out;
+    EXPECT_NE(demote_out.find("user boss is viewer"), std::string::npos) << demote_out;
+    ASSERT_TRUE(user("boss"));
+    EXPECT_EQ(user("boss")->role, "viewer");
+    EXPECT_TRUE(user("boss")->scope.all);  // demoted, not scoped
+    EXPECT_EQ(run("role boss admin").first, 0);
+    EXPECT_EQ(user("boss")->role, "admin");
+    for (const char* bad : {"role boss root", "role boss", "role nobody viewer",
+                            "role scoped admin", "role boss viewer admin"}) {
+        auto [status, out] = run(bad);
+        EXPECT_NE(status, 0) << bad;
+        EXPECT_TRUE(out.find("dmarc-web:") != std::string::npos || out.starts_with("usage:"))
+            << bad << ": " << out;
+    }
+    EXPECT_EQ(user("boss")->role, "admin");
+    EXPECT_EQ(user("scoped")->role, "viewer");
+    EXPECT_EQ(user("scoped")->scope.key(), "good.example");
+    // Once the scope is lifted, the viewer can be made admin.
+    EXPECT_EQ(run("domains scoped --all").first, 0);
+    EXPECT_EQ(run("role scoped admin").first, 0);
+    EXPECT_EQ(user("scoped")->role, "admin");
+    fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace dmarc::web
