@@ -1075,6 +1075,53 @@ TEST_P(WebServerTest, ResendNeedsAnAdminAndTheCsrfTokenThenQueuesTheDeliveries) 
     EXPECT_NE(shown.body.find("3 deliveries set back to pending"), std::string::npos);
 }
 
+// The role is read from the store on every request, as the scope is: an admin demoted with
+// `dmarc-web user role` is refused the admin-only changes at its very next request, on the same
+// session (no new login), and /api/me and the pages say so; promoted back, it may again.
+TEST_P(WebServerTest, ARoleChangeAppliesToALiveSessionAtItsNextRequest) {
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(store_path_, "chief", "admin", *hash, now_seconds()));
+    const std::string chief = login("chief", kAdminPassword);
+    ASSERT_FALSE(chief.empty());
+    const std::string csrf = csrf_of_session(chief);
+    ASSERT_FALSE(csrf.empty());
+    // Admin-only, and changing nothing: deleting a suppression that does not exist (404 for an
+    // admin, 403 for anyone else).
+    const std::string admin_only = "/suppressions/999999999/delete";
+    const std::string report_page = "/reports/" + std::to_string(report_id_);
+    auto role_now = [&] {
+        HttpReply r = request("GET", "/api/me", chief);
+        EXPECT_EQ(r.status, 200u);
+        auto j = json::parse(r.body, nullptr, false);
+        return j.is_object() && j.contains("role") ? j["role"] : json(nullptr);
+    };
+    auto resend_shown = [&] {
+        return request("GET", report_page, chief).body.find("/resend\"") != std::string::npos;
+    };
+    EXPECT_EQ(role_now(), "admin");
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 404u);
+    EXPECT_TRUE(resend_shown());
+
+    ASSERT_TRUE(io::set_web_user_role(store_path_, "chief", "viewer"));
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 403u);
+    // (The zip report has no deliveries: were the resend let through, it would change nothing.)
+    EXPECT_EQ(request("POST", "/reports/" + std::to_string(zip_report_id_) + "/resend", chief,
+                      "csrf=" + csrf)
+                  .status,
+              403u);
+    EXPECT_EQ(role_now(), "viewer");
+    EXPECT_FALSE(resend_shown());
+    EXPECT_NE(request("GET", "/", chief).body.find("chief (viewer)"), std::string::npos);
+    EXPECT_EQ(csrf_of_session(chief), csrf);  // still the same session
+
+    ASSERT_TRUE(io::set_web_user_role(store_path_, "chief", "admin"));
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 404u);
+    EXPECT_EQ(role_now(), "admin");
+    EXPECT_TRUE(resend_shown());
+    EXPECT_NE(request("GET", "/", chief).body.find("chief (admin)"), std::string::npos);
+}
+
 // ---- Suppressions -----------------------------------------------------------------------------
 
 TEST_P(WebServerTest, SuppressionsAreAddedAndRemovedByAdminsWithCsrf) {
@@ -2002,9 +2049,9 @@ TEST_P(WebScopeTest, CachedAggregatesAreKeptPerScope) {
         options.cache_seconds = 3600;
         App app(*reader_, metrics, options);
         const std::int64_t now = now_seconds();
-        const Session good = app.sessions().create("goodview", "viewer", now);
-        const Session bad = app.sessions().create("badview", "viewer", now);
-        const Session all = app.sessions().create("viewer", "viewer", now);
+        const Session good = app.sessions().create("goodview", now);
+        const Session bad = app.sessions().create("badview", now);
+        const Session all = app.sessions().create("viewer", now);
         auto ask = [&](const Session& s, const std::string& target) {
             Request r;
             r.method = "GET";
@@ -2149,10 +2196,10 @@ TEST(WebRoutes, LoginAttemptsAreRateLimitedPerIp) {
 
 TEST(WebRoutes, SessionsExpireWhenIdle) {
     SessionStore sessions;
-    Session s = sessions.create("admin", "admin", 1000);
+    Session s = sessions.create("admin", 1000);
     EXPECT_TRUE(sessions.find(s.id, 1000 + SessionStore::kIdleSeconds));
     EXPECT_FALSE(sessions.find(s.id, 1000 + 2 * SessionStore::kIdleSeconds + 1));
-    Session t = sessions.create("admin", "admin", 1000);
+    Session t = sessions.create("admin", 1000);
     EXPECT_NE(s.id, t.id);
     EXPECT_NE(t.id, t.csrf);
     EXPECT_EQ(t.id.size(), 64u);
