@@ -430,8 +430,13 @@ Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id,
     using Answer = std::optional<MessageDetail>;
     return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
         Params params;
-        const std::string where =
-            "m.id = " + params.bind(p(id)) + scope_sql(scope, params).and_messages("m");
+        const ScopeSql in_scope = scope_sql(scope, params);
+        const std::string where = "m.id = " + params.bind(p(id)) + in_scope.and_messages("m");
+        // A message in scope by its From domain may have gone into the report of a policy domain
+        // out of scope: that report is joined (and named) only when it is in scope itself, the
+        // rule of report() — otherwise the message reads as in no report.
+        const std::string report_in_scope =
+            in_scope.all ? std::string() : " AND " + in_scope.domain_id("rp.policy_domain_id");
         auto rows =
             db.query("SELECT " + std::string(kSummaryColumns) +
                          ", m.helo, m.mail_from, coalesce(ed.name, ''), m.rcpt_to,"
@@ -449,8 +454,8 @@ Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id,
                          " LEFT JOIN domains ed ON ed.id = m.env_domain_id"
                          " LEFT JOIN domains sd ON sd.id = m.spf_domain_id"
                          " LEFT JOIN policy_records pr ON pr.id = m.policy_record_id"
-                         " LEFT JOIN reports rp ON rp.id = m.report_id WHERE " +
-                         where,
+                         " LEFT JOIN reports rp ON rp.id = m.report_id" +
+                         report_in_scope + " WHERE " + where,
                      params.list);
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return Answer{};

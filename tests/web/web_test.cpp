@@ -1789,8 +1789,13 @@ class WebScopeTest : public WebServerTest {
         add("badview", {"bad.example"});
         add("nothing", {});
         add("wild", {});
+        add("aliasview", {"alias.example"});
         auto db = io::sql::connect(store_path_, {});
         ASSERT_TRUE(db);
+        // ALIAS0 went into good.example's aggregate report (its policy domain's): aliasview sees
+        // the message by its From domain, but not that report.
+        ASSERT_TRUE((*db)->exec("UPDATE messages SET report_id = $1 WHERE job_id = 'ALIAS0'",
+                                {io::sql::p(report_id_)}));
         ASSERT_TRUE((*db)->exec(
             "INSERT INTO web_user_domains (user_id, domain) VALUES ((SELECT id FROM web_users"
             " WHERE name = 'wild'), '%.example'), ((SELECT id FROM web_users WHERE name ="
@@ -2016,6 +2021,53 @@ TEST_P(WebScopeTest, UnscopedViewersAndAdminsSeeEverything) {
         EXPECT_EQ(all_messages(who).size(), 74u);
         get_json("/api/messages/" + std::to_string(message_ids_.at("XGOOD0")), who);
         EXPECT_EQ(request("GET", "/api/suppressions", who).status, 200u);
+    }
+}
+
+// A message in scope by its From domain may have gone into the report of a policy domain out of
+// scope: its Report-ID is then not shown (null, as for a message in no report yet), in the list,
+// the detail and the pages alike; a user whose scope covers the report, or an unscoped one, still
+// sees it. The report's own page stays 404 for the scoped user.
+TEST_P(WebScopeTest, AReportOutOfScopeIsNotNamedByAMessageInScope) {
+    const std::string alias = login("aliasview", kAdminPassword);
+    const std::string good = login("goodview", kAdminPassword);
+    const std::string viewer = login("viewer", kAdminPassword);
+    ASSERT_FALSE(alias.empty() || good.empty() || viewer.empty());
+    const std::string id = std::to_string(message_ids_.at("ALIAS0"));
+    // The hostile Report-ID's middle: the same in JSON and escaped HTML.
+    const std::string report_text = "filename=../../etc/passwd";
+    const std::string report_link = "/reports/" + std::to_string(report_id_) + "\"";
+    ASSERT_NE(std::string(kHostileReportId).find(report_text), std::string::npos);
+
+    json hidden = get_json("/api/messages/" + id, alias);
+    EXPECT_EQ(hidden["queue_id"], "ALIAS0");
+    ASSERT_TRUE(hidden.contains("report_id"));
+    EXPECT_TRUE(hidden["report_id"].is_null()) << hidden["report_id"];
+    EXPECT_EQ(hidden.dump().find(report_text), std::string::npos);
+    auto messages = all_messages(alias);
+    EXPECT_EQ(messages.size(), 4u);  // ALIAS0-2 and ALIASOWN
+    for (const auto& m : messages) {
+        EXPECT_EQ(m.dump().find(report_text), std::string::npos) << m.dump();
+        if (m.contains("report_id")) {
+            EXPECT_TRUE(m["report_id"].is_null()) << m.dump();
+        }
+    }
+    const std::vector<std::string> pages = {"/messages/" + id, "/messages?period=all",
+                                            "/messages?period=all&queue_id=ALIAS0"};
+    for (const std::string& page : pages) {
+        HttpReply r = request("GET", page, alias);
+        EXPECT_EQ(r.status, 200u) << page;
+        EXPECT_NE(r.body.find("ALIAS0"), std::string::npos) << page;
+        EXPECT_EQ(r.body.find(report_text), std::string::npos) << page;
+        EXPECT_EQ(r.body.find(report_link), std::string::npos) << page;
+    }
+    get_json("/api/reports/" + std::to_string(report_id_), alias, 404);
+
+    // good.example's viewer (the report's policy domain) and an unscoped viewer see it.
+    for (const std::string& who : {good, viewer}) {
+        json shown = get_json("/api/messages/" + id, who);
+        EXPECT_EQ(shown["report_id"], kHostileReportId);
+        EXPECT_NE(request("GET", "/messages/" + id, who).body.find(report_text), std::string::npos);
     }
 }
 
