@@ -2308,6 +2308,20 @@ TEST(WebServerOptions, ListenAddressesParse) {
 
 // ---- The binary: user add, then serve -----------------------------------------------------------
 
+// `dmarc-web user ARGS --store STORE` with a password on standard input: its exit status and
+// everything it wrote.
+std::pair<int, std::string> run_user_command(const std::string& args, const std::string& store) {
+    std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                      " user " + args + " --store " + store + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    EXPECT_NE(p, nullptr);
+    std::string out;
+    char buf[512];
+    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+    const int status = p ? ::pclose(p) : -1;
+    return {status, out};
+}
+
 TEST(WebBinary, UserAddThenLoginThroughTheCli) {
     auto dir = fs::temp_directory_path() / ("dmarc-web-cli-" + std::to_string(::getpid()));
     fs::remove_all(dir);
@@ -2367,17 +2381,7 @@ TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     const std::string store = (dir / "store.db").string();
-    auto run = [&](const std::string& args) {
-        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
-                          " user " + args + " --store " + store + " 2>&1";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        EXPECT_NE(p, nullptr);
-        std::string out;
-        char buf[512];
-        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-        const int status = p ? ::pclose(p) : -1;
-        return std::pair(status, out);
-    };
+    auto run = [&](const std::string& args) { return run_user_command(args, store); };
     auto scope_of = [&](const std::string& name) -> std::optional<std::string> {
         auto reader = io::StoreReader::open(store, 1);
         EXPECT_TRUE(reader) << reader.error().message;
@@ -2429,17 +2433,7 @@ TEST(WebBinary, UserRoleChangesARoleThroughTheCli) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     const std::string store = (dir / "store.db").string();
-    auto run = [&](const std::string& args) {
-        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
-                          " user " + args + " --store " + store + " 2>&1";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        EXPECT_NE(p, nullptr);
-        std::string out;
-        char buf[512];
-        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-        const int status = p ? ::pclose(p) : -1;
-        return std::pair(status, out);
-    };
+    auto run = [&](const std::string& args) { return run_user_command(args, store); };
     auto user = [&](const std::string& name) -> std::optional<io::WebUser> {
         auto reader = io::StoreReader::open(store, 1);
         EXPECT_TRUE(reader) << reader.error().message;
