@@ -430,8 +430,13 @@ Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id,
     using Answer = std::optional<MessageDetail>;
     return with_connection<Answer>([&](sql::Connection& db) -> Result<Answer> {
         Params params;
-        const std::string where =
-            "m.id = " + params.bind(p(id)) + scope_sql(scope, params).and_messages("m");
+        const ScopeSql in_scope = scope_sql(scope, params);
+        const std::string where = "m.id = " + params.bind(p(id)) + in_scope.and_messages("m");
+        // A message in scope by its From domain may have gone into the report of a policy domain
+        // out of scope: that report is joined (and named) only when it is in scope itself, the
+        // rule of report() — otherwise the message reads as in no report.
+        const std::string report_in_scope =
+            in_scope.all ? std::string() : " AND " + in_scope.domain_id("rp.policy_domain_id");
         auto rows =
             db.query("SELECT " + std::string(kSummaryColumns) +
                          ", m.helo, m.mail_from, coalesce(ed.name, ''), m.rcpt_to,"
@@ -449,8 +454,8 @@ Result<std::optional<MessageDetail>> StoreReader::message(std::int64_t id,
                          " LEFT JOIN domains ed ON ed.id = m.env_domain_id"
                          " LEFT JOIN domains sd ON sd.id = m.spf_domain_id"
                          " LEFT JOIN policy_records pr ON pr.id = m.policy_record_id"
-                         " LEFT JOIN reports rp ON rp.id = m.report_id WHERE " +
-                         where,
+                         " LEFT JOIN reports rp ON rp.id = m.report_id" +
+                         report_in_scope + " WHERE " + where,
                      params.list);
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return Answer{};
@@ -764,6 +769,29 @@ Result<void> set_web_user_scope(const std::string& store_uri, const std::string&
             return make_error(Errc::invalid_value, name + " is an admin: admins see every domain");
         }
         return write_scope(**db, to_int(rows->front()[0]), scope);
+    });
+}
+
+Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
+                               const std::string& role) {
+    if (role != "admin" && role != "viewer") {
+        return make_error(Errc::invalid_value, "a role is admin or viewer, not " + role);
+    }
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    return in_transaction(**db, [&]() -> Result<void> {
+        auto rows = (*db)->query("SELECT id, scoped FROM web_users WHERE name = $1", {p(name)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
+        // Refused rather than widened silently: who may see every domain is decided on its own.
+        if (role == "admin" && flag(rows->front()[1])) {
+            return make_error(Errc::invalid_value, name +
+                                                       " is scoped and admins see every domain: "
+                                                       "lift the scope first (user domains " +
+                                                       name + " --all)");
+        }
+        return (*db)->exec("UPDATE web_users SET role = $1 WHERE id = $2",
+                           {p(role), p(to_int(rows->front()[0]))});
     });
 }
 

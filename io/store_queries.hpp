@@ -100,7 +100,9 @@ struct MessageDetail {
     std::int64_t record_pct = 0;
     bool record_testing = false;
     std::vector<DkimRow> dkim;
-    std::optional<std::string> report_id;  // the aggregate report it went into
+    // The aggregate report it went into; nullopt too when that report is outside the scope the
+    // message was read with (StoreReader::message).
+    std::optional<std::string> report_id;
 };
 
 struct WebUser {
@@ -157,7 +159,8 @@ class StoreReader {
     Result<Overview> overview(const MessageFilter& filter, std::size_t top_n);
     Result<MessagePage> messages(const MessageFilter& filter,
                                  const std::optional<MessageCursor>& after, std::size_t limit);
-    // nullopt for no such message and for one outside `scope` alike.
+    // nullopt for no such message and for one outside `scope` alike; its report_id only when
+    // that report is in `scope` as well (its policy domain covered, as report() requires).
     Result<std::optional<MessageDetail>> message(std::int64_t id, const DomainScope& scope);
     Result<std::vector<DomainStats>> domains(const MessageFilter& filter, std::size_t limit);
     Result<std::vector<SourceStats>> sources(const MessageFilter& filter, std::size_t limit);
@@ -229,5 +232,9 @@ Result<void> set_web_user_password(const std::string& store_uri, const std::stri
 // scope (the schema's CHECK refuses it too).
 Result<void> set_web_user_scope(const std::string& store_uri, const std::string& name,
                                 const DomainScope& scope);
+// Sets a user's role, "admin" or "viewer". Fails if the name is unknown, and for a scoped user
+// made admin (admins see every domain: lift the scope first).
+Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
+                               const std::string& role);
 
 }  // namespace dmarc::io

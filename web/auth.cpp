@@ -60,8 +60,8 @@ bool tokens_equal(std::string_view a, std::string_view b) noexcept {
     return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-Session SessionStore::create(std::string user, std::string role, std::int64_t now) {
-    Session s{random_token(), random_token(), std::move(user), std::move(role), now, now};
+Session SessionStore::create(std::string user, std::int64_t now) {
+    Session s{random_token(), random_token(), std::move(user), now, now};
     std::lock_guard lock(mutex_);
     if (sessions_.size() >= kMaxSessions) {
         // Drop expired ones first; if still full, the least recently used.

@@ -31,11 +31,12 @@ std::string generate_password();
 // Constant-time comparison (sodium_memcmp) of two tokens; false on different lengths.
 bool tokens_equal(std::string_view a, std::string_view b) noexcept;
 
+// Who is logged in, not what they may do: the role and scope are read from the store on every
+// request (routes.cpp), so a change made with the CLI applies to live sessions at once.
 struct Session {
     std::string id;
     std::string csrf;  // the synchronizer token every POST must carry
     std::string user;
-    std::string role;  // admin | viewer
     std::int64_t created = 0;
     std::int64_t last_seen = 0;
 };
@@ -46,7 +47,7 @@ class SessionStore {
     static constexpr std::int64_t kAbsoluteSeconds = 24 * 3600;
     static constexpr std::size_t kMaxSessions = 10000;
 
-    Session create(std::string user, std::string role, std::int64_t now);
+    Session create(std::string user, std::int64_t now);
     // The live session for this id (touching its idle timer), or nullopt.
     std::optional<Session> find(const std::string& id, std::int64_t now);
     void remove(const std::string& id);

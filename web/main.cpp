@@ -3,6 +3,7 @@
 //   dmarc-web user add NAME --role admin|viewer [--store PATH] [--generate-password]
 //   dmarc-web user passwd NAME [--store PATH] [--generate-password]
 //   dmarc-web user domains NAME DOMAIN[,DOMAIN...]|--all|--none [--store PATH]
+//   dmarc-web user role NAME admin|viewer [--store PATH]
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ int usage() {
                  "[--store PATH] [--generate-password]\n"
                  "       dmarc-web user passwd NAME [--store PATH] [--generate-password]\n"
                  "       dmarc-web user domains NAME D[,D...]|--all|--none [--store PATH]\n"
+                 "       dmarc-web user role NAME admin|viewer [--store PATH]\n"
                  "The password is read from standard input (one line), or asked twice on a "
                  "terminal.\n");
     return kExitUsage;
@@ -63,6 +65,7 @@ SYNOPSIS
               [--generate-password]
     dmarc-web [-c FILE] user passwd NAME [--store PATH] [--generate-password]
     dmarc-web [-c FILE] user domains NAME D[,D...]|--all|--none [--store PATH]
+    dmarc-web [-c FILE] user role NAME admin|viewer [--store PATH]
 
 DESCRIPTION
     Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
@@ -75,6 +78,9 @@ DESCRIPTION
     messages whose RFC5322.From or policy domain is one of those domains or a subdomain, and
     those domains' reports (U-labels are stored as A-labels). `user domains NAME --all` lifts
     the scope, `--none` leaves the user seeing nothing. Admins are never scoped.
+    `user role NAME admin|viewer` changes a user's role (a scoped viewer's scope must be lifted
+    before it can become admin). Role, scope and disabled state are read from the store on every
+    request: a change applies to sessions already logged in, at their next request.
 
 OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
@@ -164,6 +170,23 @@ int domains_command(const std::string& name, const std::optional<std::string>& l
     return 0;
 }
 
+// `user role NAME admin|viewer`: applies to live sessions at their next request (routes.cpp).
+int role_command(const std::string& name, const std::string& role, const WebConfig& config) {
+    if (role != "admin" && role != "viewer") {
+        std::fprintf(stderr, "dmarc-web: user role NAME needs admin or viewer\n");
+        return kExitUsage;
+    }
+    auto r = io::set_web_user_role(config.store, name, role);
+    if (!r) {
+        std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
+        return r.error().code == Errc::not_found || r.error().code == Errc::invalid_value
+                   ? kExitUsage
+                   : kExitSoftware;
+    }
+    std::fprintf(stderr, "dmarc-web: user %s is %s\n", name.c_str(), role.c_str());
+    return 0;
+}
+
 int user_command(std::vector<std::string> args, WebConfig& config) {
     if (args.size() < 2) return usage();
     const std::string verb = args[0];
@@ -173,8 +196,11 @@ int user_command(std::vector<std::string> args, WebConfig& config) {
     std::optional<std::string> domains;  // --domains (add), or the list (domains)
     bool all = false, none = false;
     for (std::size_t i = 2; i < args.size(); ++i) {
-        if (args[i] == "--role" && i + 1 < args.size()) {
+        if (args[i] == "--role" && i + 1 < args.size() && (verb == "add" || verb == "role") &&
+            role.empty()) {
             role = args[++i];
+        } else if (verb == "role" && !args[i].starts_with("-") && role.empty()) {
+            role = args[i];
         } else if (args[i] == "--store" && i + 1 < args.size()) {
             config.store = store_path(args[++i]);
         } else if (args[i] == "--generate-password") {
@@ -190,11 +216,13 @@ int user_command(std::vector<std::string> args, WebConfig& config) {
             return usage();
         }
     }
-    if ((verb != "add" && verb != "passwd" && verb != "domains") || !valid_user_name(name)) {
+    if ((verb != "add" && verb != "passwd" && verb != "domains" && verb != "role") ||
+        !valid_user_name(name)) {
         std::fprintf(stderr, "dmarc-web: user names are 1-64 of A-Z a-z 0-9 . _ - @\n");
         return usage();
     }
     if (verb == "domains") return domains_command(name, domains, all, none, config);
+    if (verb == "role") return role_command(name, role, config);
     if (verb == "add" && role != "admin" && role != "viewer") {
         std::fprintf(stderr, "dmarc-web: --role admin or --role viewer is required\n");
         return kExitUsage;

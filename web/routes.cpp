@@ -530,7 +530,7 @@ Response App::login_post(const Request& request) {
     if (auto old = request.cookies.find(kSessionCookie); old != request.cookies.end()) {
         sessions_.remove(old->second);
     }
-    Session s = sessions_.create((*found)->name, (*found)->role, request.now);
+    Session s = sessions_.create((*found)->name, request.now);
     Response r = Response::redirect("/");
     r.user = s.user;
     r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, s.id, "/", request.tls, -1));
@@ -556,7 +556,7 @@ std::optional<std::int64_t> id_between(std::string_view path, std::string_view p
 
 }  // namespace
 
-Response App::change(const Request& request, const Session& session,
+Response App::change(const Request& request, const Session& session, const io::WebUser& user,
                      const std::multimap<std::string, std::string>& form) {
     const std::string& path = request.path;
     auto field = [&form](const char* name) {
@@ -566,9 +566,10 @@ Response App::change(const Request& request, const Session& session,
     const bool known = path == "/suppressions" || id_between(path, "/suppressions/", "/delete") ||
                        id_between(path, "/reports/", "/resend");
     if (!known) return Response::plain(404, "not found");
-    if (session.role != "admin") return Response::plain(403, "admins only");
+    // The role as the store has it now (route), not as it was at login.
+    if (user.role != "admin") return Response::plain(403, "admins only");
     if (!options_.writer) return Response::plain(503, "this dashboard is read-only");
-    PageContext context{session.user, session.role, session.csrf, "suppressions"};
+    PageContext context{session.user, user.role, session.csrf, "suppressions"};
 
     if (path == "/suppressions") {
         auto show_error = [&](std::string message) {
@@ -761,8 +762,9 @@ Response App::route(const Request& request) {
     }
 
     const bool api = path.starts_with("/api/");
-    // The user as the store has it now: a scope changed by `dmarc-web user domains` applies to
-    // live sessions at once, and a user that is gone or disabled is logged out.
+    // The user as the store has it now: a role or scope changed by `dmarc-web user role` or
+    // `user domains` applies to live sessions at once (authorisation below uses `user`, never
+    // what was true at login), and a user that is gone or disabled is logged out.
     std::optional<io::WebUser> user;
     if (session) {
         auto found = store_.find_user(session->user);
@@ -801,7 +803,7 @@ Response App::route(const Request& request) {
             r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, "", "/", request.tls, 0));
             return r;
         }
-        Response r = change(request, *session, *form);
+        Response r = change(request, *session, *user, *form);
         r.user = session->user;
         return r;
     }
@@ -810,7 +812,7 @@ Response App::route(const Request& request) {
 
     // Admins are never scoped (the schema's CHECK); a scoped row is honoured whatever it says.
     const io::DomainScope& scope = user->scope;
-    PageContext context{session->user, session->role, session->csrf, {}, scope};
+    PageContext context{session->user, user->role, session->csrf, {}, scope};
     auto finish = [&session](Response r) {
         r.user = session->user;
         return r;
@@ -826,7 +828,7 @@ Response App::route(const Request& request) {
 
     if (path == "/api/me") {
         return finish(json_response({{"user", session->user},
-                                     {"role", session->role},
+                                     {"role", user->role},
                                      {"scoped", !scope.all},
                                      {"domains", scope.domains}}));
     }

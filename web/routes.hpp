@@ -92,8 +92,8 @@ class App {
     Response login_post(const Request& request);
     bool host_allowed(const Request& request) const;
     Response dns_check(const Request& request, PageContext& context, bool api);
-    // A state-changing POST whose CSRF token was checked.
-    Response change(const Request& request, const Session& session,
+    // A state-changing POST whose CSRF token was checked, by `user` as the store has it now.
+    Response change(const Request& request, const Session& session, const io::WebUser& user,
                     const std::multimap<std::string, std::string>& form);
     Result<std::shared_ptr<const io::Overview>> cached_overview(const FilterForm& form,
                                                                 std::int64_t now);

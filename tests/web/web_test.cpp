@@ -1075,6 +1075,53 @@ TEST_P(WebServerTest, ResendNeedsAnAdminAndTheCsrfTokenThenQueuesTheDeliveries) 
     EXPECT_NE(shown.body.find("3 deliveries set back to pending"), std::string::npos);
 }
 
+// The role is read from the store on every request, as the scope is: an admin demoted with
+// `dmarc-web user role` is refused the admin-only changes at its very next request, on the same
+// session (no new login), and /api/me and the pages say so; promoted back, it may again.
+TEST_P(WebServerTest, ARoleChangeAppliesToALiveSessionAtItsNextRequest) {
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(store_path_, "chief", "admin", *hash, now_seconds()));
+    const std::string chief = login("chief", kAdminPassword);
+    ASSERT_FALSE(chief.empty());
+    const std::string csrf = csrf_of_session(chief);
+    ASSERT_FALSE(csrf.empty());
+    // Admin-only, and changing nothing: deleting a suppression that does not exist (404 for an
+    // admin, 403 for anyone else).
+    const std::string admin_only = "/suppressions/999999999/delete";
+    const std::string report_page = "/reports/" + std::to_string(report_id_);
+    auto role_now = [&] {
+        HttpReply r = request("GET", "/api/me", chief);
+        EXPECT_EQ(r.status, 200u);
+        auto j = json::parse(r.body, nullptr, false);
+        return j.is_object() && j.contains("role") ? j["role"] : json(nullptr);
+    };
+    auto resend_shown = [&] {
+        return request("GET", report_page, chief).body.find("/resend\"") != std::string::npos;
+    };
+    EXPECT_EQ(role_now(), "admin");
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 404u);
+    EXPECT_TRUE(resend_shown());
+
+    ASSERT_TRUE(io::set_web_user_role(store_path_, "chief", "viewer"));
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 403u);
+    // (The zip report has no deliveries: were the resend let through, it would change nothing.)
+    EXPECT_EQ(request("POST", "/reports/" + std::to_string(zip_report_id_) + "/resend", chief,
+                      "csrf=" + csrf)
+                  .status,
+              403u);
+    EXPECT_EQ(role_now(), "viewer");
+    EXPECT_FALSE(resend_shown());
+    EXPECT_NE(request("GET", "/", chief).body.find("chief (viewer)"), std::string::npos);
+    EXPECT_EQ(csrf_of_session(chief), csrf);  // still the same session
+
+    ASSERT_TRUE(io::set_web_user_role(store_path_, "chief", "admin"));
+    EXPECT_EQ(request("POST", admin_only, chief, "csrf=" + csrf).status, 404u);
+    EXPECT_EQ(role_now(), "admin");
+    EXPECT_TRUE(resend_shown());
+    EXPECT_NE(request("GET", "/", chief).body.find("chief (admin)"), std::string::npos);
+}
+
 // ---- Suppressions -----------------------------------------------------------------------------
 
 TEST_P(WebServerTest, SuppressionsAreAddedAndRemovedByAdminsWithCsrf) {
@@ -1742,8 +1789,13 @@ class WebScopeTest : public WebServerTest {
         add("badview", {"bad.example"});
         add("nothing", {});
         add("wild", {});
+        add("aliasview", {"alias.example"});
         auto db = io::sql::connect(store_path_, {});
         ASSERT_TRUE(db);
+        // ALIAS0 went into good.example's aggregate report (its policy domain's): aliasview sees
+        // the message by its From domain, but not that report.
+        ASSERT_TRUE((*db)->exec("UPDATE messages SET report_id = $1 WHERE job_id = 'ALIAS0'",
+                                {io::sql::p(report_id_)}));
         ASSERT_TRUE((*db)->exec(
             "INSERT INTO web_user_domains (user_id, domain) VALUES ((SELECT id FROM web_users"
             " WHERE name = 'wild'), '%.example'), ((SELECT id FROM web_users WHERE name ="
@@ -1972,6 +2024,53 @@ TEST_P(WebScopeTest, UnscopedViewersAndAdminsSeeEverything) {
     }
 }
 
+// A message in scope by its From domain may have gone into the report of a policy domain out of
+// scope: its Report-ID is then not shown (null, as for a message in no report yet), in the list,
+// the detail and the pages alike; a user whose scope covers the report, or an unscoped one, still
+// sees it. The report's own page stays 404 for the scoped user.
+TEST_P(WebScopeTest, AReportOutOfScopeIsNotNamedByAMessageInScope) {
+    const std::string alias = login("aliasview", kAdminPassword);
+    const std::string good = login("goodview", kAdminPassword);
+    const std::string viewer = login("viewer", kAdminPassword);
+    ASSERT_FALSE(alias.empty() || good.empty() || viewer.empty());
+    const std::string id = std::to_string(message_ids_.at("ALIAS0"));
+    // The hostile Report-ID's middle: the same in JSON and escaped HTML.
+    const std::string report_text = "filename=../../etc/passwd";
+    const std::string report_link = "/reports/" + std::to_string(report_id_) + "\"";
+    ASSERT_NE(std::string(kHostileReportId).find(report_text), std::string::npos);
+
+    json hidden = get_json("/api/messages/" + id, alias);
+    EXPECT_EQ(hidden["queue_id"], "ALIAS0");
+    ASSERT_TRUE(hidden.contains("report_id"));
+    EXPECT_TRUE(hidden["report_id"].is_null()) << hidden["report_id"];
+    EXPECT_EQ(hidden.dump().find(report_text), std::string::npos);
+    auto messages = all_messages(alias);
+    EXPECT_EQ(messages.size(), 4u);  // ALIAS0-2 and ALIASOWN
+    for (const auto& m : messages) {
+        EXPECT_EQ(m.dump().find(report_text), std::string::npos) << m.dump();
+        if (m.contains("report_id")) {
+            EXPECT_TRUE(m["report_id"].is_null()) << m.dump();
+        }
+    }
+    const std::vector<std::string> pages = {"/messages/" + id, "/messages?period=all",
+                                            "/messages?period=all&queue_id=ALIAS0"};
+    for (const std::string& page : pages) {
+        HttpReply r = request("GET", page, alias);
+        EXPECT_EQ(r.status, 200u) << page;
+        EXPECT_NE(r.body.find("ALIAS0"), std::string::npos) << page;
+        EXPECT_EQ(r.body.find(report_text), std::string::npos) << page;
+        EXPECT_EQ(r.body.find(report_link), std::string::npos) << page;
+    }
+    get_json("/api/reports/" + std::to_string(report_id_), alias, 404);
+
+    // good.example's viewer (the report's policy domain) and an unscoped viewer see it.
+    for (const std::string& who : {good, viewer}) {
+        json shown = get_json("/api/messages/" + id, who);
+        EXPECT_EQ(shown["report_id"], kHostileReportId);
+        EXPECT_NE(request("GET", "/messages/" + id, who).body.find(report_text), std::string::npos);
+    }
+}
+
 // First seen (the sources' "new" flag) is counted inside the scope: 198.51.100.7 sent
 // bad.example mail 10 hours ago, and alias.example mail (good.example's scope) 2.5 hours ago.
 TEST_P(WebScopeTest, FirstSeenOfASourceIsCountedInsideTheScope) {
@@ -2002,9 +2101,9 @@ TEST_P(WebScopeTest, CachedAggregatesAreKeptPerScope) {
         options.cache_seconds = 3600;
         App app(*reader_, metrics, options);
         const std::int64_t now = now_seconds();
-        const Session good = app.sessions().create("goodview", "viewer", now);
-        const Session bad = app.sessions().create("badview", "viewer", now);
-        const Session all = app.sessions().create("viewer", "viewer", now);
+        const Session good = app.sessions().create("goodview", now);
+        const Session bad = app.sessions().create("badview", now);
+        const Session all = app.sessions().create("viewer", now);
         auto ask = [&](const Session& s, const std::string& target) {
             Request r;
             r.method = "GET";
@@ -2149,10 +2248,10 @@ TEST(WebRoutes, LoginAttemptsAreRateLimitedPerIp) {
 
 TEST(WebRoutes, SessionsExpireWhenIdle) {
     SessionStore sessions;
-    Session s = sessions.create("admin", "admin", 1000);
+    Session s = sessions.create("admin", 1000);
     EXPECT_TRUE(sessions.find(s.id, 1000 + SessionStore::kIdleSeconds));
     EXPECT_FALSE(sessions.find(s.id, 1000 + 2 * SessionStore::kIdleSeconds + 1));
-    Session t = sessions.create("admin", "admin", 1000);
+    Session t = sessions.create("admin", 1000);
     EXPECT_NE(s.id, t.id);
     EXPECT_NE(t.id, t.csrf);
     EXPECT_EQ(t.id.size(), 64u);
@@ -2208,6 +2307,20 @@ TEST(WebServerOptions, ListenAddressesParse) {
 }
 
 // ---- The binary: user add, then serve -----------------------------------------------------------
+
+// `dmarc-web user ARGS --store STORE` with a password on standard input: its exit status and
+// everything it wrote.
+std::pair<int, std::string> run_user_command(const std::string& args, const std::string& store) {
+    std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
+                      " user " + args + " --store " + store + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    EXPECT_NE(p, nullptr);
+    std::string out;
+    char buf[512];
+    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+    const int status = p ? ::pclose(p) : -1;
+    return {status, out};
+}
 
 TEST(WebBinary, UserAddThenLoginThroughTheCli) {
     auto dir = fs::temp_directory_path() / ("dmarc-web-cli-" + std::to_string(::getpid()));
@@ -2268,17 +2381,7 @@ TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     const std::string store = (dir / "store.db").string();
-    auto run = [&](const std::string& args) {
-        std::string cmd = std::string("printf 'a long enough password\\n' | ") + DMARC_WEB_BINARY +
-                          " user " + args + " --store " + store + " 2>&1";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        EXPECT_NE(p, nullptr);
-        std::string out;
-        char buf[512];
-        while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-        const int status = p ? ::pclose(p) : -1;
-        return std::pair(status, out);
-    };
+    auto run = [&](const std::string& args) { return run_user_command(args, store); };
     auto scope_of = [&](const std::string& name) -> std::optional<std::string> {
         auto reader = io::StoreReader::open(store, 1);
         EXPECT_TRUE(reader) << reader.error().message;
@@ -2318,6 +2421,51 @@ TEST(WebBinary, UserDomainsScopeAViewerThroughTheCli) {
     EXPECT_EQ(scope_of("frank"), std::nullopt);
     EXPECT_EQ(scope_of("root"), "*");
     EXPECT_EQ(scope_of("dora"), "good.example");
+    fs::remove_all(dir);
+}
+
+// `user role NAME admin|viewer`: a role changed both ways through the binary; an unknown role or
+// user, a missing role, and a scoped viewer made admin (admins see every domain) are refused and
+// change nothing.
+TEST(WebBinary, UserRoleChangesARoleThroughTheCli) {
+    ASSERT_TRUE(crypto_init());
+    auto dir = fs::temp_directory_path() / ("dmarc-web-role-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    auto run = [&](const std::string& args) { return run_user_command(args, store); };
+    auto user = [&](const std::string& name) -> std::optional<io::WebUser> {
+        auto reader = io::StoreReader::open(store, 1);
+        EXPECT_TRUE(reader) << reader.error().message;
+        if (!reader) return std::nullopt;
+        auto found = (*reader)->find_user(name);
+        if (!found || !*found) return std::nullopt;
+        return **found;
+    };
+    ASSERT_EQ(run("add boss --role admin").first, 0);
+    ASSERT_EQ(run("add scoped --role viewer --domains good.example").first, 0);
+    auto [demoted, demote_out] = run("role boss viewer");
+    EXPECT_EQ(demoted, 0) << demote_out;
+    EXPECT_NE(demote_out.find("user boss is viewer"), std::string::npos) << demote_out;
+    ASSERT_TRUE(user("boss"));
+    EXPECT_EQ(user("boss")->role, "viewer");
+    EXPECT_TRUE(user("boss")->scope.all);  // demoted, not scoped
+    EXPECT_EQ(run("role boss admin").first, 0);
+    EXPECT_EQ(user("boss")->role, "admin");
+    for (const char* bad : {"role boss root", "role boss", "role nobody viewer",
+                            "role scoped admin", "role boss viewer admin"}) {
+        auto [status, out] = run(bad);
+        EXPECT_NE(status, 0) << bad;
+        EXPECT_TRUE(out.find("dmarc-web:") != std::string::npos || out.starts_with("usage:"))
+            << bad << ": " << out;
+    }
+    EXPECT_EQ(user("boss")->role, "admin");
+    EXPECT_EQ(user("scoped")->role, "viewer");
+    EXPECT_EQ(user("scoped")->scope.key(), "good.example");
+    // Once the scope is lifted, the viewer can be made admin.
+    EXPECT_EQ(run("domains scoped --all").first, 0);
+    EXPECT_EQ(run("role scoped admin").first, 0);
+    EXPECT_EQ(user("scoped")->role, "admin");
     fs::remove_all(dir);
 }
 
