@@ -83,7 +83,7 @@ struct MilterConfig {
     std::string report_command = "/usr/sbin/sendmail -t -odq";
     // Process.
     std::string socket = "inet:8893@127.0.0.1";
-    bool io_uring = true;  // serve from io_uring event threads when the kernel allows it
+    bool io_uring = true;  // serve from an io_uring event thread when the kernel allows it
     std::string pid_file;
     std::string base_directory;  // chdir at start-up (relative paths are taken from it)
     std::string user_id;
