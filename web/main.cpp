@@ -139,6 +139,14 @@ std::optional<std::string> read_password_line(const char* prompt, bool tty) {
     return line;
 }
 
+// A refused user change: an unknown user or a value the store will not take is the caller's
+// mistake (usage), anything else the store's.
+int user_change_failed(const Error& error) {
+    std::fprintf(stderr, "dmarc-web: %s\n", error.message.c_str());
+    return error.code == Errc::not_found || error.code == Errc::invalid_value ? kExitUsage
+                                                                              : kExitSoftware;
+}
+
 // `user domains NAME LIST|--all|--none`: a viewer's scope, changed in one transaction.
 int domains_command(const std::string& name, const std::optional<std::string>& list, bool all,
                     bool none, const WebConfig& config) {
@@ -157,12 +165,7 @@ int domains_command(const std::string& name, const std::optional<std::string>& l
         scope.domains = std::move(*domains);
     }
     auto r = io::set_web_user_scope(config.store, name, scope);
-    if (!r) {
-        std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
-        return r.error().code == Errc::not_found || r.error().code == Errc::invalid_value
-                   ? kExitUsage
-                   : kExitSoftware;
-    }
+    if (!r) return user_change_failed(r.error());
     std::fprintf(stderr, "dmarc-web: user %s sees %s\n", name.c_str(),
                  all    ? "every domain"
                  : none ? "no domain"
@@ -177,12 +180,7 @@ int role_command(const std::string& name, const std::string& role, const WebConf
         return kExitUsage;
     }
     auto r = io::set_web_user_role(config.store, name, role);
-    if (!r) {
-        std::fprintf(stderr, "dmarc-web: %s\n", r.error().message.c_str());
-        return r.error().code == Errc::not_found || r.error().code == Errc::invalid_value
-                   ? kExitUsage
-                   : kExitSoftware;
-    }
+    if (!r) return user_change_failed(r.error());
     std::fprintf(stderr, "dmarc-web: user %s is %s\n", name.c_str(), role.c_str());
     return 0;
 }
