@@ -511,7 +511,8 @@ ReadReport read_report(std::string_view lf) {
 
 std::string content_type(const MimePart& part) {
     const std::string value = mime_lower(part.header("content-type"));
-    return value.substr(0, value.find(';'));
+    const std::size_t semicolon = value.find(';');
+    return semicolon == std::string::npos ? value : value.substr(0, semicolon);
 }
 
 // The RFC 9991 Appendix A example, and the header block of the message it reports.

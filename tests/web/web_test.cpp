@@ -2195,7 +2195,9 @@ TEST(WebScope, DomainListsAreNormalisedToALabels) {
     }
     std::string many;
     for (std::size_t i = 0; i <= limits::kMaxScopeDomains; ++i) {
-        many += (i ? ",d" : "d") + std::to_string(i) + ".example";
+        many += i ? ",d" : "d";
+        many += std::to_string(i);
+        many += ".example";
     }
     auto too_many = parse_scope_domains(many);
     ASSERT_FALSE(too_many);
