@@ -55,12 +55,86 @@ Result<std::shared_ptr<DnsResolver>> make_resolver(const config::MilterConfig& c
 
 }  // namespace
 
+HistoryFileSink::HistoryFileSink(std::unique_ptr<HistoryFile> file,
+                                 std::function<void(const HistoryFileOutcome&)> on_outcome)
+    : file_(std::move(file)), on_outcome_(std::move(on_outcome)) {
+    try {
+        writer_ = std::thread([this] { writer_loop(); });
+        running_ = true;
+    } catch (...) {
+        // No thread: record() appends on the caller, as after flush().
+    }
+}
+
+HistoryFileSink::~HistoryFileSink() {
+    flush();
+}
+
+void HistoryFileSink::write(const std::string& text, std::uint64_t records) noexcept {
+    HistoryFileOutcome outcome;
+    // One write(2) for the batch: whole records, appended under one flock (history_file.hpp).
+    if (auto r = file_->append(text)) {
+        outcome.written = records;
+    } else {
+        outcome.lost = records;
+        outcome.error = r.error().message;
+    }
+    outcome.warning = file_->take_warning();
+    try {
+        if (on_outcome_) on_outcome_(outcome);
+    } catch (...) {
+    }
+}
+
+void HistoryFileSink::writer_loop() {
+    std::string batch;
+    std::unique_lock lock(mutex_);
+    while (true) {
+        wake_.wait(lock, [&] { return stop_ || queued_records_ > 0; });
+        if (queued_records_ == 0) break;  // stopping, nothing left
+        batch.clear();
+        batch.swap(queued_);
+        const std::uint64_t records = std::exchange(queued_records_, 0);
+        lock.unlock();
+        write(batch, records);
+        lock.lock();
+    }
+}
+
+void HistoryFileSink::flush() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        if (!running_) return;
+        stop_ = true;
+    }
+    wake_.notify_one();
+    if (writer_.joinable()) writer_.join();
+    std::lock_guard lock(mutex_);
+    running_ = false;
+}
+
 Result<void> HistoryFileSink::record(const MessageVerdict& verdict, const Envelope& envelope,
                                      std::int64_t received) noexcept {
     // OpenDMARC writes only messages whose From domain had a record, unless RecordAllMessages.
     if (!verdict.evaluated || (!verdict.evaluation.published && !record_all_)) return {};
     try {
-        return file_->append(to_history_text(to_history_record(verdict, envelope, received)));
+        std::string text = to_history_text(to_history_record(verdict, envelope, received));
+        {
+            std::lock_guard lock(mutex_);
+            if (running_) {
+                if (queued_.size() + text.size() > kMaxQueuedBytes) {
+                    return make_error(Errc::limit, "HistoryFile writer behind by " +
+                                                       std::to_string(queued_.size()) +
+                                                       " bytes; record dropped");
+                }
+                queued_ += text;
+                // Woken for the first record only: the rest of a burst joins its batch.
+                if (++queued_records_ == 1) wake_.notify_one();
+                return {};
+            }
+        }
+        write(text, 1);  // after flush() (shutdown, or this sink replaced by a reload)
+        return {};
     } catch (const std::exception& e) {
         return make_error(Errc::internal, e.what());
     }
@@ -97,6 +171,10 @@ Runtime::Runtime(Logger& logger, std::string config_path)
       config_path_(std::move(config_path)),
       failure_reporter_([this](LogLevel level, std::string_view line) { log(level, line); },
                         [this] { return now(); }) {}
+
+Runtime::~Runtime() {
+    flush_history();
+}
 
 Result<std::shared_ptr<const Snapshot>> Runtime::build_snapshot(const config::MilterConfig& config,
                                                                 const Snapshot* previous) {
@@ -183,7 +261,11 @@ void Runtime::open_history(const config::MilterConfig& config) {
         if (kept) {
             sinks.push_back(kept);
         } else if (auto file = HistoryFile::open(config.history_file)) {
-            sinks.push_back(std::make_shared<HistoryFileSink>(std::move(*file)));
+            sinks.push_back(std::make_shared<HistoryFileSink>(
+                std::move(*file),
+                [this, path = config.history_file](const HistoryFileOutcome& outcome) {
+                    history_file_outcome(path, outcome);
+                }));
         } else {
             // OpenDMARC tempfails every message here (§8.2 #23); we log, count and go on.
             logger_.log(LogLevel::error, file.error().message + "; history is not written");
@@ -313,20 +395,32 @@ void Runtime::record(const MessageVerdict& verdict, const Envelope& envelope,
     for (const auto& sink : sinks) {
         auto r = sink->record(verdict, envelope, received);
         if (r) {
-            ++counters_.history_written;
+            if (!sink->counts_itself()) ++counters_.history_written;
         } else {
-            // Logged for the first failure and then every 1000th, with the running count.
-            auto n = ++counters_.history_failures;
-            if (n == 1 || n % 1000 == 0) {
-                log(LogLevel::error,
-                    fmt::format("{}: {}: {} (history records lost so far: {})", envelope.queue_id,
-                                sink->describe(), r.error().message, n));
-            }
-        }
-        if (auto* f = dynamic_cast<HistoryFileSink*>(sink.get())) {
-            if (auto w = f->file().take_warning(); !w.empty()) log(LogLevel::warning, w);
+            count_history_lost(envelope.queue_id + ": " + sink->describe(), r.error().message, 1);
         }
     }
+}
+
+void Runtime::count_history_lost(const std::string& where, const std::string& why,
+                                 std::uint64_t records) noexcept {
+    try {
+        const auto before = counters_.history_failures.fetch_add(records);
+        const auto after = before + records;
+        // Logged for the first loss and then once per 1000 more, with the running count.
+        if (before == 0 || before / 1000 != after / 1000) {
+            log(LogLevel::error,
+                fmt::format("{}: {} (history records lost so far: {})", where, why, after));
+        }
+    } catch (...) {
+    }
+}
+
+void Runtime::history_file_outcome(const std::string& path,
+                                   const HistoryFileOutcome& outcome) noexcept {
+    counters_.history_written += outcome.written;
+    if (outcome.lost > 0) count_history_lost("HistoryFile " + path, outcome.error, outcome.lost);
+    if (!outcome.warning.empty()) log(LogLevel::warning, outcome.warning);
 }
 
 void Runtime::report_failure(const MessageVerdict& verdict, const Envelope& envelope,

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/config.hpp"
@@ -33,21 +34,54 @@ class HistorySink {
                                 std::int64_t received) noexcept = 0;
     virtual void flush() noexcept {}
     virtual std::string describe() const = 0;
+    // True when the sink counts written and lost records itself, when they reach the disk
+    // (HistoryFileSink's writer); the caller then counts only what record() refused.
+    virtual bool counts_itself() const noexcept { return false; }
 };
 
+// What a HistoryFileSink writer batch came to: records written, records lost and why, and a
+// warning (a rotated file that could not be reopened).
+struct HistoryFileOutcome {
+    std::uint64_t written = 0;
+    std::uint64_t lost = 0;
+    std::string error;
+    std::string warning;
+};
+
+// OpenDMARC's HistoryFile, appended by a writer thread: record() formats the text and queues it,
+// so a lock held long by another process (flock) or a slow disk holds up the writer, never the
+// milter's event thread. The queue is bounded (kMaxQueuedBytes); a record that does not fit is
+// refused, and the caller counts it lost. After flush() records are appended by the caller.
 class HistoryFileSink final : public HistorySink {
   public:
-    explicit HistoryFileSink(std::unique_ptr<HistoryFile> file) : file_(std::move(file)) {}
+    static constexpr std::size_t kMaxQueuedBytes = 8u << 20;
+
+    HistoryFileSink(std::unique_ptr<HistoryFile> file,
+                    std::function<void(const HistoryFileOutcome&)> on_outcome);
+    ~HistoryFileSink() override;
     Result<void> record(const MessageVerdict& verdict, const Envelope& envelope,
                         std::int64_t received) noexcept override;
+    void flush() noexcept override;
+    bool counts_itself() const noexcept override { return true; }
     std::string describe() const override { return "HistoryFile " + file_->path(); }
     HistoryFile& file() { return *file_; }
     // RecordAllMessages (re-read on reload).
     void set_record_all(bool on) noexcept { record_all_ = on; }
 
   private:
+    void writer_loop();
+    void write(const std::string& text, std::uint64_t records) noexcept;
+
     std::unique_ptr<HistoryFile> file_;
+    std::function<void(const HistoryFileOutcome&)> on_outcome_;
     std::atomic<bool> record_all_{false};
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::string queued_;  // whole records, in arrival order
+    std::uint64_t queued_records_ = 0;
+    bool stop_ = false;
+    bool running_ = false;
+    std::thread writer_;
 };
 
 // The SQLite spool: one row per evaluated message, handed to io::SpoolWriter's queue (never
@@ -84,6 +118,8 @@ struct Counters {
 class Runtime final : public Services {
   public:
     Runtime(Logger& logger, std::string config_path);
+    // Stops the history writers first: their last batches still count into counters_.
+    ~Runtime() override;
 
     // Builds a snapshot from config: reads IgnoreHosts, DomainWhitelistFile, the PSL, and sets up
     // DNS (TestDNSData: an in-memory zone; otherwise libunbound). previous: reuse its resolver
@@ -129,6 +165,11 @@ class Runtime final : public Services {
     void count_dns_wait() noexcept override { ++counters_.dns_waits; }
 
   private:
+    void count_history_lost(const std::string& where, const std::string& why,
+                            std::uint64_t records) noexcept;
+    // A HistoryFileSink writer batch's result (on the writer's thread).
+    void history_file_outcome(const std::string& path, const HistoryFileOutcome& outcome) noexcept;
+
     Logger& logger_;
     std::string config_path_;
     std::atomic<std::shared_ptr<const Snapshot>> current_;
