@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 namespace dmarc::milter {
@@ -53,10 +55,17 @@ void HistoryFile::reopen_if_rotated() {
     ino_ = st.st_ino;
 }
 
-Result<void> HistoryFile::append(std::string_view text) {
+Result<void> HistoryFile::append(std::string_view text, const std::function<bool()>& keep_waiting) {
     std::lock_guard lock(mutex_);
     reopen_if_rotated();
-    if (::flock(fd_, LOCK_EX) != 0) return tl::unexpected(sys_error("flock " + path_));
+    while (::flock(fd_, keep_waiting ? LOCK_EX | LOCK_NB : LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) return tl::unexpected(sys_error("flock " + path_));
+        if (!keep_waiting()) {
+            return make_error(Errc::io, "locked by another process");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     Result<void> result;
     std::string_view rest = text;
     while (!rest.empty()) {

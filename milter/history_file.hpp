@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,8 +26,11 @@ class HistoryFile {
     HistoryFile& operator=(const HistoryFile&) = delete;
 
     // Appends text (whole records). On a reopen failure the record still goes to the old file
-    // and the problem is kept for take_warning().
-    Result<void> append(std::string_view text);
+    // and the problem is kept for take_warning(). While another process holds the file's lock
+    // the call waits, asking keep_waiting every 10 ms; when that says no, the text is not
+    // written and the error says the file was locked. Without keep_waiting it waits as long
+    // as the lock is held.
+    Result<void> append(std::string_view text, const std::function<bool()>& keep_waiting = {});
     std::string take_warning();
     const std::string& path() const { return path_; }
 

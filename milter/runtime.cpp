@@ -70,10 +70,18 @@ HistoryFileSink::~HistoryFileSink() {
     flush();
 }
 
-void HistoryFileSink::write(const std::string& text, std::uint64_t records) noexcept {
+void HistoryFileSink::write(const std::string& text, std::uint64_t records,
+                            bool may_wait) noexcept {
     HistoryFileOutcome outcome;
+    // A lock held by another process is waited for while the milter runs, up to
+    // kFlushLockWait once flush() began, and not at all on a caller's thread.
+    auto keep_waiting = [this, may_wait] {
+        if (!may_wait) return false;
+        std::lock_guard lock(mutex_);
+        return !stop_ || std::chrono::steady_clock::now() < give_up_at_;
+    };
     // One write(2) for the batch: whole records, appended under one flock (history_file.hpp).
-    if (auto r = file_->append(text)) {
+    if (auto r = file_->append(text, keep_waiting)) {
         outcome.written = records;
     } else {
         outcome.lost = records;
@@ -96,7 +104,7 @@ void HistoryFileSink::writer_loop() {
         batch.swap(queued_);
         const std::uint64_t records = std::exchange(queued_records_, 0);
         lock.unlock();
-        write(batch, records);
+        write(batch, records, true);
         lock.lock();
     }
 }
@@ -106,6 +114,7 @@ void HistoryFileSink::flush() noexcept {
         std::lock_guard lock(mutex_);
         if (!running_) return;
         stop_ = true;
+        give_up_at_ = std::chrono::steady_clock::now() + kFlushLockWait;
     }
     wake_.notify_one();
     if (writer_.joinable()) writer_.join();
@@ -133,7 +142,7 @@ Result<void> HistoryFileSink::record(const MessageVerdict& verdict, const Envelo
                 return {};
             }
         }
-        write(text, 1);  // after flush() (shutdown, or this sink replaced by a reload)
+        write(text, 1, false);  // after flush() (shutdown, or this sink replaced by a reload)
         return {};
     } catch (const std::exception& e) {
         return make_error(Errc::internal, e.what());

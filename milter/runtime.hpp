@@ -55,6 +55,8 @@ struct HistoryFileOutcome {
 class HistoryFileSink final : public HistorySink {
   public:
     static constexpr std::size_t kMaxQueuedBytes = 8u << 20;
+    // flush() waits this long for a lock another process holds, then counts what is left lost.
+    static constexpr std::chrono::milliseconds kFlushLockWait{2000};
 
     HistoryFileSink(std::unique_ptr<HistoryFile> file,
                     std::function<void(const HistoryFileOutcome&)> on_outcome);
@@ -70,7 +72,7 @@ class HistoryFileSink final : public HistorySink {
 
   private:
     void writer_loop();
-    void write(const std::string& text, std::uint64_t records) noexcept;
+    void write(const std::string& text, std::uint64_t records, bool may_wait) noexcept;
 
     std::unique_ptr<HistoryFile> file_;
     std::function<void(const HistoryFileOutcome&)> on_outcome_;
@@ -80,6 +82,7 @@ class HistoryFileSink final : public HistorySink {
     std::string queued_;  // whole records, in arrival order
     std::uint64_t queued_records_ = 0;
     bool stop_ = false;
+    std::chrono::steady_clock::time_point give_up_at_{};  // set by flush()
     bool running_ = false;
     std::thread writer_;
 };

@@ -510,6 +510,37 @@ TEST_F(DaemonTest, LockedHistoryFileDelaysNoMail) {
     EXPECT_NE(milter.log().find("history_failures=0"), std::string::npos) << milter.log();
 }
 
+// SIGTERM while the HistoryFile stays locked: the writer waits kFlushLockWait (2 s), then the
+// records it holds are counted lost and the milter exits; it does not wait on the lock forever.
+TEST_F(DaemonTest, HistoryFileLockedAtShutdownIsCountedLostAndDoesNotHang) {
+    write_file(config(), base_config(dir.path()));
+    const fs::path history = dir.path() / "history.txt";
+    write_file(history, "");
+    const int locker = ::open(history.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(locker, 0);
+    ASSERT_EQ(::flock(locker, LOCK_EX), 0);
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    auto scenarios = demo_scenarios();
+    for (std::size_t i : {0u, 1u}) {
+        auto client = mc::Client::open(unix_socket());
+        ASSERT_TRUE(client && client->negotiate());
+        auto r = client->send_message(demo_message(scenarios[i]));
+        ASSERT_TRUE(r);
+        check_demo_response(scenarios[i], *r);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(milter.stop(), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+    ::close(locker);
+    EXPECT_EQ(read_file(history), "");
+    const std::string log = milter.log();
+    EXPECT_NE(log.find(": locked by another process (history records lost so far: "),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("history_failures=2"), std::string::npos) << log;
+}
+
 // TCP on loopback, with the client not acknowledging early (as Postfix): the end-of-message
 // header insert and the final reply must not wait on a delayed ACK (e2e-notes item 6).
 // IoUring false: the thread-per-connection server (and the fallback where the kernel refuses
