@@ -232,37 +232,57 @@ extern "C" void on_unbound_result(void* arg, int err, ub_result* result) {
 // a letter, digit, '-' or '_' is written \DDD (RFC 1035 §5.1), so SPF-macro names with odd
 // bytes are asked for literally instead of being misread as escapes or cut at a NUL. The result
 // starts with `prefix`.
+// Each byte as written in a label: itself lower-cased for a letter, digit, '-' or '_', else 0
+// (written \DDD).
+constexpr std::array<char, 256> kPlainLabelByte = [] {
+    std::array<char, 256> table{};
+    for (int b = 0; b < 256; ++b) {
+        const char c = static_cast<char>(b);
+        if (text::is_alpha(c) || text::is_digit(c) || c == '-' || c == '_') {
+            table[static_cast<std::size_t>(b)] = text::to_lower(c);
+        }
+    }
+    return table;
+}();
+
 Result<std::string> presentation_name(std::string_view name, char prefix) {
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (name.empty()) return make_error(Errc::syntax, "empty query name");
     if (name.size() > limits::kMaxDomainBytes) {
         return make_error(Errc::limit, "query name over 253 bytes");
     }
-    std::string out;
-    out.reserve(name.size() + 8);
-    out.push_back(prefix);
+    // One pass checks the labels and counts the escapes, a second writes the name into a
+    // string sized once (this runs for every lookup, cached ones included).
+    std::size_t escapes = 0;
     std::size_t label = 0;
     for (const char c : name) {
         if (c == '.') {
             if (label == 0) return make_error(Errc::syntax, "empty label in query name");
             label = 0;
-            out.push_back('.');
             continue;
         }
         if (++label > limits::kMaxLabelBytes) {
             return make_error(Errc::limit, "label over 63 bytes in query name");
         }
-        if (text::is_alpha(c) || text::is_digit(c) || c == '-' || c == '_') {
-            out.push_back(text::to_lower(c));
-        } else {
-            const auto byte = static_cast<unsigned char>(c);
-            out.push_back('\\');
-            out.push_back(static_cast<char>('0' + byte / 100));
-            out.push_back(static_cast<char>('0' + (byte / 10) % 10));
-            out.push_back(static_cast<char>('0' + byte % 10));
-        }
+        if (kPlainLabelByte[static_cast<unsigned char>(c)] == 0) ++escapes;
     }
     if (label == 0) return make_error(Errc::syntax, "empty label in query name");
+    std::string out(1 + name.size() + 3 * escapes, '\0');
+    char* p = out.data();
+    *p++ = prefix;
+    for (const char c : name) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '.') {
+            *p++ = '.';
+        } else if (const char plain = kPlainLabelByte[byte]; plain != 0) {
+            *p++ = plain;
+        } else {
+            *p++ = '\\';
+            *p++ = static_cast<char>('0' + byte / 100);
+            *p++ = static_cast<char>('0' + (byte / 10) % 10);
+            *p++ = static_cast<char>('0' + byte % 10);
+        }
+    }
     return out;
 }
 
