@@ -477,33 +477,66 @@ TEST_F(DaemonTest, Opendmarc_8_2_23_HistoryFailureNeverTempfails) {
     EXPECT_NE(milter.log().find("history_failures=3"), std::string::npos) << milter.log();
 }
 
+// flock(LOCK_EX) held on a file through a descriptor of its own, as another process holds it.
+class ForeignLock {
+  public:
+    explicit ForeignLock(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        held_ = fd_ >= 0 && ::flock(fd_, LOCK_EX) == 0;
+    }
+    ~ForeignLock() { release(); }
+    ForeignLock(const ForeignLock&) = delete;
+    ForeignLock& operator=(const ForeignLock&) = delete;
+    bool held() const { return held_; }
+    void release() {
+        if (fd_ >= 0) ::close(fd_);  // closing the last descriptor drops the lock
+        fd_ = -1;
+        held_ = false;
+    }
+
+  private:
+    int fd_;
+    bool held_ = false;
+};
+
+// One demo scenario on a new connection, its verdict checked; returns how long it took.
+std::chrono::steady_clock::duration send_and_check(const std::string& socket, const Scenario& s) {
+    const auto start = std::chrono::steady_clock::now();
+    auto client = mc::Client::open(socket);
+    EXPECT_TRUE(client && client->negotiate()) << s.file;
+    if (!client) return std::chrono::steady_clock::now() - start;
+    auto r = client->send_message(demo_message(s));
+    EXPECT_TRUE(r) << s.file;
+    if (r) check_demo_response(s, *r);
+    return std::chrono::steady_clock::now() - start;
+}
+
 // A HistoryFile locked by another process (flock, as OpenDMARC and its tools take it) holds up
 // the history writer only: messages are answered at once meanwhile, and their records are
 // appended when the lock goes. Before the writer thread, the milter's event thread waited in
 // flock(2) and every connection with it.
-TEST_F(DaemonTest, LockedHistoryFileDelaysNoMail) {
-    write_file(config(), base_config(dir.path()));
+// The fixture writes the demo configuration and an empty HistoryFile, and locks it.
+class LockedHistoryTest : public DaemonTest {
+  protected:
+    void SetUp() override {
+        write_file(config(), base_config(dir.path()));
+        write_file(history, "");
+        lock.emplace(history);
+        ASSERT_TRUE(lock->held());
+    }
     const fs::path history = dir.path() / "history.txt";
-    write_file(history, "");
-    const int locker = ::open(history.c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(locker, 0);
-    ASSERT_EQ(::flock(locker, LOCK_EX), 0);
+    std::optional<ForeignLock> lock;
+    const std::vector<Scenario> scenarios = demo_scenarios();
+};
+
+TEST_F(LockedHistoryTest, TheLockDelaysNoMail) {
     MilterProcess milter(config(), unix_socket(), dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
-    auto scenarios = demo_scenarios();
     for (std::size_t i : {0u, 1u, 5u}) {
-        const auto start = std::chrono::steady_clock::now();
-        auto client = mc::Client::open(unix_socket());
-        ASSERT_TRUE(client && client->negotiate());
-        auto r = client->send_message(demo_message(scenarios[i]));
-        ASSERT_TRUE(r);
-        check_demo_response(scenarios[i], *r);
-        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1))
+        EXPECT_LT(send_and_check(unix_socket(), scenarios[i]), std::chrono::seconds(1))
             << scenarios[i].file;
     }
     EXPECT_EQ(read_file(history), "");  // still locked: nothing written yet
-    ASSERT_EQ(::flock(locker, LOCK_UN), 0);
-    ::close(locker);
+    lock->release();
     EXPECT_EQ(milter.stop(), 0);
     auto records = parse_history_text(read_file(history));
     EXPECT_EQ(records.records.size(), 3u);
@@ -512,27 +545,14 @@ TEST_F(DaemonTest, LockedHistoryFileDelaysNoMail) {
 
 // SIGTERM while the HistoryFile stays locked: the writer waits kFlushLockWait (2 s), then the
 // records it holds are counted lost and the milter exits; it does not wait on the lock forever.
-TEST_F(DaemonTest, HistoryFileLockedAtShutdownIsCountedLostAndDoesNotHang) {
-    write_file(config(), base_config(dir.path()));
-    const fs::path history = dir.path() / "history.txt";
-    write_file(history, "");
-    const int locker = ::open(history.c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(locker, 0);
-    ASSERT_EQ(::flock(locker, LOCK_EX), 0);
+TEST_F(LockedHistoryTest, StillLockedAtShutdownIsCountedLostAndDoesNotHang) {
     MilterProcess milter(config(), unix_socket(), dir.path() / "log");
     ASSERT_TRUE(milter.wait_ready()) << milter.log();
-    auto scenarios = demo_scenarios();
-    for (std::size_t i : {0u, 1u}) {
-        auto client = mc::Client::open(unix_socket());
-        ASSERT_TRUE(client && client->negotiate());
-        auto r = client->send_message(demo_message(scenarios[i]));
-        ASSERT_TRUE(r);
-        check_demo_response(scenarios[i], *r);
-    }
+    for (std::size_t i : {0u, 1u}) send_and_check(unix_socket(), scenarios[i]);
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(milter.stop(), 0);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
-    ::close(locker);
+    lock->release();
     EXPECT_EQ(read_file(history), "");
     const std::string log = milter.log();
     EXPECT_NE(log.find(": locked by another process (history records lost so far: "),
