@@ -65,6 +65,11 @@ class DnsResolver {
     virtual std::optional<DnsResponse> lookup_now(std::string_view /*name*/, RrType /*type*/) {
         return std::nullopt;
     }
+    // lookup_now counts nothing in a resolver's statistics: a message dropped at a missing
+    // answer is decided again with lookup(), which counts its own. The caller that keeps a
+    // decision made with lookup_now counts its `answers` here, as lookups answered without a
+    // query (milter/message_resolver.hpp).
+    virtual void count_answered_now(std::uint64_t /*answers*/) {}
 };
 
 }  // namespace dmarc

@@ -451,7 +451,10 @@ DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
     // One string serves as cache key (a type octet, then the name) and, past that octet, as
     // the name libunbound is asked for: one allocation on the cached path.
     auto key = presentation_name(name, static_cast<char>('0' + static_cast<int>(type)));
-    if (!key) return temperror("invalid query name: " + key.error().message);
+    if (!key) {
+        cache_hits_.fetch_add(1, std::memory_order_relaxed);  // answered without a query
+        return temperror("invalid query name: " + key.error().message);
+    }
     const Clock::time_point start = Clock::now();
     if (cache_) {
         if (auto hit = cache_->get(*key, start)) {
@@ -479,16 +482,14 @@ DnsResponse UnboundResolver::lookup(std::string_view name, RrType type) {
 
 std::optional<DnsResponse> UnboundResolver::lookup_now(std::string_view name, RrType type) {
     auto key = presentation_name(name, static_cast<char>('0' + static_cast<int>(type)));
-    if (!key) {
-        lookups_.fetch_add(1, std::memory_order_relaxed);
-        return temperror("invalid query name: " + key.error().message);
-    }
+    if (!key) return temperror("invalid query name: " + key.error().message);
     if (!cache_) return std::nullopt;
-    auto hit = cache_->get(*key, Clock::now());
-    if (!hit) return std::nullopt;
-    lookups_.fetch_add(1, std::memory_order_relaxed);
-    cache_hits_.fetch_add(1, std::memory_order_relaxed);
-    return hit;
+    return cache_->get(*key, Clock::now());
+}
+
+void UnboundResolver::count_answered_now(std::uint64_t answers) {
+    lookups_.fetch_add(answers, std::memory_order_relaxed);
+    cache_hits_.fetch_add(answers, std::memory_order_relaxed);
 }
 
 DnsStats UnboundResolver::stats() const noexcept {

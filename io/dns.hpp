@@ -51,8 +51,8 @@ struct DnsOptions {
 Result<std::vector<std::string>> parse_nameservers(std::string_view text);
 
 struct DnsStats {
-    std::uint64_t lookups = 0;     // calls to lookup()
-    std::uint64_t cache_hits = 0;  // answered from our cache
+    std::uint64_t lookups = 0;     // calls to lookup(), and lookup_now answers kept
+    std::uint64_t cache_hits = 0;  // answered without a query: our cache, or a bad name refused
     std::uint64_t upstream = 0;    // queries handed to libunbound
     std::uint64_t timeouts = 0;    // queries cut off at the deadline
 };
@@ -64,9 +64,10 @@ class UnboundResolver final : public DnsResolver {
     UnboundResolver& operator=(const UnboundResolver&) = delete;
 
     DnsResponse lookup(std::string_view name, RrType type) override;
-    // A cached answer (counted as a lookup and a hit) or a bad name's refusal; nullopt when
-    // only the upstream servers could answer.
+    // A cached answer or a bad name's refusal, counted only by count_answered_now; nullopt
+    // when only the upstream servers could answer.
     std::optional<DnsResponse> lookup_now(std::string_view name, RrType type) override;
+    void count_answered_now(std::uint64_t answers) override;
 
     DnsStats stats() const noexcept;
     // Entries now held: at most cache_entries rounded up to a multiple of the shard count (32).

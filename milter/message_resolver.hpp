@@ -26,10 +26,18 @@ class MessageResolver final : public DnsResolver {
     // message again on a thread that may wait.
     void set_no_wait(bool on) noexcept { no_wait_ = on; }
     bool would_block() const noexcept { return would_block_; }
+    // The decision made with these answers is kept: the inner resolver counts them now
+    // (DnsResolver::count_answered_now). A decision dropped at would_block() counts nothing.
+    void keep_answers() {
+        if (answered_now_ > 0) inner_.count_answered_now(std::exchange(answered_now_, 0));
+    }
 
     DnsResponse lookup(std::string_view name, RrType type) override {
         if (no_wait_) {
-            if (auto now = inner_.lookup_now(name, type)) return std::move(*now);
+            if (auto now = inner_.lookup_now(name, type)) {
+                ++answered_now_;
+                return std::move(*now);
+            }
             would_block_ = true;
             DnsResponse skipped = DnsResponse::make(DnsStatus::temperror);
             skipped.why = "not cached (decided again on a thread that may wait)";
@@ -61,6 +69,7 @@ class MessageResolver final : public DnsResolver {
     bool timed_out_ = false;  // one message is decided on one thread
     bool no_wait_ = false;
     bool would_block_ = false;
+    std::uint64_t answered_now_ = 0;  // lookup_now answers, not yet counted
 };
 
 }  // namespace dmarc::milter

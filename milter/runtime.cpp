@@ -375,15 +375,27 @@ void Runtime::finish_failure_reports(std::chrono::milliseconds timeout) noexcept
 
 std::string Runtime::stats_line() const {
     auto reports = failure_reporter_.counts();
+    std::string dns;
+#ifdef DMARC_MILTER_HAVE_UNBOUND
+    // The resolver's own counts (a TestDNSData zone has none): lookups, those answered without a
+    // query, queries sent upstream, and those cut off at DNSTimeout.
+    if (auto snap = current_.load()) {
+        if (const auto* unbound = dynamic_cast<const io::UnboundResolver*>(snap->dns.get())) {
+            const io::DnsStats s = unbound->stats();
+            dns = fmt::format(" dns_lookups={} dns_cache_hits={} dns_upstream={} dns_timeouts={}",
+                              s.lookups, s.cache_hits, s.upstream, s.timeouts);
+        }
+    }
+#endif
     return fmt::format(
         "stats: messages={} history_written={} history_failures={} internal_errors={} "
         "reloads={} reload_failures={} failure_reports_sent={} failure_reports_failed={} "
         "failure_reports_dropped={} failure_reports_rate_limited={} "
-        "failure_report_destinations_refused={} waited_on_dns={}",
+        "failure_report_destinations_refused={} waited_on_dns={}{}",
         counters_.messages.load(), counters_.history_written.load(),
         counters_.history_failures.load(), counters_.internal_errors.load(),
         counters_.reloads.load(), counters_.reload_failures.load(), reports.sent, reports.failed,
-        reports.dropped, reports.rate_limited, reports.refused, counters_.dns_waits.load());
+        reports.dropped, reports.rate_limited, reports.refused, counters_.dns_waits.load(), dns);
 }
 
 std::shared_ptr<const Snapshot> Runtime::snapshot() {

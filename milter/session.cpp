@@ -484,6 +484,7 @@ Status Session::on_eom(Actions& actions, bool may_wait) noexcept {
             // decide() only reads and looks up: a verdict made without an answer it needed is
             // dropped unseen, and the message stays as it was for the second call.
             if (dns.would_block()) return Status::would_block;
+            dns.keep_answers();
             if (headers_overflowed_) {
                 services_.log(
                     LogLevel::warning,

@@ -317,7 +317,7 @@ TEST_F(DnsIntegration, CachedAnswerNeedsNoServer) {
 
 // lookup_now (the milter's event thread): only what is at hand, never a query. Nothing before
 // the first lookup; afterwards the cached answer, positive or negative, in any letter case; a bad
-// name's refusal at once; and nothing at all with the cache switched off.
+// name's refusal at once; and nothing at all with the cache switched off. Counted only when kept.
 TEST_F(DnsIntegration, LookupNowAnswersFromTheCacheOnly) {
     auto dns = resolver();
     ASSERT_TRUE(dns);
@@ -328,6 +328,7 @@ TEST_F(DnsIntegration, LookupNowAnswersFromTheCacheOnly) {
     ASSERT_EQ(first.status, DnsStatus::answer) << first.why;
     ASSERT_EQ(dns->lookup("gone.dmarc-test.example", RrType::txt).status, DnsStatus::nxdomain);
     const auto upstream = dns->stats().upstream;
+    const auto before = dns->stats();
     auto now = dns->lookup_now("_DMARC.dmarc-test.EXAMPLE", RrType::txt);
     ASSERT_TRUE(now);
     EXPECT_EQ(now->status, DnsStatus::answer);
@@ -340,6 +341,13 @@ TEST_F(DnsIntegration, LookupNowAnswersFromTheCacheOnly) {
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->status, DnsStatus::temperror);
     EXPECT_EQ(dns->stats().upstream, upstream);
+    // lookup_now counts nothing until the caller keeps its answers (a message decided again
+    // after a miss would count them twice): then they are lookups answered without a query.
+    EXPECT_EQ(dns->stats().lookups, before.lookups);
+    EXPECT_EQ(dns->stats().cache_hits, before.cache_hits);
+    dns->count_answered_now(3);
+    EXPECT_EQ(dns->stats().lookups, before.lookups + 3);
+    EXPECT_EQ(dns->stats().cache_hits, before.cache_hits + 3);
 
     DnsOptions o = options();
     o.cache = false;

@@ -666,6 +666,20 @@ TEST_F(DaemonTest, MessageWaitingOnDnsHoldsUpNoOtherConnection) {
         EXPECT_NE(milter.log().find(ring ? "waited_on_dns=2" : "waited_on_dns=0"),
                   std::string::npos)
             << milter.log();
+        // And the resolver's own counts: queries sent to the silent server, cut off at
+        // DNSTimeout.
+        const std::string log = milter.log();
+        const auto field = [&](const std::string& name) -> std::optional<std::uint64_t> {
+            const auto at = log.rfind(" " + name + "=");
+            if (at == std::string::npos) return std::nullopt;
+            return std::strtoull(log.c_str() + at + name.size() + 2, nullptr, 10);
+        };
+        ASSERT_TRUE(field("dns_lookups") && field("dns_cache_hits") && field("dns_upstream") &&
+                    field("dns_timeouts"))
+            << log;
+        EXPECT_GE(*field("dns_upstream"), 1u) << log;
+        EXPECT_GE(*field("dns_timeouts"), 1u) << log;
+        EXPECT_GE(*field("dns_lookups"), *field("dns_upstream")) << log;
     }
     ::close(silent);
 }
