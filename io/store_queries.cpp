@@ -780,9 +780,24 @@ Result<void> set_web_user_role(const std::string& store_uri, const std::string& 
     auto db = open_migrated(store_uri);
     if (!db) return tl::unexpected(db.error());
     return in_transaction(**db, [&]() -> Result<void> {
-        auto rows = (*db)->query("SELECT id, scoped FROM web_users WHERE name = $1", {p(name)});
+        auto rows =
+            (*db)->query("SELECT id, scoped, role FROM web_users WHERE name = $1", {p(name)});
         if (!rows) return tl::unexpected(rows.error());
         if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
+        // The dashboard keeps someone who may manage it: the last admin who can sign in is
+        // not demoted (the store's owner would have to promote someone with the CLI again).
+        if (role == "viewer" && to_text(rows->front()[2]) == "admin") {
+            auto others = (*db)->query(
+                "SELECT COUNT(*) FROM web_users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
+                {p(to_int(rows->front()[0]))});
+            if (!others) return tl::unexpected(others.error());
+            if (others->empty() || to_int(others->front()[0]) == 0) {
+                return make_error(Errc::invalid_value,
+                                  name +
+                                      " is the last admin: make another user admin first "
+                                      "(user role OTHER admin, or user add OTHER --role admin)");
+            }
+        }
         // Refused rather than widened silently: who may see every domain is decided on its own.
         if (role == "admin" && flag(rows->front()[1])) {
             return make_error(Errc::invalid_value, name +

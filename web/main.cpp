@@ -79,7 +79,7 @@ DESCRIPTION
     those domains' reports (U-labels are stored as A-labels). `user domains NAME --all` lifts
     the scope, `--none` leaves the user seeing nothing. Admins are never scoped.
     `user role NAME admin|viewer` changes a user's role (a scoped viewer's scope must be lifted
-    before it can become admin). Role, scope and disabled state are read from the store on every
+    before it can become admin; the last admin is not demoted until another user is admin). Role, scope and disabled state are read from the store on every
     request: a change applies to sessions already logged in, at their next request.
 
 OPTIONS

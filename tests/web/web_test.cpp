@@ -2446,6 +2446,12 @@ TEST(WebBinary, UserRoleChangesARoleThroughTheCli) {
     };
     ASSERT_EQ(run("add boss --role admin").first, 0);
     ASSERT_EQ(run("add scoped --role viewer --domains good.example").first, 0);
+    // The last admin is not demoted: someone must be left who may manage the dashboard.
+    auto [last, last_out] = run("role boss viewer");
+    EXPECT_NE(last, 0) << last_out;
+    EXPECT_NE(last_out.find("boss is the last admin"), std::string::npos) << last_out;
+    EXPECT_EQ(user("boss")->role, "admin");
+    ASSERT_EQ(run("add deputy --role admin").first, 0);
     auto [demoted, demote_out] = run("role boss viewer");
     EXPECT_EQ(demoted, 0) << demote_out;
     EXPECT_NE(demote_out.find("user boss is viewer"), std::string::npos) << demote_out;
