@@ -269,56 +269,6 @@ TEST_F(ServerTest, QuitNewConnectionKeepsTheNegotiation) {
     EXPECT_EQ(r[0].code, 'y');
 }
 
-// A resolver with nothing at hand: every answer needs "the network" (the zone behind it).
-class UncachedResolver final : public DnsResolver {
-  public:
-    explicit UncachedResolver(std::shared_ptr<DnsResolver> zone) : zone_(std::move(zone)) {}
-    DnsResponse lookup(std::string_view name, RrType type) override {
-        ++lookups;
-        return zone_->lookup(name, type);
-    }
-    // The default: nothing promised without waiting.
-    int lookups = 0;
-
-  private:
-    std::shared_ptr<DnsResolver> zone_;
-};
-
-// An event thread (ring_server.cpp) feeds without waiting: an end-of-message that needs DNS
-// stops the feed at that packet with nothing shown (no reply, log line or history row), and
-// resume() on a thread that may wait gives exactly the replies a plain feed gives, then goes on
-// with the bytes that followed the end-of-message (here a quit).
-TEST_F(ServerTest, EndOfMessageThatNeedsDnsIsFinishedByResume) {
-    const std::string stream = postfix_message("bank.example", "203.0.113.99");
-    std::string whole;
-    {
-        ProtocolConnection c(services);
-        ASSERT_TRUE(c.feed(stream, whole));
-    }
-    const std::size_t lines_before = services.lines.size();
-    const int recorded_before = services.recorded;
-
-    auto snap = std::make_shared<Snapshot>(*services.current);
-    auto uncached = std::make_shared<UncachedResolver>(services.current->dns);
-    snap->dns = uncached;
-    services.current = snap;
-    ProtocolConnection c(services);
-    std::string out;
-    ASSERT_EQ(c.feed_no_wait(stream + packet('Q'), out), ProtocolConnection::Fed::blocked);
-    auto r = replies(out);
-    ASSERT_EQ(r.size(), 1u);  // the negotiation only
-    EXPECT_EQ(r[0].code, 'O');
-    EXPECT_EQ(uncached->lookups, 0);  // nothing waited for on the event thread
-    EXPECT_EQ(services.lines.size(), lines_before);
-    EXPECT_EQ(services.recorded, recorded_before);
-
-    EXPECT_FALSE(c.resume(out));  // decided, then the quit ends the connection
-    EXPECT_EQ(out, whole);
-    EXPECT_GT(uncached->lookups, 0);
-    EXPECT_EQ(services.recorded, recorded_before + 1);
-    EXPECT_EQ(services.started, services.finished);
-}
-
 // Answers lookup_now for the names in `at_hand` only, and counts as a resolver's statistics
 // would: a lookup() each, and the lookup_now answers a kept decision reports.
 class PartlyCachedResolver final : public DnsResolver {
@@ -341,6 +291,43 @@ class PartlyCachedResolver final : public DnsResolver {
     std::shared_ptr<DnsResolver> zone_;
     std::function<bool(std::string_view)> at_hand_;
 };
+
+// An event thread (ring_server.cpp) feeds without waiting: an end-of-message that needs DNS
+// stops the feed at that packet with nothing shown (no reply, log line or history row), and
+// resume() on a thread that may wait gives exactly the replies a plain feed gives, then goes on
+// with the bytes that followed the end-of-message (here a quit).
+TEST_F(ServerTest, EndOfMessageThatNeedsDnsIsFinishedByResume) {
+    const std::string stream = postfix_message("bank.example", "203.0.113.99");
+    std::string whole;
+    {
+        ProtocolConnection c(services);
+        ASSERT_TRUE(c.feed(stream, whole));
+    }
+    const std::size_t lines_before = services.lines.size();
+    const int recorded_before = services.recorded;
+
+    auto snap = std::make_shared<Snapshot>(*services.current);
+    // Nothing at hand: every answer needs "the network" (the zone behind it).
+    auto uncached = std::make_shared<PartlyCachedResolver>(services.current->dns,
+                                                           [](std::string_view) { return false; });
+    snap->dns = uncached;
+    services.current = snap;
+    ProtocolConnection c(services);
+    std::string out;
+    ASSERT_EQ(c.feed_no_wait(stream + packet('Q'), out), ProtocolConnection::Fed::blocked);
+    auto r = replies(out);
+    ASSERT_EQ(r.size(), 1u);  // the negotiation only
+    EXPECT_EQ(r[0].code, 'O');
+    EXPECT_EQ(uncached->counted, 0u);  // nothing waited for on the event thread
+    EXPECT_EQ(services.lines.size(), lines_before);
+    EXPECT_EQ(services.recorded, recorded_before);
+
+    EXPECT_FALSE(c.resume(out));  // decided, then the quit ends the connection
+    EXPECT_EQ(out, whole);
+    EXPECT_GT(uncached->counted, 0u);
+    EXPECT_EQ(services.recorded, recorded_before + 1);
+    EXPECT_EQ(services.started, services.finished);
+}
 
 // A message dropped at a missing answer and decided again counts each of its lookups once, as
 // a message decided in one go does (before, the answers taken at hand were counted twice).
