@@ -240,8 +240,18 @@ bool RateLimiter::allow(const std::string& address, std::int64_t now, std::uint3
     return true;
 }
 
-FailureReporter::FailureReporter(LogFn log, Clock now)
-    : log_(std::move(log)), now_(std::move(now)), redaction_key_(random_key()) {}
+std::vector<std::chrono::milliseconds> FailureReporter::default_retry_delays() {
+    using std::chrono::minutes;
+    return {minutes(1), minutes(5), minutes(15)};
+}
+
+FailureReporter::FailureReporter(LogFn log, Clock now, SnapshotFn current,
+                                 std::vector<std::chrono::milliseconds> retry_delays)
+    : log_(std::move(log)),
+      now_(std::move(now)),
+      current_(std::move(current)),
+      retry_delays_(std::move(retry_delays)),
+      redaction_key_(random_key()) {}
 
 FailureReporter::~FailureReporter() {
     {
@@ -286,11 +296,34 @@ FailureReportCounts FailureReporter::counts() const {
     return counts_;
 }
 
+void FailureReporter::promote_due(std::chrono::steady_clock::time_point now) {
+    for (auto it = delayed_.begin(); it != delayed_.end();) {
+        if (it->due <= now) {
+            queue_.push_back(std::move(it->job));
+            it = delayed_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 void FailureReporter::run() {
     std::unique_lock lock(mutex_);
     while (true) {
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) break;  // stopping, nothing left
+        promote_due(std::chrono::steady_clock::now());
+        if (queue_.empty()) {
+            if (stopping_) break;
+            const auto ready = [this] { return stopping_ || !queue_.empty(); };
+            if (delayed_.empty()) {
+                wake_.wait(lock, ready);
+            } else {
+                auto next = std::min_element(
+                    delayed_.begin(), delayed_.end(),
+                    [](const Delayed& a, const Delayed& b) { return a.due < b.due; });
+                wake_.wait_until(lock, next->due, ready);
+            }
+            continue;
+        }
         FailureReportJob job = std::move(queue_.front());
         queue_.pop_front();
         busy_ = true;
@@ -306,10 +339,23 @@ void FailureReporter::run() {
         busy_ = false;
         if (queue_.empty()) idle_.notify_all();
     }
+    if (!delayed_.empty()) {
+        counts_.dropped += delayed_.size();
+        log_(LogLevel::warning,
+             fmt::format("{} failure report(s) waiting to check a destination again not sent: "
+                         "stopping",
+                         delayed_.size()));
+        delayed_.clear();
+    }
 }
 
 void FailureReporter::send(const FailureReportJob& job) {
-    const Snapshot& snap = *job.snapshot;
+    // A later try reads the configuration and DNS of its own time (a reload may have come).
+    std::shared_ptr<const Snapshot> held = job.snapshot;
+    if (job.attempt > 0 && current_) {
+        if (auto now_snapshot = current_()) held = std::move(now_snapshot);
+    }
+    const Snapshot& snap = *held;
     const config::MilterConfig& config = snap.config;
     const Evaluation& evaluation = job.verdict.evaluation;
     const std::string qid =
@@ -322,9 +368,19 @@ void FailureReporter::send(const FailureReportJob& job) {
         std::optional<std::uint64_t> max_size;
     };
     std::vector<Target> targets;
+    std::vector<std::string> retry_uris;  // checks that met a DNS temperror, to try again
+    if (job.attempt > 0 && !config.failure_reports) {
+        log_(LogLevel::info,
+             fmt::format("{}: failure report not sent: FailureReports is off now", qid));
+        return;
+    }
     if (job.to_policy_domain && evaluation.published) {
         std::vector<std::string> uris;
-        for (const auto& uri : evaluation.published->ruf) uris.push_back(published_uri(uri));
+        if (job.attempt > 0) {
+            uris = job.retry_uris;
+        } else {
+            for (const auto& uri : evaluation.published->ruf) uris.push_back(published_uri(uri));
+        }
         std::unique_ptr<DmarcRecordFetcher> fetcher;
         std::unique_ptr<OrgDomainFinder> finder;
         if (snap.psl) {
@@ -335,10 +391,18 @@ void FailureReporter::send(const FailureReportJob& job) {
         }
         for (auto& d :
              resolve_report_destinations(evaluation.policy_domain, uris, *finder, *snap.dns)) {
+            if (d.status == DestinationStatus::temperror &&
+                static_cast<std::size_t>(job.attempt) < retry_delays_.size()) {
+                retry_uris.push_back(d.uri);
+                continue;
+            }
             if (d.status != DestinationStatus::deliver) {
                 ++add.refused;
-                log_(LogLevel::info, fmt::format("{}: failure report not sent to {}: {} ({})", qid,
-                                                 d.uri, to_string(d.status), d.detail));
+                log_(LogLevel::info,
+                     fmt::format("{}: failure report not sent to {}: {} ({}){}", qid, d.uri,
+                                 to_string(d.status), d.detail,
+                                 job.attempt > 0 ? fmt::format(", try {}", job.attempt + 1)
+                                                 : std::string()));
                 continue;
             }
             if (std::any_of(
@@ -360,7 +424,9 @@ void FailureReporter::send(const FailureReportJob& job) {
             targets.push_back(Target{d.address, d.max_size});
         }
     }
-    std::vector<std::string> bcc = config.failure_reports_bcc;
+    // FailureReportsBcc copies go with the first try only.
+    std::vector<std::string> bcc;
+    if (job.attempt == 0) bcc = config.failure_reports_bcc;
 
     const std::string host =
         job.envelope.mta_hostname.empty() ? local_host_name() : job.envelope.mta_hostname;
@@ -428,11 +494,45 @@ void FailureReporter::send(const FailureReportJob& job) {
         log_(LogLevel::error, fmt::format("{}: failure report: ReportCommand \"{}\" failed: {}",
                                           qid, config.report_command, sent.error().message));
     }
+    if (!retry_uris.empty()) defer(job, std::move(retry_uris), qid, add);
     std::lock_guard lock(mutex_);
     counts_.sent += add.sent;
     counts_.failed += add.failed;
     counts_.rate_limited += add.rate_limited;
     counts_.refused += add.refused;
+    counts_.deferred += add.deferred;
+}
+
+void FailureReporter::defer(const FailureReportJob& job, std::vector<std::string> uris,
+                            const std::string& qid, FailureReportCounts& add) {
+    const auto delay = retry_delays_[static_cast<std::size_t>(job.attempt)];
+    const std::string names = fmt::format("{}", fmt::join(uris, ", "));
+    {
+        std::lock_guard lock(mutex_);
+        if (delayed_.size() < kRetryCapacity && !stopping_) {
+            FailureReportJob later = job;
+            later.attempt = job.attempt + 1;
+            later.retry_uris = std::move(uris);
+            delayed_.push_back(Delayed{std::chrono::steady_clock::now() + delay, std::move(later)});
+            add.deferred += delayed_.back().job.retry_uris.size();
+        } else {
+            add.refused += uris.size();
+            uris.clear();
+        }
+    }
+    if (add.deferred > 0) {
+        wake_.notify_one();  // the worker's next wait ends at the earliest try
+        log_(LogLevel::info,
+             fmt::format("{}: failure report to {} delayed: its destination check met a DNS "
+                         "temperror; trying again in {:g} s (try {} of {})",
+                         qid, names, static_cast<double>(delay.count()) / 1000.0, job.attempt + 2,
+                         retry_delays_.size() + 1));
+    } else {
+        log_(LogLevel::warning,
+             fmt::format("{}: failure report not sent to {}: DNS temperror, and no later try "
+                         "(the milter is stopping, or {} reports already wait for one)",
+                         qid, names, kRetryCapacity));
+    }
 }
 
 }  // namespace dmarc::milter

@@ -179,7 +179,7 @@ Runtime::Runtime(Logger& logger, std::string config_path)
     : logger_(logger),
       config_path_(std::move(config_path)),
       failure_reporter_([this](LogLevel level, std::string_view line) { log(level, line); },
-                        [this] { return now(); }) {}
+                        [this] { return now(); }, [this] { return snapshot(); }) {}
 
 Runtime::~Runtime() {
     flush_history();
@@ -391,11 +391,13 @@ std::string Runtime::stats_line() const {
         "stats: messages={} history_written={} history_failures={} internal_errors={} "
         "reloads={} reload_failures={} failure_reports_sent={} failure_reports_failed={} "
         "failure_reports_dropped={} failure_reports_rate_limited={} "
-        "failure_report_destinations_refused={} waited_on_dns={}{}",
+        "failure_report_destinations_refused={} failure_report_destinations_deferred={} "
+        "waited_on_dns={}{}",
         counters_.messages.load(), counters_.history_written.load(),
         counters_.history_failures.load(), counters_.internal_errors.load(),
         counters_.reloads.load(), counters_.reload_failures.load(), reports.sent, reports.failed,
-        reports.dropped, reports.rate_limited, reports.refused, counters_.dns_waits.load(), dns);
+        reports.dropped, reports.rate_limited, reports.refused, reports.deferred,
+        counters_.dns_waits.load(), dns);
 }
 
 std::shared_ptr<const Snapshot> Runtime::snapshot() {
@@ -452,8 +454,9 @@ void Runtime::report_failure(const MessageVerdict& verdict, const Envelope& enve
         if (!snap) return;
         auto plan = plan_failure_report(verdict, snap->config);
         if (!plan.any()) return;
-        failure_reporter_.submit(FailureReportJob{verdict, envelope, headers, received,
-                                                  plan.to_policy_domain, std::move(snap)});
+        FailureReportJob job{verdict,         envelope, headers, received, plan.to_policy_domain,
+                             std::move(snap), 0,        {}};
+        failure_reporter_.submit(std::move(job));
     } catch (...) {
         count_internal_error();
     }

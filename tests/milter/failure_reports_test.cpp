@@ -4,12 +4,18 @@
 // that never touch mail; and the pieces (ReportCommand runner, rate limiter, NoReportsList).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/memory_resolver.hpp"
+#include "core/record.hpp"
 #include "milter/failure_reports.hpp"
 #include "tests/support/milter_client.hpp"
 #include "tests/support/milter_process.hpp"
@@ -127,6 +133,167 @@ TEST(FailureReportPlan, BccCopiesFollowOpenDmarcsGateButNeverForAReport) {
     v.evaluation.result = DmarcResult::fail;
     config.failure_reports = false;
     EXPECT_FALSE(plan_failure_report(v, config).any());
+}
+
+// ---- a destination check that met a DNS temperror is tried again --------------------------------
+
+// Answers from a zone, except that the authorisation record of reports.example for
+// spoofed.example (RFC 7489 §7.1) fails with a temperror the first `failures` times.
+class FlakyAuthorisation final : public DnsResolver {
+  public:
+    FlakyAuthorisation(MemoryResolver zone, int failures)
+        : zone_(std::move(zone)), failures_left_(failures) {}
+    DnsResponse lookup(std::string_view name, RrType type) override {
+        if (name == "spoofed.example._report._dmarc.reports.example" &&
+            failures_left_.fetch_sub(1) > 0) {
+            auto r = DnsResponse::make(DnsStatus::temperror);
+            r.why = "SERVFAIL (test)";
+            return r;
+        }
+        return zone_.lookup(name, type);
+    }
+
+  private:
+    MemoryResolver zone_;
+    std::atomic<int> failures_left_;
+};
+
+class FailureReportRetry : public ::testing::Test {
+  protected:
+    std::shared_ptr<Snapshot> snapshot(int failures) const {
+        auto zone = MemoryResolver::parse(
+            "spoofed.example._report._dmarc.reports.example TXT \"v=DMARC1\"\n");
+        EXPECT_TRUE(zone) << zone.error().message;
+        auto snap = std::make_shared<Snapshot>();
+        snap->config.failure_reports = true;
+        snap->config.failure_reports_bcc = {"copies@mx.example.net"};
+        snap->config.report_command =
+            "cat >> '" + reports().string() + "'; echo ===== >> '" + reports().string() + "'";
+        snap->dns = std::make_shared<FlakyAuthorisation>(*zone, failures);
+        return snap;
+    }
+    FailureReportJob job(std::shared_ptr<const Snapshot> snap) const {
+        FailureReportJob j;
+        MessageVerdict& v = j.verdict;
+        v.evaluated = true;
+        v.action = MilterAction::reject;
+        v.authserv_id = "mx.example.net";
+        Evaluation& e = v.evaluation;
+        e.result = DmarcResult::fail;
+        e.rfc5322_from_domain = "spoofed.example";
+        e.policy_domain = "spoofed.example";
+        e.policy_source = PolicySource::author;
+        e.published = *parse_dmarc_record("v=DMARC1; p=reject; ruf=mailto:ruf@reports.example");
+        e.applied_policy = Policy::reject;
+        v.spf = SpfAuthResult{"spoofed.example", SpfScope::mfrom, SpfResult::fail, false, ""};
+        j.envelope.client_ip = IpAddress::parse("203.0.113.99");
+        j.envelope.mail_from = "alice@spoofed.example";
+        j.envelope.rcpt_to = {"victim@mx.example.net"};
+        j.envelope.queue_id = "RETRY1";
+        j.envelope.mta_hostname = "mx.example.net";
+        j.headers = {{"From", "Alice <alice@spoofed.example>"}, {"Subject", "Your account"}};
+        j.arrival = 1700000000;
+        j.to_policy_domain = true;
+        j.snapshot = std::move(snap);
+        return j;
+    }
+    fs::path reports() const { return dir.path() / "reports.txt"; }
+    std::string read_reports() const {
+        return fs::exists(reports()) ? test_support::read_text_file(reports()) : std::string();
+    }
+    FailureReporter::LogFn logger() {
+        return [this](LogLevel, std::string_view line) {
+            std::lock_guard lock(log_mutex);
+            log += std::string(line) + "\n";
+        };
+    }
+    std::string logged() {
+        std::lock_guard lock(log_mutex);
+        return log;
+    }
+    // Polls until `done` holds or five seconds pass.
+    template <typename F>
+    static bool eventually(F done) {
+        for (int i = 0; i < 200; ++i) {
+            if (done()) return true;
+            std::this_thread::sleep_for(25ms);
+        }
+        return done();
+    }
+    test_support::MilterTempDir dir;
+    std::mutex log_mutex;
+    std::string log;
+};
+
+TEST_F(FailureReportRetry, ATemperrorDestinationIsTriedAgainWithoutTheCopy) {
+    FailureReporter reporter(logger(), [] { return std::int64_t{1700000001}; }, nullptr,
+                             {50ms, 50ms, 50ms});
+    ASSERT_TRUE(reporter.submit(job(snapshot(1))));
+    // The first try sends the FailureReportsBcc copy at once (in To: no ruf is left) and keeps
+    // the report for reports.example; the second try finds it authorised.
+    ASSERT_TRUE(eventually([&] { return reporter.counts().sent == 2; })) << logged();
+    const std::string all = read_reports();
+    const auto split = all.find("=====\n");
+    ASSERT_NE(split, std::string::npos) << all;
+    const std::string first = all.substr(0, split), second = all.substr(split + 6);
+    EXPECT_NE(first.find("To: copies@mx.example.net"), std::string::npos) << first;
+    EXPECT_EQ(first.find("ruf@reports.example"), std::string::npos) << first;
+    EXPECT_NE(second.find("To: ruf@reports.example"), std::string::npos) << second;
+    EXPECT_EQ(second.find("copies@mx.example.net"), std::string::npos) << second;
+    const auto counts = reporter.counts();
+    EXPECT_EQ(counts.deferred, 1U);
+    EXPECT_EQ(counts.refused, 0U);
+    EXPECT_NE(logged().find("RETRY1: failure report to mailto:ruf@reports.example delayed: its "
+                            "destination check met a DNS temperror; trying again in 0.05 s (try 2 "
+                            "of 4)"),
+              std::string::npos)
+        << logged();
+}
+
+TEST_F(FailureReportRetry, AfterTheLastTryTheDestinationIsGivenUp) {
+    FailureReporter reporter(logger(), [] { return std::int64_t{1700000001}; }, nullptr,
+                             {20ms, 20ms});
+    ASSERT_TRUE(reporter.submit(job(snapshot(1000))));
+    ASSERT_TRUE(eventually([&] { return reporter.counts().refused == 1; })) << logged();
+    ASSERT_TRUE(reporter.drain(5s));
+    const auto counts = reporter.counts();
+    EXPECT_EQ(counts.deferred, 2U);  // tries 2 and 3
+    EXPECT_EQ(counts.sent, 1U);      // the copy, with the first try
+    EXPECT_NE(logged().find("RETRY1: failure report not sent to mailto:ruf@reports.example: "
+                            "temperror (TXT spoofed.example._report._dmarc.reports.example: DNS "
+                            "temperror SERVFAIL (test)), try 3"),
+              std::string::npos)
+        << logged();
+}
+
+TEST_F(FailureReportRetry, ALaterTryReadsTheConfigurationOfItsTime) {
+    auto off = snapshot(0);
+    off->config.failure_reports = false;  // switched off by a reload after the first try
+    FailureReporter reporter(
+        logger(), [] { return std::int64_t{1700000001}; }, [off] { return off; }, {20ms});
+    ASSERT_TRUE(reporter.submit(job(snapshot(1))));
+    ASSERT_TRUE(eventually([&] {
+        return logged().find("RETRY1: failure report not sent: FailureReports is off now") !=
+               std::string::npos;
+    })) << logged();
+    EXPECT_EQ(reporter.counts().sent, 1U);  // the copy only
+    EXPECT_EQ(read_reports().find("To: ruf@reports.example"), std::string::npos);
+}
+
+TEST_F(FailureReportRetry, TriesStillWaitingAtStopAreCountedAndDoNotHoldTheStop) {
+    const auto started = std::chrono::steady_clock::now();
+    {
+        FailureReporter reporter(logger(), [] { return std::int64_t{1700000001}; }, nullptr,
+                                 {std::chrono::hours(1)});
+        ASSERT_TRUE(reporter.submit(job(snapshot(1000))));
+        ASSERT_TRUE(eventually([&] { return reporter.counts().deferred == 1; })) << logged();
+        ASSERT_TRUE(reporter.drain(5s));  // a waiting try is not waited for
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_NE(logged().find("1 failure report(s) waiting to check a destination again not sent: "
+                            "stopping"),
+              std::string::npos)
+        << logged();
 }
 
 // ---- the daemon -----------------------------------------------------------------------------
