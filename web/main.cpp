@@ -8,8 +8,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -358,12 +360,14 @@ int serve(WebConfig& config) {
     std::fflush(stdout);
     // The first visit's aggregates, computed while nobody waits (seconds on a large store); a
     // request arriving meanwhile shares the computation under way.
-    std::thread warm([&app, cache = config.cache_seconds] {
+    std::atomic<bool> stopping{false};
+    std::thread warm([&app, &stopping, cache = config.cache_seconds] {
         if (cache <= 0) return;
         const auto started = std::chrono::steady_clock::now();
         app.warm(std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
-                     .count());
+                     .count(),
+                 &stopping);
         std::fprintf(
             stderr, "dmarc-web: caches warmed in %.1f s\n",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -371,6 +375,7 @@ int serve(WebConfig& config) {
     int received = 0;
     sigwait(&signals, &received);
     std::fprintf(stderr, "dmarc-web: signal %d, stopping\n", received);
+    stopping = true;
     (*server)->stop();
     warm.join();
     return 0;
