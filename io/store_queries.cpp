@@ -772,6 +772,25 @@ Result<void> set_web_user_scope(const std::string& store_uri, const std::string&
     });
 }
 
+namespace {
+
+// Ok when an enabled admin other than `user_id` remains; the error names `name` otherwise.
+Result<void> keep_an_admin(sql::Connection& db, std::int64_t user_id, const std::string& name) {
+    auto others = db.query(
+        "SELECT COUNT(*) FROM web_users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
+        {p(user_id)});
+    if (!others) return tl::unexpected(others.error());
+    if (others->empty() || to_int(others->front()[0]) == 0) {
+        return make_error(Errc::invalid_value,
+                          name +
+                              " is the last admin: make another user admin first "
+                              "(user role OTHER admin, or user add OTHER --role admin)");
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
                                const std::string& role) {
     if (role != "admin" && role != "viewer") {
@@ -787,16 +806,8 @@ Result<void> set_web_user_role(const std::string& store_uri, const std::string& 
         // The dashboard keeps someone who may manage it: the last admin who can sign in is
         // not demoted (the store's owner would have to promote someone with the CLI again).
         if (role == "viewer" && to_text(rows->front()[2]) == "admin") {
-            auto others = (*db)->query(
-                "SELECT COUNT(*) FROM web_users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
-                {p(to_int(rows->front()[0]))});
-            if (!others) return tl::unexpected(others.error());
-            if (others->empty() || to_int(others->front()[0]) == 0) {
-                return make_error(Errc::invalid_value,
-                                  name +
-                                      " is the last admin: make another user admin first "
-                                      "(user role OTHER admin, or user add OTHER --role admin)");
-            }
+            auto kept = keep_an_admin(**db, to_int(rows->front()[0]), name);
+            if (!kept) return kept;
         }
         // Refused rather than widened silently: who may see every domain is decided on its own.
         if (role == "admin" && flag(rows->front()[1])) {
@@ -820,6 +831,55 @@ Result<void> set_web_user_password(const std::string& store_uri, const std::stri
     if (!rows) return tl::unexpected(rows.error());
     if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
     return {};
+}
+
+Result<void> set_web_user_disabled(const std::string& store_uri, const std::string& name,
+                                   bool disabled) {
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    return in_transaction(**db, [&]() -> Result<void> {
+        auto rows =
+            (*db)->query("SELECT id, role, disabled FROM web_users WHERE name = $1", {p(name)});
+        if (!rows) return tl::unexpected(rows.error());
+        if (rows->empty()) return make_error(Errc::not_found, "no such user: " + name);
+        const std::int64_t id = to_int(rows->front()[0]);
+        // Disabling an admin who can sign in must leave another one who can.
+        if (disabled && to_text(rows->front()[1]) == "admin" && !flag(rows->front()[2])) {
+            auto kept = keep_an_admin(**db, id, name);
+            if (!kept) return kept;
+        }
+        return (*db)->exec("UPDATE web_users SET disabled = $1 WHERE id = $2",
+                           {p(std::int64_t{disabled ? 1 : 0}), p(id)});
+    });
+}
+
+Result<std::vector<WebUserListing>> list_web_users(const std::string& store_uri) {
+    auto db = open_migrated(store_uri);
+    if (!db) return tl::unexpected(db.error());
+    // Byte order on both backends, as the CLI stores and prints names and domains.
+    const std::string c = (*db)->postgres() ? " COLLATE \"C\"" : "";
+    auto rows = (*db)->query(
+        "SELECT id, name, role, disabled, scoped, created FROM web_users ORDER BY name" + c, {});
+    if (!rows) return tl::unexpected(rows.error());
+    auto domains = (*db)->query(
+        "SELECT user_id, domain FROM web_user_domains ORDER BY user_id, domain" + c, {});
+    if (!domains) return tl::unexpected(domains.error());
+    std::vector<WebUserListing> out;
+    for (const auto& r : *rows) {
+        WebUserListing u;
+        u.name = to_text(r[1]);
+        u.role = to_text(r[2]);
+        u.disabled = flag(r[3]);
+        u.scope.all = !flag(r[4]);
+        u.created = to_int(r[5]);
+        if (!u.scope.all) {
+            for (const auto& d : *domains) {
+                if (to_int(d[0]) == to_int(r[0])) u.scope.domains.push_back(to_text(d[1]));
+            }
+        }
+        out.push_back(std::move(u));
+    }
+    return out;
 }
 
 }  // namespace dmarc::io

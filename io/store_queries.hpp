@@ -236,5 +236,18 @@ Result<void> set_web_user_scope(const std::string& store_uri, const std::string&
 // made admin (admins see every domain: lift the scope first).
 Result<void> set_web_user_role(const std::string& store_uri, const std::string& name,
                                const std::string& role);
+// Disables a user (no login; live sessions end at their next request) or enables it again.
+// Fails if the name is unknown, and for the last enabled admin (the dashboard keeps someone who
+// may manage it).
+Result<void> set_web_user_disabled(const std::string& store_uri, const std::string& name,
+                                   bool disabled);
+// Every user, by name (byte order), with its scope; for `dmarc-web user list`.
+struct WebUserListing {
+    std::string name, role;
+    bool disabled = false;
+    DomainScope scope;
+    std::int64_t created = 0;
+};
+Result<std::vector<WebUserListing>> list_web_users(const std::string& store_uri);
 
 }  // namespace dmarc::io

@@ -68,6 +68,8 @@ SYNOPSIS
     dmarc-web [-c FILE] user passwd NAME [--store PATH] [--generate-password]
     dmarc-web [-c FILE] user domains NAME D[,D...]|--all|--none [--store PATH]
     dmarc-web [-c FILE] user role NAME admin|viewer [--store PATH]
+    dmarc-web [-c FILE] user disable|enable NAME [--store PATH]
+    dmarc-web [-c FILE] user list [--store PATH]
 
 DESCRIPTION
     Serves the dashboard (overview, messages, domains, sources) and its JSON API over HTTP/1.1
@@ -81,8 +83,12 @@ DESCRIPTION
     those domains' reports (U-labels are stored as A-labels). `user domains NAME --all` lifts
     the scope, `--none` leaves the user seeing nothing. Admins are never scoped.
     `user role NAME admin|viewer` changes a user's role (a scoped viewer's scope must be lifted
-    before it can become admin; the last admin is not demoted until another user is admin). Role, scope and disabled state are read from the store on every
-    request: a change applies to sessions already logged in, at their next request.
+    before it can become admin; the last admin is not demoted until another user is admin).
+    `user disable NAME` takes a user's access away (`user enable NAME` gives it back; the last
+    admin who can sign in is not disabled). `user list` prints one line per user: name, role,
+    enabled or disabled, its domains (all, none or the list) and when it was added. Role, scope
+    and disabled state are read from the store on every request: a change applies to sessions
+    already logged in, at their next request.
 
 OPTIONS
     -c FILE               settings file: WebListen, WebTLSCertificateFile, WebTLSKeyFile,
@@ -187,7 +193,43 @@ int role_command(const std::string& name, const std::string& role, const WebConf
     return 0;
 }
 
+// `user list`: one line per user, by name: NAME ROLE enabled|disabled all|DOMAIN,... CREATED.
+int list_command(const std::vector<std::string>& args, WebConfig& config) {
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i] == "--store" && i + 1 < args.size()) {
+            config.store = store_path(args[++i]);
+        } else {
+            return usage();
+        }
+    }
+    auto users = io::list_web_users(config.store);
+    if (!users) return user_change_failed(users.error());
+    for (const auto& u : *users) {
+        std::string scope = u.scope.all ? "all" : "";
+        for (const auto& d : u.scope.domains) scope += (scope.empty() ? "" : ",") + d;
+        if (!u.scope.all && scope.empty()) scope = "none";
+        std::time_t created = u.created;
+        std::tm utc{};
+        char when[32] = "-";
+        if (::gmtime_r(&created, &utc) != nullptr) {
+            std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
+        }
+        std::printf("%s %s %s %s %s\n", u.name.c_str(), u.role.c_str(),
+                    u.disabled ? "disabled" : "enabled", scope.c_str(), when);
+    }
+    return 0;
+}
+
+int enable_command(const std::string& name, bool enable, WebConfig& config) {
+    auto r = io::set_web_user_disabled(config.store, name, !enable);
+    if (!r) return user_change_failed(r.error());
+    std::fprintf(stderr, "dmarc-web: user %s %s\n", name.c_str(),
+                 enable ? "enabled" : "disabled: its sessions end at their next request");
+    return 0;
+}
+
 int user_command(std::vector<std::string> args, WebConfig& config) {
+    if (!args.empty() && args[0] == "list") return list_command(args, config);
     if (args.size() < 2) return usage();
     const std::string verb = args[0];
     const std::string name = args[1];
@@ -216,13 +258,16 @@ int user_command(std::vector<std::string> args, WebConfig& config) {
             return usage();
         }
     }
-    if ((verb != "add" && verb != "passwd" && verb != "domains" && verb != "role") ||
+    if ((verb != "add" && verb != "passwd" && verb != "domains" && verb != "role" &&
+         verb != "disable" && verb != "enable") ||
         !valid_user_name(name)) {
         std::fprintf(stderr, "dmarc-web: user names are 1-64 of A-Z a-z 0-9 . _ - @\n");
         return usage();
     }
     if (verb == "domains") return domains_command(name, domains, all, none, config);
     if (verb == "role") return role_command(name, role, config);
+    if (verb == "disable" || verb == "enable")
+        return enable_command(name, verb == "enable", config);
     if (verb == "add" && role != "admin" && role != "viewer") {
         std::fprintf(stderr, "dmarc-web: --role admin or --role viewer is required\n");
         return kExitUsage;

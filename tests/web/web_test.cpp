@@ -1078,6 +1078,55 @@ TEST_P(WebServerTest, ResendNeedsAnAdminAndTheCsrfTokenThenQueuesTheDeliveries) 
 // The role is read from the store on every request, as the scope is: an admin demoted with
 // `dmarc-web user role` is refused the admin-only changes at its very next request, on the same
 // session (no new login), and /api/me and the pages say so; promoted back, it may again.
+// `user disable`: someone who left loses the dashboard at once: a live session ends at its next
+// request and the password no longer logs in; `user enable` gives access back. The last admin
+// who can sign in is never disabled (on both backends).
+TEST_P(WebServerTest, ADisabledUserIsLoggedOutAtItsNextRequest) {
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(store_path_, "leaver", "viewer", *hash, now_seconds()));
+    const std::string leaver = login("leaver", kAdminPassword);
+    ASSERT_FALSE(leaver.empty());
+    EXPECT_EQ(request("GET", "/api/me", leaver).status, 200u);
+    ASSERT_TRUE(io::set_web_user_disabled(store_path_, "leaver", true));
+    EXPECT_EQ(request("GET", "/api/me", leaver).status, 401u);
+    EXPECT_EQ(request("GET", "/", leaver).status, 303u);  // to /login
+    EXPECT_TRUE(login("leaver", kAdminPassword).empty());
+    ASSERT_TRUE(io::set_web_user_disabled(store_path_, "leaver", false));
+    const std::string back = login("leaver", kAdminPassword);
+    ASSERT_FALSE(back.empty());
+    EXPECT_EQ(request("GET", "/api/me", back).status, 200u);
+    auto listed = io::list_web_users(store_path_);
+    ASSERT_TRUE(listed) << listed.error().message;
+    bool seen = false;
+    for (const auto& u : *listed) {
+        if (u.name == "leaver") seen = u.role == "viewer" && !u.disabled && u.scope.all;
+    }
+    EXPECT_TRUE(seen);
+
+    // Disabling every enabled admin in turn: the last one is refused, whatever other tests added.
+    std::vector<std::string> disabled;
+    for (const auto& u : *listed) {
+        if (u.role != "admin" || u.disabled) continue;
+        auto r = io::set_web_user_disabled(store_path_, u.name, true);
+        if (r) {
+            disabled.push_back(u.name);
+            continue;
+        }
+        EXPECT_EQ(r.error().code, Errc::invalid_value);
+        EXPECT_NE(r.error().message.find(u.name + " is the last admin"), std::string::npos)
+            << r.error().message;
+    }
+    auto after = io::list_web_users(store_path_);
+    ASSERT_TRUE(after);
+    int enabled_admins = 0;
+    for (const auto& u : *after) enabled_admins += u.role == "admin" && !u.disabled;
+    EXPECT_EQ(enabled_admins, 1);
+    for (const auto& name : disabled) {
+        ASSERT_TRUE(io::set_web_user_disabled(store_path_, name, false));  // as before the test
+    }
+}
+
 TEST_P(WebServerTest, ARoleChangeAppliesToALiveSessionAtItsNextRequest) {
     auto hash = hash_password(kAdminPassword);
     ASSERT_TRUE(hash);
@@ -2531,6 +2580,76 @@ TEST(WebBinary, UserRoleChangesARoleThroughTheCli) {
     EXPECT_EQ(run("domains scoped --all").first, 0);
     EXPECT_EQ(run("role scoped admin").first, 0);
     EXPECT_EQ(user("scoped")->role, "admin");
+    fs::remove_all(dir);
+}
+
+// `user disable|enable NAME` and `user list` through the binary: the last enabled admin is not
+// disabled, an unknown user is refused, `user passwd` enables again, and the list shows each
+// user's role, state and scope.
+TEST(WebBinary, UserDisableEnableAndListThroughTheCli) {
+    ASSERT_TRUE(crypto_init());
+    auto dir = fs::temp_directory_path() / ("dmarc-web-disable-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string store = (dir / "store.db").string();
+    auto run = [&](const std::string& args) { return run_user_command(args, store); };
+    auto disabled = [&](const std::string& name) -> std::optional<bool> {
+        auto reader = io::StoreReader::open(store, 1);
+        EXPECT_TRUE(reader) << reader.error().message;
+        if (!reader) return std::nullopt;
+        auto found = (*reader)->find_user(name);
+        if (!found || !*found) return std::nullopt;
+        return (**found).disabled;
+    };
+    ASSERT_EQ(run("add boss --role admin").first, 0);
+    ASSERT_EQ(run("add vera --role viewer").first, 0);
+    ASSERT_EQ(run("add sam --role viewer --domains good.example,bad.example").first, 0);
+    ASSERT_EQ(run("add nobody --role viewer --domains good.example").first, 0);
+    ASSERT_EQ(run("domains nobody --none").first, 0);
+
+    auto [last, last_out] = run("disable boss");
+    EXPECT_NE(last, 0) << last_out;
+    EXPECT_NE(last_out.find("boss is the last admin"), std::string::npos) << last_out;
+    EXPECT_EQ(disabled("boss"), false);
+
+    auto [off, off_out] = run("disable vera");
+    EXPECT_EQ(off, 0) << off_out;
+    EXPECT_NE(off_out.find("user vera disabled"), std::string::npos) << off_out;
+    EXPECT_EQ(disabled("vera"), true);
+
+    auto [listed, list_out] = run("list");
+    EXPECT_EQ(listed, 0) << list_out;
+    std::vector<std::string> lines;
+    std::istringstream in(list_out);
+    for (std::string line; std::getline(in, line);) {
+        // NAME ROLE STATE SCOPE CREATED: the time is checked for its shape only.
+        const auto at = line.rfind(' ');
+        ASSERT_NE(at, std::string::npos) << line;
+        EXPECT_EQ(line.size() - at - 1, 20u) << line;  // 2026-11-30T21:45:00Z
+        EXPECT_EQ(line.back(), 'Z') << line;
+        lines.push_back(line.substr(0, at));
+    }
+    EXPECT_EQ(lines,
+              (std::vector<std::string>{"boss admin enabled all", "nobody viewer enabled none",
+                                        "sam viewer enabled bad.example,good.example",
+                                        "vera viewer disabled all"}))
+        << list_out;
+
+    EXPECT_EQ(run("enable vera").first, 0);
+    EXPECT_EQ(disabled("vera"), false);
+    ASSERT_EQ(run("add deputy --role admin").first, 0);
+    EXPECT_EQ(run("disable boss").first, 0);  // deputy can still sign in
+    auto [kept, kept_out] = run("disable deputy");
+    EXPECT_NE(kept, 0) << kept_out;
+    EXPECT_NE(kept_out.find("deputy is the last admin"), std::string::npos) << kept_out;
+    EXPECT_EQ(run("passwd boss").first, 0);  // a new password enables the user again
+    EXPECT_EQ(disabled("boss"), false);
+    for (const char* bad : {"disable nobody-here", "enable", "disable vera extra", "list extra"}) {
+        auto [status, out] = run(bad);
+        EXPECT_NE(status, 0) << bad;
+        EXPECT_TRUE(out.find("dmarc-web:") != std::string::npos || out.starts_with("usage:"))
+            << bad << ": " << out;
+    }
     fs::remove_all(dir);
 }
 
