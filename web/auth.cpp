@@ -60,8 +60,18 @@ bool tokens_equal(std::string_view a, std::string_view b) noexcept {
     return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-Session SessionStore::create(std::string user, std::int64_t now) {
-    Session s{random_token(), random_token(), std::move(user), now, now};
+std::string credential_tag(std::string_view password_hash) {
+    unsigned char digest[16];
+    crypto_generichash(digest, sizeof(digest),
+                       reinterpret_cast<const unsigned char*>(password_hash.data()),
+                       password_hash.size(), nullptr, 0);
+    char hex[sizeof(digest) * 2 + 1];
+    sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+    return hex;
+}
+
+Session SessionStore::create(std::string user, std::int64_t now, std::string credential) {
+    Session s{random_token(), random_token(), std::move(user), now, now, std::move(credential)};
     std::lock_guard lock(mutex_);
     if (sessions_.size() >= kMaxSessions) {
         // Drop expired ones first; if still full, the least recently used.

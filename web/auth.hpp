@@ -26,6 +26,9 @@ void verify_dummy(std::string_view password) noexcept;
 
 // `bytes` random bytes as lower-case hex.
 std::string random_token(std::size_t bytes = 32);
+// A short tag (BLAKE2b-128, hex) of a stored password hash: a session keeps the tag of the hash
+// it logged in with, so a new password (`user passwd`) ends the sessions opened with the old.
+std::string credential_tag(std::string_view password_hash);
 // A password to print once for a new user: 20 characters from a 56-symbol alphabet (~116 bits).
 std::string generate_password();
 // Constant-time comparison (sodium_memcmp) of two tokens; false on different lengths.
@@ -39,6 +42,7 @@ struct Session {
     std::string user;
     std::int64_t created = 0;
     std::int64_t last_seen = 0;
+    std::string credential;  // credential_tag at login; empty: not tied to a password
 };
 
 class SessionStore {
@@ -47,7 +51,7 @@ class SessionStore {
     static constexpr std::int64_t kAbsoluteSeconds = 24 * 3600;
     static constexpr std::size_t kMaxSessions = 10000;
 
-    Session create(std::string user, std::int64_t now);
+    Session create(std::string user, std::int64_t now, std::string credential = {});
     // The live session for this id (touching its idle timer), or nullopt.
     std::optional<Session> find(const std::string& id, std::int64_t now);
     void remove(const std::string& id);

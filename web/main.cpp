@@ -4,6 +4,8 @@
 //   dmarc-web user passwd NAME [--store PATH] [--generate-password]
 //   dmarc-web user domains NAME DOMAIN[,DOMAIN...]|--all|--none [--store PATH]
 //   dmarc-web user role NAME admin|viewer [--store PATH]
+//   dmarc-web user disable|enable NAME [--store PATH]
+//   dmarc-web user list [--store PATH]
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
@@ -50,6 +52,8 @@ int usage() {
                  "       dmarc-web user passwd NAME [--store PATH] [--generate-password]\n"
                  "       dmarc-web user domains NAME D[,D...]|--all|--none [--store PATH]\n"
                  "       dmarc-web user role NAME admin|viewer [--store PATH]\n"
+                 "       dmarc-web user disable|enable NAME [--store PATH]\n"
+                 "       dmarc-web user list [--store PATH]\n"
                  "The password is read from standard input (one line), or asked twice on a "
                  "terminal.\n");
     return kExitUsage;
@@ -77,7 +81,8 @@ DESCRIPTION
     read-only, or PostgreSQL sessions with default_transaction_read_only). Every page needs a
     login; users are admin or viewer, with argon2id passwords. `user add` and `user passwd`
     read the password from standard input (one line; asked twice on a terminal) or print a
-    generated one once with --generate-password; they open the store read-write.
+    generated one once with --generate-password; they open the store read-write. A new
+    password ends the user's sessions opened with the old one, at their next request.
     A viewer added with --domains, or changed with `user domains`, is scoped: it sees only the
     messages whose RFC5322.From or policy domain is one of those domains or a subdomain, and
     those domains' reports (U-labels are stored as A-labels). `user domains NAME --all` lifts

@@ -543,7 +543,8 @@ Response App::login_post(const Request& request) {
     if (auto old = request.cookies.find(kSessionCookie); old != request.cookies.end()) {
         sessions_.remove(old->second);
     }
-    Session s = sessions_.create((*found)->name, request.now);
+    Session s =
+        sessions_.create((*found)->name, request.now, credential_tag((*found)->password_hash));
     Response r = Response::redirect("/");
     r.user = s.user;
     r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, s.id, "/", request.tls, -1));
@@ -777,7 +778,8 @@ Response App::route(const Request& request) {
     const bool api = path.starts_with("/api/");
     // The user as the store has it now: a role or scope changed by `dmarc-web user role` or
     // `user domains` applies to live sessions at once (authorisation below uses `user`, never
-    // what was true at login), and a user that is gone or disabled is logged out.
+    // what was true at login), and a user that is gone or disabled, or whose password changed
+    // since this session logged in (`user passwd`), is logged out.
     std::optional<io::WebUser> user;
     if (session) {
         auto found = store_.find_user(session->user);
@@ -785,7 +787,9 @@ Response App::route(const Request& request) {
             return api ? json_error(503, "store unavailable")
                        : Response::plain(503, "store unavailable");
         }
-        if (!*found || (*found)->disabled) {
+        if (!*found || (*found)->disabled ||
+            (!session->credential.empty() &&
+             session->credential != credential_tag((*found)->password_hash))) {
             sessions_.remove(session->id);
             session.reset();
         } else {

@@ -1127,6 +1127,29 @@ TEST_P(WebServerTest, ADisabledUserIsLoggedOutAtItsNextRequest) {
     }
 }
 
+// `user passwd`: a new password ends the sessions opened with the old one (a stolen session
+// or a shared password is cut off by changing it); the new password logs in, the old does not.
+TEST_P(WebServerTest, ANewPasswordEndsTheSessionsOpenedWithTheOldOne) {
+    auto hash = hash_password(kAdminPassword);
+    ASSERT_TRUE(hash);
+    ASSERT_TRUE(io::add_web_user(store_path_, "mover", "viewer", *hash, now_seconds()));
+    const std::string first = login("mover", kAdminPassword);
+    const std::string second = login("mover", kAdminPassword);
+    ASSERT_FALSE(first.empty());
+    ASSERT_FALSE(second.empty());
+    EXPECT_EQ(request("GET", "/api/me", first).status, 200u);
+    const std::string new_password = "another long password 2";
+    auto new_hash = hash_password(new_password);
+    ASSERT_TRUE(new_hash);
+    ASSERT_TRUE(io::set_web_user_password(store_path_, "mover", *new_hash));
+    EXPECT_EQ(request("GET", "/api/me", first).status, 401u);
+    EXPECT_EQ(request("GET", "/", second).status, 303u);  // to /login
+    const std::string fresh = login("mover", new_password);
+    ASSERT_FALSE(fresh.empty());
+    EXPECT_EQ(request("GET", "/api/me", fresh).status, 200u);
+    EXPECT_EQ(request("GET", "/api/me", fresh).status, 200u);  // stays logged in
+}
+
 TEST_P(WebServerTest, ARoleChangeAppliesToALiveSessionAtItsNextRequest) {
     auto hash = hash_password(kAdminPassword);
     ASSERT_TRUE(hash);
