@@ -65,6 +65,9 @@ struct Overview {
     std::int64_t disposition_none = 0, disposition_quarantine = 0, disposition_reject = 0,
                  disposition_pass = 0;
     std::int64_t bucket_seconds = 86400;
+    // When the store was asked (set by the dashboard's cache): an older answer is shown with its
+    // time while a newer one is computed. 0: unknown.
+    std::int64_t computed_at = 0;
     std::vector<DayPoint> series;
     std::vector<DomainStats> domains;          // top by volume
     std::vector<SourceStats> failing_sources;  // top by failures

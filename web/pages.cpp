@@ -325,8 +325,19 @@ Html series_chart(const std::vector<io::DayPoint>& series, std::int64_t bucket_s
     return h + Html("</svg>");
 }
 
-Html overview_page(const io::Overview& o, const FilterForm& form) {
+Html overview_page(const io::Overview& o, const FilterForm& form, std::int64_t now) {
     Html h = filter_form(form, "/", false);
+    if (o.computed_at > 0 && now - o.computed_at >= 120) {
+        std::time_t at = o.computed_at;
+        std::tm utc{};
+        char when[32] = "";
+        if (::gmtime_r(&at, &utc) != nullptr) {
+            std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &utc);
+        }
+        h += Html("<p class=\"muted stale\">Figures as of ") + Html::text(when) + Html(" (") +
+             Html::number((now - o.computed_at) / 60) +
+             Html(" minutes ago); newer ones are being computed: reload in a moment.</p>");
+    }
     h += Html("<section class=\"kpis\">") +
          kpi(Html("Messages"), Html::number(o.messages), Html("in the period")) +
          kpi(Html("DMARC pass"), Html::percent(o.dmarc_pass, o.messages) + Html(" %"),

@@ -28,7 +28,9 @@ std::string utc_date(std::int64_t epoch);  // "2026-11-29"
 
 Html layout(const PageContext& context, const Html& title, const Html& body);
 Html login_page(std::string_view login_token, std::string_view error);
-Html overview_page(const io::Overview& overview, const FilterForm& form);
+// `now`: an answer computed over two minutes before it says so, with its time (the cache shows it
+// while it computes a newer one).
+Html overview_page(const io::Overview& overview, const FilterForm& form, std::int64_t now);
 Html messages_page(const io::MessagePage& page, const FilterForm& form);
 Html message_detail_page(const io::MessageDetail& detail);
 Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form);

@@ -417,8 +417,10 @@ Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterFor
     const std::string window =
         std::to_string(form.filter.from) + "-" + std::to_string(form.filter.to);
     // By value: in the background the computation may outlive this request.
-    return overview_cache_.get(form.cache_key(), window, now, [this, filter = form.filter] {
-        return store_.overview(filter, options_.top_n);
+    return overview_cache_.get(form.cache_key(), window, now, [this, filter = form.filter, now] {
+        auto o = store_.overview(filter, options_.top_n);
+        if (o) o->computed_at = now;
+        return o;
     });
 }
 
@@ -876,12 +878,14 @@ Response App::route(const Request& request) {
                                            {"reject", o->disposition_reject},
                                            {"pass", o->disposition_pass}}},
                                          {"bucket_seconds", o->bucket_seconds},
+                                         {"computed_at", o->computed_at},
                                          {"series", series},
                                          {"domains", domains},
                                          {"failing_sources", sources}}));
         }
         context.active = "overview";
-        return finish(html_response(layout(context, Html("Overview"), overview_page(*o, *form))));
+        return finish(html_response(
+            layout(context, Html("Overview"), overview_page(*o, *form, request.now))));
     }
     if (path == "/messages" || path == "/api/messages") {
         auto form = parse_filter(request, scope);

@@ -2374,6 +2374,35 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     EXPECT_EQ(messages("/api/overview?period=30d"), 1);
     EXPECT_EQ(messages("/api/overview?period=90d"), 2);  // OLD1 and NEW1
     EXPECT_EQ(messages("/api/overview?period=all"), 4);  // not warmed: computed at this visit
+
+    // Three hours on, the warmed answer is shown at once, with its time, while the cache's
+    // thread computes a newer one; the next visits get that.
+    const std::int64_t later = now + 3 * 3600;
+    auto get = [&](const std::string& target) {
+        Request r;
+        r.method = "GET";
+        EXPECT_TRUE(fill_target(r, target));
+        r.client_ip = "127.0.0.1";
+        r.host = "127.0.0.1";
+        r.local_ip = "127.0.0.1";
+        r.now = later;
+        r.cookies[kSessionCookie] = session.id;
+        Response response = app.handle(r);
+        EXPECT_EQ(response.status, 200u) << target;
+        return response.body;
+    };
+    const std::string stale = get("/?period=90d");
+    EXPECT_NE(stale.find("Figures as of "), std::string::npos) << stale;
+    EXPECT_NE(stale.find(" (180 minutes ago); newer ones are being computed"), std::string::npos);
+    json refreshed;
+    for (int i = 0; i < 100; ++i) {
+        refreshed = json::parse(get("/api/overview?period=90d"));
+        if (refreshed["computed_at"] == later) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(refreshed["computed_at"], later);
+    EXPECT_EQ(refreshed["messages"], 4);
+    EXPECT_EQ(get("/?period=90d").find("Figures as of"), std::string::npos);
     fs::remove_all(dir);
 }
 
