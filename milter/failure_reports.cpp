@@ -310,7 +310,7 @@ void FailureReporter::promote_due(std::chrono::steady_clock::time_point now) {
 void FailureReporter::run() {
     std::unique_lock lock(mutex_);
     while (true) {
-        promote_due(std::chrono::steady_clock::now());
+        if (!stopping_) promote_due(std::chrono::steady_clock::now());  // stopping: given up
         if (queue_.empty()) {
             if (stopping_) break;
             const auto ready = [this] { return stopping_ || !queue_.empty(); };
