@@ -23,6 +23,20 @@
 
 namespace dmarc::web {
 
+// An answer with the time it was computed (epoch seconds): a page shows an old one's time while
+// the cache computes a newer one.
+template <typename T>
+struct Computed {
+    T value;
+    std::int64_t at = 0;
+};
+
+template <typename T>
+Result<Computed<T>> computed_at(Result<T> answer, std::int64_t now) {
+    if (!answer) return tl::unexpected(answer.error());
+    return Computed<T>{std::move(*answer), now};
+}
+
 template <typename T>
 class ResultCache {
   public:

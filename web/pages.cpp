@@ -325,19 +325,21 @@ Html series_chart(const std::vector<io::DayPoint>& series, std::int64_t bucket_s
     return h + Html("</svg>");
 }
 
-Html overview_page(const io::Overview& o, const FilterForm& form, std::int64_t now) {
-    Html h = filter_form(form, "/", false);
-    if (o.computed_at > 0 && now - o.computed_at >= 120) {
-        std::time_t at = o.computed_at;
-        std::tm utc{};
-        char when[32] = "";
-        if (::gmtime_r(&at, &utc) != nullptr) {
-            std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &utc);
-        }
-        h += Html("<p class=\"muted stale\">Figures as of ") + Html::text(when) + Html(" (") +
-             Html::number((now - o.computed_at) / 60) +
-             Html(" minutes ago); newer ones are being computed: reload in a moment.</p>");
+Html stale_note(std::int64_t computed_at, std::int64_t now) {
+    if (computed_at <= 0 || now - computed_at < 120) return Html();
+    std::time_t at = computed_at;
+    std::tm utc{};
+    char when[32] = "";
+    if (::gmtime_r(&at, &utc) != nullptr) {
+        std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &utc);
     }
+    return Html("<p class=\"muted stale\">Figures as of ") + Html::text(when) + Html(" (") +
+           Html::number((now - computed_at) / 60) +
+           Html(" minutes ago); newer ones are being computed: reload in a moment.</p>");
+}
+
+Html overview_page(const io::Overview& o, const FilterForm& form, std::int64_t now) {
+    Html h = filter_form(form, "/", false) + stale_note(o.computed_at, now);
     h += Html("<section class=\"kpis\">") +
          kpi(Html("Messages"), Html::number(o.messages), Html("in the period")) +
          kpi(Html("DMARC pass"), Html::percent(o.dmarc_pass, o.messages) + Html(" %"),
@@ -450,14 +452,17 @@ Html message_detail_page(const io::MessageDetail& d) {
     return h + Html("</ol></section></div>");
 }
 
-Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form) {
-    return filter_form(form, "/domains", false) + Html("<section class=\"panel\">") +
-           domain_table(domains, form) + Html("</section>");
+Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form,
+                  std::int64_t computed_at, std::int64_t now) {
+    return filter_form(form, "/domains", false) + stale_note(computed_at, now) +
+           Html("<section class=\"panel\">") + domain_table(domains, form) + Html("</section>");
 }
 
 Html sources_page(const std::vector<io::SourceStats>& sources, const FilterForm& form,
-                  const std::vector<ReverseDnsCache::Answer>& rdns) {
-    return filter_form(form, "/sources", false) + Html("<section class=\"panel\">") +
+                  const std::vector<ReverseDnsCache::Answer>& rdns, std::int64_t computed_at,
+                  std::int64_t now) {
+    return filter_form(form, "/sources", false) + stale_note(computed_at, now) +
+           Html("<section class=\"panel\">") +
            source_table(sources, form, rdns.empty() ? nullptr : &rdns) +
            Html(
                "<p class=\"muted\">\"new\": first seen in the store inside the period.</p>"

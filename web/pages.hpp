@@ -28,15 +28,18 @@ std::string utc_date(std::int64_t epoch);  // "2026-11-29"
 
 Html layout(const PageContext& context, const Html& title, const Html& body);
 Html login_page(std::string_view login_token, std::string_view error);
-// `now`: an answer computed over two minutes before it says so, with its time (the cache shows it
-// while it computes a newer one).
+// An answer computed (`computed_at`) two minutes or more before `now` says so, with its time:
+// the cache shows it while it computes a newer one. Empty otherwise.
+Html stale_note(std::int64_t computed_at, std::int64_t now);
 Html overview_page(const io::Overview& overview, const FilterForm& form, std::int64_t now);
 Html messages_page(const io::MessagePage& page, const FilterForm& form);
 Html message_detail_page(const io::MessageDetail& detail);
-Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form);
+Html domains_page(const std::vector<io::DomainStats>& domains, const FilterForm& form,
+                  std::int64_t computed_at, std::int64_t now);
 // rdns: one answer per source, in order (empty: no resolver configured).
 Html sources_page(const std::vector<io::SourceStats>& sources, const FilterForm& form,
-                  const std::vector<ReverseDnsCache::Answer>& rdns);
+                  const std::vector<ReverseDnsCache::Answer>& rdns, std::int64_t computed_at,
+                  std::int64_t now);
 Html reports_page(const std::vector<io::ReportRow>& reports, const PageContext& context,
                   std::string_view notice);
 // xml: the decompressed report (nullptr with xml_error when it could not be shown).

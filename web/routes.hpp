@@ -105,8 +105,10 @@ class App {
     LoginLimiter limiter_;
     // Stale answers are served while the cache's thread recomputes them (cache.hpp).
     ResultCache<io::Overview> overview_cache_{options_.cache_seconds, 256, true};
-    ResultCache<std::vector<io::DomainStats>> domains_cache_{options_.cache_seconds, 256, true};
-    ResultCache<std::vector<io::SourceStats>> sources_cache_{options_.cache_seconds, 256, true};
+    ResultCache<Computed<std::vector<io::DomainStats>>> domains_cache_{options_.cache_seconds, 256,
+                                                                       true};
+    ResultCache<Computed<std::vector<io::SourceStats>>> sources_cache_{options_.cache_seconds, 256,
+                                                                       true};
     ResultCache<std::vector<io::ResultCount>> by_result_cache_{options_.cache_seconds, 256, true};
     std::atomic<int> dns_checks_running_{0};
 };

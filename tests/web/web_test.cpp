@@ -2403,6 +2403,19 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     EXPECT_EQ(refreshed["computed_at"], later);
     EXPECT_EQ(refreshed["messages"], 4);
     EXPECT_EQ(get("/?period=90d").find("Figures as of"), std::string::npos);
+    // The domains and sources of the first page, warmed too, say the same.
+    for (const std::string page : {"domains", "sources"}) {
+        EXPECT_NE(get("/" + page).find(" (180 minutes ago); newer ones"), std::string::npos)
+            << page;
+        json answer;
+        for (int i = 0; i < 100; ++i) {
+            answer = json::parse(get("/api/" + page));
+            if (answer["computed_at"] == later) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        EXPECT_EQ(answer["computed_at"], later) << page;
+        EXPECT_EQ(get("/" + page).find("Figures as of"), std::string::npos) << page;
+    }
     fs::remove_all(dir);
 }
 
