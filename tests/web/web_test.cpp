@@ -2356,18 +2356,21 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     store_rows({Rows::row(now - 50 * 86400, "OLD2", "192.0.2.2", "good.example", false),
                 Rows::row(now - 3600, "NEW2", "192.0.2.2", "good.example", false)});
     const Session session = app.sessions().create("admin", now);
-    auto messages = [&](const std::string& target) {
+    auto get_at = [&](const std::string& target, std::int64_t at) {
         Request r;
         r.method = "GET";
         EXPECT_TRUE(fill_target(r, target));
         r.client_ip = "127.0.0.1";
         r.host = "127.0.0.1";
         r.local_ip = "127.0.0.1";
-        r.now = now;
+        r.now = at;
         r.cookies[kSessionCookie] = session.id;
         Response response = app.handle(r);
         EXPECT_EQ(response.status, 200u) << target;
-        return json::parse(response.body)["messages"].get<int>();
+        return response.body;
+    };
+    auto messages = [&](const std::string& target) {
+        return json::parse(get_at(target, now))["messages"].get<int>();
     };
     EXPECT_EQ(messages("/api/overview?period=24h"), 1);  // warmed: NEW2 not in it yet
     EXPECT_EQ(messages("/api/overview"), 1);             // 7 days, the first page
@@ -2378,19 +2381,7 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     // Three hours on, the warmed answer is shown at once, with its time, while the cache's
     // thread computes a newer one; the next visits get that.
     const std::int64_t later = now + 3 * 3600;
-    auto get = [&](const std::string& target) {
-        Request r;
-        r.method = "GET";
-        EXPECT_TRUE(fill_target(r, target));
-        r.client_ip = "127.0.0.1";
-        r.host = "127.0.0.1";
-        r.local_ip = "127.0.0.1";
-        r.now = later;
-        r.cookies[kSessionCookie] = session.id;
-        Response response = app.handle(r);
-        EXPECT_EQ(response.status, 200u) << target;
-        return response.body;
-    };
+    auto get = [&](const std::string& target) { return get_at(target, later); };
     const std::string stale = get("/?period=90d");
     EXPECT_NE(stale.find("Figures as of "), std::string::npos) << stale;
     EXPECT_NE(stale.find(" (180 minutes ago); newer ones are being computed"), std::string::npos);
