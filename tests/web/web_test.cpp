@@ -1819,6 +1819,22 @@ TEST_F(WebBackendsTest, PostgresRoleOfTheReadmeServesTheDashboardAndNothingMore)
 // ends in "good.example" but is no subdomain of it). Users: scoped to good.example, to
 // sub.good.example (typed in capitals), to bad.example, scoped to nothing, and one whose stored
 // domain is a LIKE pattern ("%.example", written straight into the table: the CLI refuses it).
+// A GET straight through App::handle, as `session`'s browser on loopback at `now`; the body of
+// a 200 answer.
+std::string get_as(App& app, const Session& session, const std::string& target, std::int64_t now) {
+    Request r;
+    r.method = "GET";
+    EXPECT_TRUE(fill_target(r, target));
+    r.client_ip = "127.0.0.1";
+    r.host = "127.0.0.1";
+    r.local_ip = "127.0.0.1";
+    r.now = now;
+    r.cookies[kSessionCookie] = session.id;
+    Response response = app.handle(r);
+    EXPECT_EQ(response.status, 200u) << target;
+    return response.body;
+}
+
 class WebScopeTest : public WebServerTest {
   protected:
     static void SetUpTestSuite() {
@@ -2177,17 +2193,7 @@ TEST_P(WebScopeTest, CachedAggregatesAreKeptPerScope) {
         const Session bad = app.sessions().create("badview", now);
         const Session all = app.sessions().create("viewer", now);
         auto ask = [&](const Session& s, const std::string& target) {
-            Request r;
-            r.method = "GET";
-            EXPECT_TRUE(fill_target(r, target));
-            r.client_ip = "127.0.0.1";
-            r.host = "127.0.0.1";
-            r.local_ip = "127.0.0.1";
-            r.now = now;
-            r.cookies[kSessionCookie] = s.id;
-            Response response = app.handle(r);
-            EXPECT_EQ(response.status, 200u) << target;
-            return json::parse(response.body);
+            return json::parse(get_as(app, s, target, now));
         };
         std::vector<const Session*> order = {&good, &bad, &all};
         if (!good_first) order = {&all, &bad, &good};
@@ -2356,21 +2362,8 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     store_rows({Rows::row(now - 50 * 86400, "OLD2", "192.0.2.2", "good.example", false),
                 Rows::row(now - 3600, "NEW2", "192.0.2.2", "good.example", false)});
     const Session session = app.sessions().create("admin", now);
-    auto get_at = [&](const std::string& target, std::int64_t at) {
-        Request r;
-        r.method = "GET";
-        EXPECT_TRUE(fill_target(r, target));
-        r.client_ip = "127.0.0.1";
-        r.host = "127.0.0.1";
-        r.local_ip = "127.0.0.1";
-        r.now = at;
-        r.cookies[kSessionCookie] = session.id;
-        Response response = app.handle(r);
-        EXPECT_EQ(response.status, 200u) << target;
-        return response.body;
-    };
     auto messages = [&](const std::string& target) {
-        return json::parse(get_at(target, now))["messages"].get<int>();
+        return json::parse(get_as(app, session, target, now))["messages"].get<int>();
     };
     EXPECT_EQ(messages("/api/overview?period=24h"), 1);  // warmed: NEW2 not in it yet
     EXPECT_EQ(messages("/api/overview"), 1);             // 7 days, the first page
@@ -2381,7 +2374,7 @@ TEST(WebRoutes, StartUpWarmsTheOverviewOfEachPeriodButton) {
     // Three hours on, the warmed answer is shown at once, with its time, while the cache's
     // thread computes a newer one; the next visits get that.
     const std::int64_t later = now + 3 * 3600;
-    auto get = [&](const std::string& target) { return get_at(target, later); };
+    auto get = [&](const std::string& target) { return get_as(app, session, target, later); };
     const std::string stale = get("/?period=90d");
     EXPECT_NE(stale.find("Figures as of "), std::string::npos) << stale;
     EXPECT_NE(stale.find(" (180 minutes ago); newer ones are being computed"), std::string::npos);
