@@ -210,11 +210,6 @@ void Logger::writer_loop() {
         // Let a batch gather (a burst of kWakeLines ends the wait early).
         queue_cv_.wait_for(lock, kFlushInterval,
                            [&] { return stop_ || queued_ends_.size() >= kWakeLines; });
-        // Lines leave in order: a caller sends one directly only when it holds send_mutex_
-        // and the queue is empty, so the queue is taken with send_mutex_ held (taken first).
-        lock.unlock();
-        std::lock_guard sending(send_mutex_);
-        lock.lock();
         bytes.swap(queued_);
         ends.swap(queued_ends_);
         queued_.clear();
@@ -258,21 +253,8 @@ void Logger::log(LogLevel level, std::string_view line) noexcept {
             const std::string& datagram = format_syslog(priority(level), line);
             if (datagram.size() > UINT32_MAX / 4) return;
             if (writer_running_) {
-                // Nothing waiting and nobody sending: straight to syslogd if its queue has
-                // room, which costs the caller one send(2) and the writer no wake-up.
-                std::unique_lock sending(send_mutex_, std::try_to_lock);
-                if (sending.owns_lock()) {
-                    bool in_order = false;
-                    {
-                        std::lock_guard lock(queue_mutex_);
-                        in_order = queued_ends_.empty() && !stop_;
-                    }
-                    if (in_order && ::send(syslog_fd_, datagram.data(), datagram.size(),
-                                           MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-                        return;
-                    }
-                    sending.unlock();
-                }
+                // Always through the queue, even when syslogd's is empty: a send(2) per line
+                // wakes syslogd per line, where one sendmmsg(2) per batch wakes it once.
                 bool queued = false;
                 bool wake = false;
                 {

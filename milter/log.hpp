@@ -61,7 +61,6 @@ class Logger {
     int verbosity_ = 0;      // debug lines only with -v
 
     // The queue: datagrams back to back in `queued_`, each ending at its `queued_ends_` offset.
-    std::mutex send_mutex_;  // held while queued lines are sent (before queue_mutex_)
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     std::string queued_;
