@@ -26,6 +26,7 @@
 #include "core/ip.hpp"
 #include "core/limits.hpp"
 #include "core/text.hpp"
+#include "io/thread_name.hpp"
 
 namespace dmarc::io {
 
@@ -374,7 +375,10 @@ UnboundResolver::UnboundResolver(const DnsOptions& options, ub_ctx* ctx, int wak
       wake_fd_(wake_fd),
       cache_(options.cache ? std::make_unique<Cache>(options.cache_entries) : nullptr),
       thread_(std::make_unique<Thread>()) {
-    thread_->thread = std::thread([this] { event_loop(); });
+    thread_->thread = std::thread([this] {
+        name_this_thread("dmarc-dns");
+        event_loop();
+    });
 }
 
 UnboundResolver::~UnboundResolver() {

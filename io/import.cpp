@@ -18,6 +18,7 @@
 #include "core/history_row.hpp"
 #include "core/limits.hpp"
 #include "io/spool.hpp"
+#include "io/thread_name.hpp"
 
 namespace dmarc::io {
 namespace {
@@ -98,6 +99,7 @@ class Producer {
     template <class Fn>
     Producer(std::size_t capacity, Fn&& produce) : queue_(capacity) {
         thread_ = std::thread([this, fn = std::forward<Fn>(produce)]() mutable {
+            name_this_thread("dmarc-import");
             fn(queue_);
             queue_.finish();
         });
@@ -402,6 +404,7 @@ Result<SpoolImportResult> import_spool(Store& store, const std::string& path,
     std::thread tail;
     if (options.delete_imported && result.watermark > deleted_through) {
         tail = std::thread([&] {
+            name_this_thread("dmarc-spool-del");
             if (auto synced = store.sync(); !synced) {
                 deleted = tl::unexpected(synced.error());
                 return;

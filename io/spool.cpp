@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/text.hpp"
+#include "io/thread_name.hpp"
 
 namespace dmarc::io {
 namespace {
@@ -264,7 +265,10 @@ Result<std::unique_ptr<SpoolWriter>> SpoolWriter::open(SpoolWriterOptions option
     }
     std::unique_ptr<SpoolWriter> writer(new SpoolWriter(std::move(options)));
     if (auto r = writer->ensure_open(); !r) return tl::unexpected(r.error());
-    writer->thread_ = std::thread([w = writer.get()] { w->run(); });
+    writer->thread_ = std::thread([w = writer.get()] {
+        name_this_thread("dmarc-spool");
+        w->run();
+    });
     return writer;
 }
 

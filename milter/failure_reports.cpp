@@ -20,6 +20,7 @@
 #include "core/failure_report.hpp"
 #include "core/org_domain.hpp"
 #include "core/text.hpp"
+#include "io/thread_name.hpp"
 
 extern char** environ;
 
@@ -275,7 +276,12 @@ bool FailureReporter::submit(FailureReportJob job) noexcept {
                 return false;
             }
             queue_.push_back(std::move(job));
-            if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+            if (!thread_.joinable()) {
+                thread_ = std::thread([this] {
+                    io::name_this_thread("dmarc-ruf");
+                    run();
+                });
+            }
         }
         wake_.notify_one();
         return true;

@@ -23,6 +23,8 @@
 
 #include <fmt/format.h>
 
+#include "io/thread_name.hpp"
+
 namespace dmarc::milter {
 namespace {
 
@@ -96,7 +98,10 @@ void Logger::use_syslog(std::string_view ident, std::string_view facility,
             stop_ = false;
         }
         try {
-            writer_ = std::thread([this] { writer_loop(); });
+            writer_ = std::thread([this] {
+                io::name_this_thread("dmarc-log");
+                writer_loop();
+            });
             writer_running_ = true;
         } catch (...) {
             // No thread: every line is sent by its caller (log()).

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/thread_name.hpp"
 #include "milter/server.hpp"
 
 namespace dmarc::milter {
@@ -345,6 +346,7 @@ bool Workers::submit(Ring* ring, Connection* connection) {
 }
 
 void Workers::run() {
+    io::name_this_thread("dmarc-dnswait");
     std::unique_lock lock(mutex_);
     while (true) {
         ++idle_;
@@ -391,6 +393,7 @@ bool start_rings(Services& services, const RingListener& listener, int threads, 
         std::future<int> result = ready.get_future();
         try {
             std::thread([&services, listener, ready = std::move(ready)]() mutable {
+                io::name_this_thread("dmarc-ring");
                 auto ring = std::make_unique<Ring>(services, listener, *workers);
                 int r = ring->init();
                 ready.set_value(r);

@@ -15,6 +15,7 @@
 #include "core/text.hpp"
 #include "io/file.hpp"
 #include "io/record_cache.hpp"
+#include "io/thread_name.hpp"
 #if __has_include("io/dns.hpp")
 #include "io/dns.hpp"
 #define DMARC_MILTER_HAVE_UNBOUND 1
@@ -59,7 +60,10 @@ HistoryFileSink::HistoryFileSink(std::unique_ptr<HistoryFile> file,
                                  std::function<void(const HistoryFileOutcome&)> on_outcome)
     : file_(std::move(file)), on_outcome_(std::move(on_outcome)) {
     try {
-        writer_ = std::thread([this] { writer_loop(); });
+        writer_ = std::thread([this] {
+            io::name_this_thread("dmarc-histfile");
+            writer_loop();
+        });
         running_ = true;
     } catch (...) {
         // No thread: record() appends on the caller, as after flush().

@@ -21,6 +21,7 @@
 
 #include "core/limits.hpp"
 #include "core/text.hpp"
+#include "io/thread_name.hpp"
 #include "milter/protocol_bits.hpp"
 #include "milter/ring_server.hpp"
 
@@ -494,7 +495,10 @@ void spawn_worker(Services& services) {
     }
     g_listener.idle.fetch_add(1);
     try {
-        std::thread([&services] { worker(services); }).detach();
+        std::thread([&services] {
+            io::name_this_thread("dmarc-conn");
+            worker(services);
+        }).detach();
     } catch (...) {
         g_listener.idle.fetch_sub(1);
         g_listener.workers.fetch_sub(1);

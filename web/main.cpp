@@ -25,6 +25,7 @@
 #include "io/dns.hpp"
 #include "io/file.hpp"
 #include "io/store_queries.hpp"
+#include "io/thread_name.hpp"
 #include "web/auth.hpp"
 #include "web/options.hpp"
 #include "web/routes.hpp"
@@ -412,6 +413,7 @@ int serve(WebConfig& config) {
     // request arriving meanwhile shares the computation under way.
     std::atomic<bool> stopping{false};
     std::thread warm([&app, &stopping, cache = config.cache_seconds] {
+        io::name_this_thread("dmarc-web-warm");
         if (cache <= 0) return;
         const auto started = std::chrono::steady_clock::now();
         app.warm(std::chrono::duration_cast<std::chrono::seconds>(

@@ -5,12 +5,16 @@
 
 #include "core/ip.hpp"
 #include "core/limits.hpp"
+#include "io/thread_name.hpp"
 
 namespace dmarc::web {
 
 ReverseDnsCache::ReverseDnsCache(DnsResolver& resolver, ReverseDnsOptions options)
     : resolver_(resolver), options_(options) {
-    worker_ = std::thread([this] { run(); });
+    worker_ = std::thread([this] {
+        io::name_this_thread("dmarc-web-rdns");
+        run();
+    });
 }
 
 ReverseDnsCache::~ReverseDnsCache() {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "io/thread_name.hpp"
+
 static_assert(BOOST_VERSION >= 108100, "Beast's message_generator needs Boost 1.81 (design.md §5)");
 
 namespace dmarc::web {
@@ -314,7 +316,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Hand
     impl->accept();
     const std::size_t n = options.threads == 0 ? 1 : options.threads;
     for (std::size_t i = 0; i < n; ++i) {
-        impl->threads.emplace_back([raw = impl.get()] { raw->ioc.run(); });
+        impl->threads.emplace_back([raw = impl.get()] {
+            io::name_this_thread("dmarc-web-io");
+            raw->ioc.run();
+        });
     }
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -266,6 +267,32 @@ TEST_F(DaemonTest, DemoScenariosOverUnixSocket) {
             EXPECT_EQ(e.row.dmarc_result, DmarcResult::temperror);
         }
     }
+}
+
+// top -H and perf tell the milter's threads apart by name: the spool writer, the HistoryFile
+// writer and the engine's threads (io_uring event thread, or a thread per connection).
+TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
+    write_file(config(), base_config(dir.path()));
+    MilterProcess milter(config(), unix_socket(), dir.path() / "log");
+    ASSERT_TRUE(milter.wait_ready()) << milter.log();
+    ASSERT_TRUE(milter.wait_for_log("serving with ")) << milter.log();
+    // A message makes sure a thread per connection exists on the fallback engine too.
+    auto scenarios = demo_scenarios();
+    ASSERT_FALSE(scenarios.empty());
+    EXPECT_NE(send_on_new_connection(unix_socket(), demo_message(scenarios.front())), 0);
+    std::multiset<std::string> names;
+    for (const auto& task :
+         fs::directory_iterator("/proc/" + std::to_string(milter.pid()) + "/task")) {
+        std::string comm = read_file(task.path() / "comm");
+        if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+        names.insert(comm);
+    }
+    std::string all;
+    for (const auto& n : names) all += n + " ";
+    EXPECT_EQ(names.count("dmarc-spool"), 1u) << all;
+    EXPECT_EQ(names.count("dmarc-histfile"), 1u) << all;
+    EXPECT_GE(names.count("dmarc-ring") + names.count("dmarc-conn"), 1u) << all;
+    EXPECT_EQ(milter.stop(), 0) << milter.log();
 }
 
 // RFC 8601 §5, OpenDMARC §8.2 #19: the A-R with our id that came with message 03 (below our
