@@ -420,9 +420,14 @@ int serve(WebConfig& config) {
                      std::chrono::system_clock::now().time_since_epoch())
                      .count(),
                  &stopping);
-        std::fprintf(
-            stderr, "dmarc-web: caches warmed in %.1f s\n",
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (stopping) {
+            std::fprintf(stderr, "dmarc-web: cache warm-up cut short by the stop after %.1f s\n",
+                         seconds);
+        } else {
+            std::fprintf(stderr, "dmarc-web: caches warmed in %.1f s\n", seconds);
+        }
     });
     int received = 0;
     sigwait(&signals, &received);
