@@ -1452,6 +1452,9 @@ TEST(WebPages, ReportFileNamesAreSafe) {
     EXPECT_TRUE(name.ends_with("x____y.xml.gz")) << name;
     EXPECT_EQ(name.find(".."), std::string::npos) << name;
     EXPECT_EQ(name.find('/'), std::string::npos) << name;
+    r.report_id = "a.....b";  // each replacement can make a new ".." one place on
+    EXPECT_TRUE(report_filename(r, "mx.example.net").ends_with("!a____.b.xml.gz"))
+        << report_filename(r, "mx.example.net");
     r.compression = "zip";
     r.report_id = std::string(400, 'a');
     std::string long_name = report_filename(r, "..");
