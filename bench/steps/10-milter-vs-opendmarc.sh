@@ -13,7 +13,8 @@
 # BENCH_CONNECTIONS, BENCH_RATE, BENCH_PACED_MESSAGES, BENCH_KEEP=1 keeps the work directory; BENCH_DAEMONS and
 # BENCH_SOCKETS narrow a profiling run, e.g. BENCH_DAEMONS=dmarc-milter BENCH_SOCKETS=unix;
 # BENCH_MILTER=PATH runs another dmarc-milter binary, for A/B runs of two builds;
-# BENCH_SYSLOG_QLEN sets the syslog catcher's queue, 512 as on a systemd host)
+# BENCH_SYSLOG_QLEN sets the syslog catcher's queue, 512 as on a systemd host; BENCH_UNIX_ROUNDS
+# the alternating pairs over the unix socket, 3)
 set -euo pipefail
 
 src=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
@@ -218,29 +219,42 @@ load() {  # socket pid args...
 field() { jq -r ".$2" <<<"$1"; }
 
 results="$work/results.txt"
-for daemon in ${BENCH_DAEMONS:-dmarc-milter opendmarc}; do
-    for kind in ${BENCH_SOCKETS:-tcp unix}; do
-        if [ "$kind" = tcp ]; then
-            socket="inet:$(free_tcp_port)@127.0.0.1"
-        else
-            socket="local:$work/$daemon.sock"
-        fi
-        start_daemon "$daemon" "$socket"
-        pid=$daemon_pid
-        # Warm: every scenario several times (resolver caches, PSL, history file/spool opened).
-        load "$socket" "$pid" --messages 500 >/dev/null
-        paced=$(load "$socket" "$pid" --messages "$paced_messages" --rate "$rate")
-        full=$(load "$socket" "$pid" --messages "$([ "$kind" = unix ] && echo "$unix_messages" || echo "$messages")")
-        stop_daemon "$pid"
-        for run in paced full; do
-            json=${!run}
-            [ -n "$json" ] || { echo "$daemon $kind $run: no result" >&2; continue; }
-            printf '%s %s %s %s %s %s %s %s\n' "$daemon" "$kind" "$run" \
-                "$(field "$json" msgs_per_s)" "$(field "$json" cpu_ms_per_msg)" \
-                "$(field "$json" p50_ms)" "$(field "$json" p99_ms)" "$(field "$json" errors)" \
-                >>"$results"
-            # The verdicts differ where OpenDMARC differs (opendmarc.md §8); shown, not compared.
-            [ "$run" = full ] && echo "$daemon $kind outcomes: $(field "$json" outcomes)" >>"$work/outcomes.txt"
+# Socket kind first, then the two daemons one after the other: each ratio compares runs made a
+# minute apart, not across the whole step. Over the unix socket the pair is made three times
+# (BENCH_UNIX_ROUNDS), alternating, and the median ratio is the one held to the target: on this
+# shared machine one run's CPU figure moves by about 5%, which at a ratio near 10 decides the
+# verdict. TCP is one round (OpenDMARC's 486 msgs/s there makes a round 40 s).
+for kind in ${BENCH_SOCKETS:-tcp unix}; do
+    rounds=1
+    [ "$kind" = unix ] && rounds=${BENCH_UNIX_ROUNDS:-3}
+    for round in $(seq "$rounds"); do
+        for daemon in ${BENCH_DAEMONS:-dmarc-milter opendmarc}; do
+            if [ "$kind" = tcp ]; then
+                socket="inet:$(free_tcp_port)@127.0.0.1"
+            else
+                socket="local:$work/$daemon.sock"
+            fi
+            start_daemon "$daemon" "$socket"
+            pid=$daemon_pid
+            # Warm: every scenario several times (resolver caches, PSL, history file/spool).
+            load "$socket" "$pid" --messages 500 >/dev/null
+            paced=
+            # Latency at 1,000 msgs/s: the first round's.
+            [ "$round" = 1 ] && paced=$(load "$socket" "$pid" --messages "$paced_messages" --rate "$rate")
+            full=$(load "$socket" "$pid" --messages "$([ "$kind" = unix ] && echo "$unix_messages" || echo "$messages")")
+            stop_daemon "$pid"
+            for run in paced full; do
+                [ "$run" = paced ] && [ "$round" != 1 ] && continue
+                json=${!run}
+                [ -n "$json" ] || { echo "$daemon $kind $run: no result" >&2; continue; }
+                printf '%s %s %s %s %s %s %s %s %s\n' "$daemon" "$kind" "$run" \
+                    "$(field "$json" msgs_per_s)" "$(field "$json" cpu_ms_per_msg)" \
+                    "$(field "$json" p50_ms)" "$(field "$json" p99_ms)" "$(field "$json" errors)" \
+                    "$round" >>"$results"
+                # The verdicts differ where OpenDMARC differs (opendmarc.md §8); shown, not compared.
+                [ "$run" = full ] && [ "$round" = 1 ] &&
+                    echo "$daemon $kind outcomes: $(field "$json" outcomes)" >>"$work/outcomes.txt"
+            done
         done
     done
 done
@@ -249,26 +263,44 @@ cat "$work/outcomes.txt"
 echo "milter_load: $connections connections, 1 message each (as Postfix), demo mix;" \
     "paced: $paced_messages at $rate msgs/s; unpaced: $messages (TCP), $unix_messages (unix)"
 awk -v rate="$rate" '
-    { key = $1 " " $2 " " $3; tput[key] = $4; cpu[key] = $5; p50[key] = $6; p99[key] = $7; err[key] = $8 }
+    function median(a, n,    i, j, t) {  # sorts a[1..n] in place
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    {
+        key = $1 " " $2 " " $3 " " $9; tput[key] = $4; cpu[key] = $5; p50[key] = $6; p99[key] = $7; err[key] = $8
+        if ($9 > rounds[$2]) rounds[$2] = $9
+    }
     END {
         printf "%-13s %-5s %-8s %10s %12s %9s %9s %7s\n", "daemon", "sock", "run", "msgs/s",
             "CPU ms/msg", "p50 ms", "p99 ms", "errors"
-        split("dmarc-milter opendmarc", d, " "); split("tcp unix", k, " "); split("paced full", r, " ")
-        for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) for (m = 1; m <= 2; m++) {
-            key = d[i] " " k[j] " " r[m]
+        split("dmarc-milter opendmarc", d, " "); split("tcp unix", k, " ")
+        for (j = 1; j <= 2; j++) for (n = 1; n <= rounds[k[j]]; n++) for (i = 1; i <= 2; i++) for (m = 1; m <= 2; m++) {
+            run = m == 1 ? "paced" : "full"
+            key = d[i] " " k[j] " " run " " n
             if (!(key in tput)) continue
-            printf "%-13s %-5s %-8s %10.0f %12.4f %9.3f %9.3f %7d\n", d[i], k[j],
-                (r[m] == "paced" ? rate "/s" : "max"), tput[key], cpu[key], p50[key], p99[key], err[key]
+            label = run == "paced" ? rate "/s" : (rounds[k[j]] > 1 ? "max #" n : "max")
+            printf "%-13s %-5s %-8s %10.0f %12.4f %9.3f %9.3f %7d\n", d[i], k[j], label,
+                tput[key], cpu[key], p50[key], p99[key], err[key]
         }
         fail = 0
         for (j = 1; j <= 2; j++) {
             o = "dmarc-milter " k[j]; t = "opendmarc " k[j]
-            if (!((o " full") in tput) || !((t " full") in tput)) { fail = 1; continue }
-            cpu_ratio = (cpu[o " full"] > 0) ? cpu[t " full"] / cpu[o " full"] : 0
-            tput_ratio = (tput[t " full"] > 0) ? tput[o " full"] / tput[t " full"] : 0
-            printf "%s: CPU/msg OpenDMARC/ours %.1fx (target >= 10), throughput ours/OpenDMARC %.1fx (target >= 5), our p99 at %s/s %.3f ms (target < 2), OpenDMARC p99 %.3f ms\n",
-                k[j], cpu_ratio, tput_ratio, rate, p99[o " paced"], p99[t " paced"]
-            if (cpu_ratio < 10 || tput_ratio < 5 || p99[o " paced"] >= 2 || err[o " full"] + err[o " paced"] > 0) fail = 1
+            if (!((o " full 1") in tput) || !((t " full 1") in tput)) { fail = 1; continue }
+            count = 0; errors = err[o " paced 1"]; list = ""
+            for (n = 1; n <= rounds[k[j]]; n++) {
+                if (!((o " full " n) in tput) || !((t " full " n) in tput)) { fail = 1; continue }
+                count++
+                c[count] = (cpu[o " full " n] > 0) ? cpu[t " full " n] / cpu[o " full " n] : 0
+                x[count] = (tput[t " full " n] > 0) ? tput[o " full " n] / tput[t " full " n] : 0
+                list = list (count > 1 ? ", " : "") sprintf("%.1f", c[count])
+                errors += err[o " full " n]
+            }
+            cpu_ratio = median(c, count); tput_ratio = median(x, count)
+            printf "%s: CPU/msg OpenDMARC/ours %.1fx%s (target >= 10), throughput ours/OpenDMARC %.1fx (target >= 5), our p99 at %s/s %.3f ms (target < 2), OpenDMARC p99 %.3f ms\n",
+                k[j], cpu_ratio, (count > 1 ? " (median of " count " alternating rounds: " list ")" : ""),
+                tput_ratio, rate, p99[o " paced 1"], p99[t " paced 1"]
+            if (cpu_ratio < 10 || tput_ratio < 5 || p99[o " paced 1"] >= 2 || errors > 0) fail = 1
         }
         print (fail ? "targets: NOT met" : "targets: met")
         exit fail
