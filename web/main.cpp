@@ -416,13 +416,13 @@ int serve(WebConfig& config) {
         io::name_this_thread("dmarc-web-warm");
         if (cache <= 0) return;
         const auto started = std::chrono::steady_clock::now();
-        app.warm(std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count(),
-                 &stopping);
+        const bool finished = app.warm(std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count(),
+                                       &stopping);
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        if (stopping) {
+        if (!finished) {
             std::fprintf(stderr, "dmarc-web: cache warm-up cut short by the stop after %.1f s\n",
                          seconds);
         } else {

@@ -424,13 +424,13 @@ Result<std::shared_ptr<const io::Overview>> App::cached_overview(const FilterFor
     });
 }
 
-void App::warm(std::int64_t now, const std::atomic<bool>* stop) {
+bool App::warm(std::int64_t now, const std::atomic<bool>* stop) {
     const auto stopped = [stop] { return stop != nullptr && stop->load(); };
     Request request;
     request.now = now;
     // What an admin or unscoped viewer sees first (a scoped user's first visit computes its own).
     auto form = parse_filter(request, io::DomainScope::everything());
-    if (!form) return;
+    if (!form) return true;  // nothing to compute
     (void)cached_overview(*form, now);
     (void)by_result_cache_.get("messages", "", now, [this] { return store_.messages_by_result(); });
     const std::string window =
@@ -446,13 +446,14 @@ void App::warm(std::int64_t now, const std::atomic<bool>* stop) {
     // later visit is answered at once and refreshed in the background. "all" is left to its
     // first visit (the whole store). A stop (SIGTERM) ends this between two periods.
     for (const char* period : {"24h", "30d", "90d"}) {
-        if (stopped()) return;
+        if (stopped()) return false;
         Request other;
         other.now = now;
         other.query.emplace("period", period);
         auto other_form = parse_filter(other, io::DomainScope::everything());
         if (other_form) (void)cached_overview(*other_form, now);
     }
+    return true;
 }
 
 void add_security_headers(Response& r, bool tls) {

@@ -83,8 +83,9 @@ class App {
 
     // Computes what a first visit asks for (the default overview, domains and sources, and the
     // /metrics counts) into the caches, so that the first request after a start does not wait for
-    // the store (dmarc-web runs it on a thread of its own at start-up).
-    void warm(std::int64_t now, const std::atomic<bool>* stop = nullptr);
+    // the store (dmarc-web runs it on a thread of its own at start-up). false: `stop` ended it
+    // before every view was computed.
+    bool warm(std::int64_t now, const std::atomic<bool>* stop = nullptr);
 
   private:
     Response route(const Request& request);
