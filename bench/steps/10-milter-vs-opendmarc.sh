@@ -10,8 +10,9 @@
 # only through syslog(3), so the whole step runs in a private mount namespace (e2e-notes items 7
 # and 9): /etc/resolv.conf and /dev/log are bind mounts visible to this step alone.
 # Usage: 10-milter-vs-opendmarc.sh SOURCE_TREE   (env: BENCH_MESSAGES, BENCH_UNIX_MESSAGES,
-# BENCH_CONNECTIONS, BENCH_RATE, BENCH_PACED_MESSAGES, BENCH_KEEP=1 keeps the work directory; BENCH_DAEMONS and
-# BENCH_SOCKETS narrow a profiling run, e.g. BENCH_DAEMONS=dmarc-milter BENCH_SOCKETS=unix;
+# BENCH_CONNECTIONS, BENCH_RATE, BENCH_PACED_MESSAGES, BENCH_KEEP=1 keeps the work directory;
+# BENCH_DAEMONS and BENCH_SOCKETS narrow a profiling run, e.g. BENCH_DAEMONS=dmarc-milter
+# BENCH_SOCKETS=unix;
 # BENCH_MILTER=PATH runs another dmarc-milter binary, for A/B runs of two builds;
 # BENCH_SYSLOG_QLEN sets the syslog catcher's queue, 512 as on a systemd host; BENCH_UNIX_ROUNDS
 # the alternating pairs over the unix socket, 3)
