@@ -130,7 +130,7 @@ struct DmarcLookup {
     LookupOutcome outcome = LookupOutcome::temperror;
     // outcome record: the record; invalid_record: the tags as parsed (p_valid false), kept so
     // that its psd= still counts in a walk.
-    std::optional<DmarcRecord> record;
+    SharedRecord record;
     std::string record_text;  // record / invalid_record: the TXT as published
     std::string detail;       // invalid / temperror / over_limit: why
 

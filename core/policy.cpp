@@ -179,7 +179,7 @@ Evaluation AuthorEvaluator::run(const std::string& author) {
     const DmarcRecord& record = *d->record;
     e.policy_domain = d->policy_domain;
     e.policy_source = d->source;
-    e.published = record;
+    e.published = d->record;
     say(*normalised + ": policy at " + d->policy_domain + " (" + std::string(to_string(d->source)) +
         ")");
 

@@ -82,9 +82,9 @@ struct PolicyDiscovery {
     std::string rfc5322_from_domain;  // normalised
     DiscoveryMethod method = DiscoveryMethod::treewalk;
     DiscoveryStatus status = DiscoveryStatus::no_record;
-    std::optional<DmarcRecord> record;  // status found
-    std::string record_text;            // found / invalid_record: the TXT as published
-    std::string policy_domain;          // where the record was found
+    SharedRecord record;        // status found
+    std::string record_text;    // found / invalid_record: the TXT as published
+    std::string policy_domain;  // where the record was found
     PolicySource source = PolicySource::author;
     // The author's Organizational Domain when discovery determined it; empty otherwise (the
     // tree walk does not run when the author has its own record).
@@ -142,7 +142,7 @@ struct Evaluation {
     std::string policy_domain;
     std::optional<PolicySource> policy_source;
     std::string organizational_domain;     // of the author, when it was determined
-    std::optional<DmarcRecord> published;  // p, sp, np, adkim, aspf, pct, t, psd as published
+    SharedRecord published;                // p, sp, np, adkim, aspf, pct, t, psd as published
     std::optional<Policy> applied_policy;  // the requested policy for this author...
     std::optional<PolicyTag> applied_policy_tag;  // ...and the tag it came from
 

@@ -621,17 +621,19 @@ RecordSelection select_dmarc_record(const std::vector<std::string>& txt_records,
     if (count == 1) {
         selection.outcome = RecordSelection::Outcome::one;
         selection.text = *chosen;
-        selection.record = cache ? *cache->dmarc(*chosen) : parse_dmarc_record(*chosen);
+        selection.record = cache
+                               ? cache->dmarc(*chosen)
+                               : std::make_shared<const RecordResult>(parse_dmarc_record(*chosen));
     } else if (count == 0) {
         selection.outcome = RecordSelection::Outcome::none;
-        selection.record = tl::unexpected(
-            RecordRejection{RecordRejection::Kind::not_dmarc, "no DMARC record", std::nullopt});
+        selection.record = std::make_shared<const RecordResult>(tl::unexpected(
+            RecordRejection{RecordRejection::Kind::not_dmarc, "no DMARC record", std::nullopt}));
     } else {
         // RFC 7489 §6.6.3 step 5 / RFC 9989 §4.10.1: several records mean no policy here.
         selection.outcome = RecordSelection::Outcome::several;
-        selection.record = tl::unexpected(
+        selection.record = std::make_shared<const RecordResult>(tl::unexpected(
             RecordRejection{RecordRejection::Kind::invalid,
-                            std::to_string(count) + " DMARC records at one name", std::nullopt});
+                            std::to_string(count) + " DMARC records at one name", std::nullopt}));
     }
     return selection;
 }

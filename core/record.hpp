@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,10 @@ struct DmarcRecord {
     friend bool operator==(const DmarcRecord&, const DmarcRecord&) = default;
 };
 
+// A parsed record as a message's lookups, discovery and evaluation hold it: one parse, shared
+// (the parse cache's entry, record_cache.hpp), never copied per message.
+using SharedRecord = std::shared_ptr<const DmarcRecord>;
+
 struct RecordRejection {
     enum class Kind : std::uint8_t {
         not_dmarc,  // does not start with v=DMARC1: discard, as if it were not there
@@ -110,8 +115,9 @@ std::optional<ReportUri> parse_report_uri(std::string_view text);
 // before the count is known, and at most one record is parsed.
 struct RecordSelection {
     enum class Outcome : std::uint8_t { none, one, several } outcome = Outcome::none;
-    std::string text;     // the chosen record as published (Outcome::one)
-    RecordResult record;  // its parse (Outcome::one)
+    std::string text;  // the chosen record as published (Outcome::one)
+    // Its parse (Outcome::one), shared with the parse cache when one was given. Never null.
+    std::shared_ptr<const RecordResult> record;
 };
 // cache: where the chosen record's parse may come from (record_cache.hpp); null: parse it.
 class RecordParseCache;

@@ -2,6 +2,7 @@
 // selection of §4.10.2 (declarations in org_domain.hpp). Records are chosen and parsed by
 // record.hpp (select_dmarc_record); this file only decides what each answer means for a walk.
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 #include "core/domain_name.hpp"
@@ -29,7 +30,7 @@ std::size_t label_count(std::string_view name) {
 bool is_dmarc_record(const DmarcLookup& step) {
     return (step.outcome == LookupOutcome::record ||
             step.outcome == LookupOutcome::invalid_record) &&
-           step.record.has_value();
+           step.record != nullptr;
 }
 
 }  // namespace
@@ -120,15 +121,19 @@ const DmarcLookup& DmarcRecordFetcher::fetch(const std::string& domain) {
                         break;
                     case RecordSelection::Outcome::one:
                         lookup.record_text = std::move(selection.text);
-                        if (selection.record) {
+                        // The record points into the shared parse (aliasing): no copy.
+                        const std::shared_ptr<const RecordResult>& parsed = selection.record;
+                        if (*parsed) {
                             lookup.outcome = LookupOutcome::record;
-                            lookup.record = std::move(*selection.record);
+                            lookup.record = SharedRecord(parsed, &parsed->value());
                         } else {
                             // Still a DMARC record: its psd= stops a walk and it counts in
                             // the RFC 9989 §4.10.2 selection; as a policy: "no processing".
                             lookup.outcome = LookupOutcome::invalid_record;
-                            lookup.detail = std::move(selection.record.error().reason);
-                            lookup.record = std::move(selection.record.error().partial);
+                            lookup.detail = parsed->error().reason;
+                            if (parsed->error().partial) {
+                                lookup.record = SharedRecord(parsed, &*parsed->error().partial);
+                            }
                         }
                         break;
                 }

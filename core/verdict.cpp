@@ -580,7 +580,7 @@ std::vector<HeaderField> parse_header_block(std::string_view message) {
 
 bool should_record(const MessageVerdict& v, const config::MilterConfig& config) {
     if (!v.evaluated) return false;
-    return v.evaluation.published.has_value() || config.record_all_messages;
+    return v.evaluation.published != nullptr || config.record_all_messages;
 }
 
 HistoryRecord to_history_record(const MessageVerdict& v, const Envelope& env,

@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     e.spf_aligned = flag(2) & 4;
     auto record = dmarc::parse_dmarc_record((flag(2) & 8) ? "v=DMARC1; p=reject; adkim=s"
                                                           : "v=DMARC1; p=quarantine");
-    if (record) e.published = *record;
+    if (record) e.published = std::make_shared<const dmarc::DmarcRecord>(*record);
     for (unsigned i = 0; i < flag(3) % 20; ++i) {
         verdict.dkim.push_back({std::string(pieces[5]), std::string(pieces[6]),
                                 static_cast<dmarc::DkimResult>((flag(4) + i) % 7), ""});

@@ -78,8 +78,8 @@ void check_selection(std::string_view text) {
     if (sel.outcome != want) std::abort();
     if (want == O::one) {
         if (sel.text != first) std::abort();
-        if (!same_result(sel.record, dmarc::parse_dmarc_record(first))) std::abort();
-    } else if (sel.record) {
+        if (!same_result(*sel.record, dmarc::parse_dmarc_record(first))) std::abort();
+    } else if (*sel.record) {
         std::abort();
     }
 }

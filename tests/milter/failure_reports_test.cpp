@@ -116,7 +116,7 @@ TEST(FailureReportPlan, BccCopiesFollowOpenDmarcsGateButNeverForAReport) {
     MessageVerdict v;
     v.evaluated = true;
     v.evaluation.result = DmarcResult::fail;
-    v.evaluation.published = DmarcRecord{};  // p=none, no ruf
+    v.evaluation.published = std::make_shared<const DmarcRecord>();  // p=none, no ruf
     v.evaluation.applied_policy = Policy::reject;
     auto plan = plan_failure_report(v, config);
     EXPECT_TRUE(plan.to_bcc);
@@ -183,7 +183,8 @@ class FailureReportRetry : public ::testing::Test {
         e.rfc5322_from_domain = "spoofed.example";
         e.policy_domain = "spoofed.example";
         e.policy_source = PolicySource::author;
-        e.published = *parse_dmarc_record("v=DMARC1; p=reject; ruf=mailto:ruf@reports.example");
+        e.published = std::make_shared<const DmarcRecord>(
+            *parse_dmarc_record("v=DMARC1; p=reject; ruf=mailto:ruf@reports.example"));
         e.applied_policy = Policy::reject;
         v.spf = SpfAuthResult{"spoofed.example", SpfScope::mfrom, SpfResult::fail, false, ""};
         j.envelope.client_ip = IpAddress::parse("203.0.113.99");

@@ -49,7 +49,7 @@ MessageVerdict trigger_verdict(const TriggerCase& c) {
         auto record = parse_dmarc_record(c.record);
         EXPECT_TRUE(record.has_value()) << c.record;
         if (record) {
-            v.evaluation.published = *record;
+            v.evaluation.published = std::make_shared<const DmarcRecord>(*record);
             v.evaluation.applied_policy = record->p;
             v.evaluation.policy_domain = "example.com";
         }
@@ -541,7 +541,8 @@ MessageVerdict example_verdict() {
     e.rfc5322_from_domain = "consumer.example";
     e.policy_domain = "consumer.example";
     e.policy_source = PolicySource::author;
-    e.published = *parse_dmarc_record("v=DMARC1; p=reject; ruf=mailto:dmarcfail@consumer.example");
+    e.published = std::make_shared<const DmarcRecord>(
+        *parse_dmarc_record("v=DMARC1; p=reject; ruf=mailto:dmarcfail@consumer.example"));
     e.applied_policy = Policy::reject;
     v.dkim = {{"forwarder.example", "ed25519-59hs", DkimResult::permerror, ""},
               {"forwarder.example", "rsa-wgJg", DkimResult::temperror, ""},

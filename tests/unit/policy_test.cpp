@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -54,8 +55,17 @@ PolicyDiscovery found_at(std::string author, std::string policy_domain, DmarcRec
     d.status = DiscoveryStatus::found;
     d.policy_domain = std::move(policy_domain);
     d.source = source;
-    d.record = std::move(r);
+    d.record = std::make_shared<const DmarcRecord>(std::move(r));
     return d;
+}
+
+// Sets one tag of the record a discovery holds. Records are shared and const: the discovery gets
+// a changed copy.
+template <class T, class V>
+void set_tag(PolicyDiscovery& d, T DmarcRecord::*member, V value) {
+    auto changed = std::make_shared<DmarcRecord>(*d.record);
+    (*changed).*member = static_cast<T>(value);
+    d.record = std::move(changed);
 }
 
 EvaluationInput message(std::vector<std::string> from, std::vector<PolicyDiscovery> discoveries,
@@ -460,28 +470,28 @@ TEST(Evaluate, Bug17_PctDowngradesRejectToQuarantine) {
     EXPECT_EQ(e.disposition, Disposition::quarantine);
     EXPECT_EQ(e.overrides, std::vector<OverrideReason>{OverrideReason::sampled_out});
 
-    in.discoveries[0].record->p = Policy::quarantine;
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::quarantine);
     e = evaluate(in, finder);
     EXPECT_EQ(e.disposition, Disposition::none);
     EXPECT_EQ(e.overrides, std::vector<OverrideReason>{OverrideReason::sampled_out});
 
-    in.discoveries[0].record->p = Policy::none;  // nothing to sample
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::none);  // nothing to sample
     e = evaluate(in, finder);
     EXPECT_EQ(e.disposition, Disposition::none);
     EXPECT_TRUE(e.overrides.empty());
 
     // pct=0: never enacted; pct=100: always.
-    in.discoveries[0].record->p = Policy::reject;
-    in.discoveries[0].record->pct = 0;
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::reject);
+    set_tag(in.discoveries[0], &DmarcRecord::pct, 0);
     in.pct_sample = 0;
     EXPECT_EQ(evaluate(in, finder).disposition, Disposition::quarantine);
-    in.discoveries[0].record->pct = 100;
+    set_tag(in.discoveries[0], &DmarcRecord::pct, 100);
     in.pct_sample = 99;
     EXPECT_EQ(evaluate(in, finder).disposition, Disposition::reject);
 
     // RFC 9989 removed pct (App. A.6): ignored in that mode.
     in.mode = EvaluationMode::rfc9989;
-    in.discoveries[0].record->pct = 0;
+    set_tag(in.discoveries[0], &DmarcRecord::pct, 0);
     e = evaluate(in, finder);
     EXPECT_EQ(e.disposition, Disposition::reject);
     EXPECT_TRUE(e.overrides.empty());
@@ -498,9 +508,9 @@ TEST(Evaluate, TestModeOneLevelDown) {
     EXPECT_EQ(e.result, DmarcResult::fail);
     EXPECT_EQ(e.disposition, Disposition::quarantine);
     EXPECT_EQ(e.overrides, std::vector<OverrideReason>{OverrideReason::policy_test_mode});
-    in.discoveries[0].record->p = Policy::quarantine;
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::quarantine);
     EXPECT_EQ(evaluate(in, finder).disposition, Disposition::none);
-    in.discoveries[0].record->p = Policy::reject;
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::reject);
     in.mode = EvaluationMode::rfc7489;
     e = evaluate(in, finder);
     EXPECT_EQ(e.disposition, Disposition::reject);
@@ -552,7 +562,7 @@ TEST(Evaluate, StrictestOrdering) {
     Evaluation e = evaluate(in, finder);
     EXPECT_EQ(e.rfc5322_from_domain, "a.example");
     EXPECT_EQ(e.disposition, Disposition::quarantine);
-    in.discoveries[0].record->p = Policy::none;
+    set_tag(in.discoveries[0], &DmarcRecord::p, Policy::none);
     e = evaluate(in, finder);
     EXPECT_EQ(e.result, DmarcResult::temperror);
     EXPECT_EQ(e.rfc5322_from_domain, "c.example");

@@ -531,29 +531,29 @@ TEST(SelectDmarcRecord, Outcomes) {
     using O = RecordSelection::Outcome;
     auto none = select_dmarc_record({});
     EXPECT_EQ(none.outcome, O::none);
-    EXPECT_FALSE(none.record);
+    EXPECT_FALSE(*none.record);
     none = select_dmarc_record({"v=spf1 -all", "google-site-verification=x", "v=dmarc1; p=none"});
     EXPECT_EQ(none.outcome, O::none);
 
     auto one = select_dmarc_record({"v=spf1 -all", "v=DMARC1; p=reject", "hello"});
     ASSERT_EQ(one.outcome, O::one);
     EXPECT_EQ(one.text, "v=DMARC1; p=reject");
-    ASSERT_TRUE(one.record);
-    EXPECT_EQ(one.record->p, Policy::reject);
+    ASSERT_TRUE(*one.record);
+    EXPECT_EQ((*one.record)->p, Policy::reject);
 
     // The one DMARC record may be unusable: selection still reports it (no fallback to others).
     auto bad = select_dmarc_record({"v=DMARC1; p=bogus", "other"});
     ASSERT_EQ(bad.outcome, O::one);
-    EXPECT_EQ(outcome_of(bad.record), Outcome::invalid);
+    EXPECT_EQ(outcome_of(*bad.record), Outcome::invalid);
     auto long_one = select_dmarc_record(
         {"v=DMARC1; p=none; x=" + std::string(limits::kMaxDmarcRecordBytes, 'a')});
     ASSERT_EQ(long_one.outcome, O::one);
-    EXPECT_EQ(outcome_of(long_one.record), Outcome::too_long);
+    EXPECT_EQ(outcome_of(*long_one.record), Outcome::too_long);
 
     // Two DMARC records, even an invalid one next to a valid one: no policy.
     auto several = select_dmarc_record({"v=DMARC1; p=reject", "v=DMARC1; p=bogus"});
     EXPECT_EQ(several.outcome, O::several);
-    EXPECT_FALSE(several.record);
+    EXPECT_FALSE(*several.record);
     EXPECT_TRUE(several.text.empty());
 }
 
@@ -563,7 +563,7 @@ TEST(SelectDmarcRecord, Outcomes) {
 TEST(OpenDmarcBugs, Bug11_TwoRecordsMeanNoPolicy) {
     auto s = select_dmarc_record({"v=DMARC1; p=reject", "v=DMARC1; p=none"});
     EXPECT_EQ(s.outcome, RecordSelection::Outcome::several);
-    EXPECT_FALSE(s.record);
+    EXPECT_FALSE(*s.record);
 }
 
 // #12: v not first, or a prefix policy: OpenDMARC enforces all three.
@@ -973,9 +973,9 @@ TEST(DmarcRecordVectors, ReportUri) {
                     auto sel = select_dmarc_record(txts);
                     EXPECT_EQ(sel.outcome, RecordSelection::Outcome::one) << name;
                     if (v.contains("expect_rua_after_override")) {
-                        ASSERT_TRUE(sel.record);
-                        ASSERT_EQ(sel.record->rua.size(), 1u);
-                        EXPECT_EQ(sel.record->rua[0].uri,
+                        ASSERT_TRUE(*sel.record);
+                        ASSERT_EQ((*sel.record)->rua.size(), 1u);
+                        EXPECT_EQ((*sel.record)->rua[0].uri,
                                   v["expect_rua_after_override"].get<std::string>());
                     }
                 }
