@@ -426,7 +426,8 @@ const Entry kEntries[] = {
      }},
     {{"MilterDebug", ValueType::integer, "0",
       "Milter protocol trace in the log: 1 negotiation and one line per message, 2 also every "
-      "protocol step with our reply, 3 also header fields and macro values.",
+      "protocol step with our reply and each message's evaluation trace, 3 also header fields "
+      "and macro values.",
       Support::implemented, true, true},
      [](MilterConfig& c, std::string_view v) -> Result<void> {
          auto n = unsigned_value(v);

@@ -125,6 +125,9 @@ struct EvaluationInput {
     // rfc7489 mode reads it.
     std::uint8_t pct_sample = 0;
     EvaluationOptions options;
+    // Whether Evaluation::trace is written. The milter asks only when MilterDebug or test mode
+    // will show it; the trace is the one part of a decision nothing else reads.
+    bool explain = true;
 };
 
 // ---- Output -------------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ struct Evaluation {
     Disposition disposition = Disposition::none;
     std::vector<OverrideReason> overrides;  // sampled_out (7489), policy_test_mode (9989)
 
-    std::string trace;  // short, human: for logs and the dashboard
+    std::string trace;  // short, human: what was decided and why (EvaluationInput::explain)
 
     // The _dmarc lookups made for this message (evaluate_message fills it).
     std::vector<DmarcLookup> dns_path;

@@ -453,6 +453,7 @@ void decide_into(MessageVerdict& v, const VerdictContext& ctx, const Envelope& e
     input.mode = config.policy_discovery == config::PolicyDiscovery::psl ? EvaluationMode::rfc7489
                                                                          : EvaluationMode::rfc9989;
     input.pct_sample = ctx.pct_sample;
+    input.explain = ctx.explain;
     v.evaluation = evaluate_message(std::move(input), ctx.dns, ctx.psl, ctx.records);
     v.evaluated = true;
     const Evaluation& e = v.evaluation;

@@ -53,6 +53,8 @@ struct VerdictContext {
     // Parsed DMARC and SPF records shared across messages (record_cache.hpp); null: each
     // record is parsed.
     RecordParseCache* records = nullptr;
+    // Whether Evaluation::trace is written (EvaluationInput::explain).
+    bool explain = true;
 };
 
 struct HeaderChange {

@@ -480,6 +480,7 @@ Status Session::on_eom(Actions& actions, bool may_wait) noexcept {
             context.now_ms = [this] { return services_.now_ms(); };
             context.software = "dmarc-milter";
             context.records = snap.records.get();
+            context.explain = explain_ || trace_level() >= 2;
             MessageVerdict verdict = decide(context, envelope_, headers_);
             // decide() only reads and looks up: a verdict made without an answer it needed is
             // dropped unseen, and the message stays as it was for the second call.
@@ -495,6 +496,9 @@ Status Session::on_eom(Actions& actions, bool may_wait) noexcept {
             status = apply(verdict, actions);
             services_.log(LogLevel::info, verdict.log_line);
             services_.log(LogLevel::info, verdict.detail_line);
+            if (trace_level() >= 2 && !verdict.evaluation.trace.empty()) {
+                trace(2, qid + ": evaluation: " + verdict.evaluation.trace);
+            }
             if (verdict.evaluated) {
                 services_.record(verdict, envelope_, context.now);
                 if (snap.config.failure_reports) {

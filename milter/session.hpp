@@ -122,6 +122,9 @@ class Session {
 
     // The last verdict (tests, -t mode).
     const std::optional<MessageVerdict>& last_verdict() const { return last_verdict_; }
+    // Whether verdicts carry their evaluation trace: always in -t mode; otherwise only at
+    // MilterDebug 2 and up, which logs it.
+    void set_explain(bool on) noexcept { explain_ = on; }
 
   private:
     Status no_reply_or(std::uint32_t nr_flag, Status otherwise) const;
@@ -166,6 +169,7 @@ class Session {
     std::size_t from_fields_past_bound_ = 0;
     bool failed_ = false;  // an internal error in a no-reply step: accept at end-of-message
     std::optional<MessageVerdict> last_verdict_;
+    bool explain_ = false;
     // MilterDebug: this connection's number in the trace, steps seen in the current message.
     std::uint64_t trace_id_ = 0;
     std::size_t trace_headers_ = 0;

@@ -102,6 +102,7 @@ int run_test_mode(const Options& o, Runtime& runtime, std::ostream& out) {
         }
         TestServices services(runtime, o.test_pct_sample);
         Session session(services);
+        session.set_explain(true);
         RecordingActions actions;
         actions.macros["j"] = o.test_hostname.value_or("localhost");
         actions.macros["i"] = o.test_queue_id.value_or("TEST-QUEUE-ID");
@@ -128,6 +129,9 @@ int run_test_mode(const Options& o, Runtime& runtime, std::ostream& out) {
             out << " (quarantine)";
         }
         out << "\n";
+        if (const auto& v = session.last_verdict(); v && !v->evaluation.trace.empty()) {
+            out << "trace: " << v->evaluation.trace << "\n";
+        }
         for (const auto& line : actions.describe()) out << line << "\n";
         for (const auto& line : services.lines) out << "log: " << line << "\n";
         if (!services.failure_report.empty()) {

@@ -839,6 +839,10 @@ TEST_F(DaemonTest, TestModePrintsTheVerdict) {
     EXPECT_NE(r.output.find("setreply 550 5.7.1 rejected by DMARC policy for bank.example"),
               std::string::npos);
     EXPECT_NE(r.output.find("log: T1: bank.example fail"), std::string::npos);
+    // The evaluation trace: why, step by step (the daemon writes it only at MilterDebug 2).
+    EXPECT_NE(r.output.find("\ntrace: bank.example: policy at bank.example (author domain); "),
+              std::string::npos)
+        << r.output;
     EXPECT_EQ(r.output.find("failure report:"), std::string::npos);  // FailureReports off
 }
 

@@ -503,15 +503,18 @@ TEST_F(SessionTest, MilterDebugTracesTheProtocolByLevel) {
           "NR_HELO NR_MAIL NR_RCPT)",
           "4QTEST1: connect, helo, mail, rcpt x1, header x5, eom -> reject 100% refused for "
           "bank.example"},
-         {"header From"}},
+         {"header From", "evaluation:"}},
+        // 2: the steps, the headers' sizes and the evaluation trace.
         {2,
-         2 + 4 + 5,
+         2 + 4 + 5 + 1,
          {"connect client.example [203.0.113.99] -> noreply", "helo attacker.example -> noreply",
           "mail <bounce@attacker.example> SIZE=100 -> noreply", "rcpt <ana@mx.test> -> noreply",
-          "header From (14 bytes)"},
+          "header From (14 bytes)",
+          "4QTEST1: evaluation: bank.example: policy at bank.example (author domain); dkim no "
+          "aligned pass, spf no aligned pass; dmarc=fail p=reject disposition=reject"},
          {"header From: b@bank.example", "macro i="}},
         {3,
-         2 + 4 + 5 + 3,
+         2 + 4 + 5 + 1 + 3,
          {"header From: b@bank.example", "macro i=4QTEST1 j=mx.test", "macro j=mx.test"},
          {}},
     };
