@@ -120,9 +120,10 @@ struct UnboundResolver::Cache {
             hit = it->second.response;
             expires = it->second.expires;
         }
-        // The copy happens outside the lock so threads hitting one shard do not queue on it.
-        DnsResponse response = *hit;
-        response.ttl = static_cast<std::uint32_t>(
+        // The copy happens outside the lock so threads hitting one shard do not queue on it,
+        // made straight into the returned optional (no move of a local after it).
+        std::optional<DnsResponse> response(std::in_place, *hit);
+        response->ttl = static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::seconds>(expires - now).count());
         return response;
     }
@@ -246,14 +247,9 @@ constexpr std::array<char, 256> kPlainLabelByte = [] {
     return table;
 }();
 
-Result<std::string> presentation_name(std::string_view name, char prefix) {
-    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-    if (name.empty()) return make_error(Errc::syntax, "empty query name");
-    if (name.size() > limits::kMaxDomainBytes) {
-        return make_error(Errc::limit, "query name over 253 bytes");
-    }
-    // One pass checks the labels and counts the escapes, a second writes the name into a
-    // string sized once (this runs for every lookup, cached ones included).
+// presentation_name for a name with a byte to escape: the escapes are counted first, so that
+// the string is sized once. Checks the whole name again, so errors come in the same order.
+Result<std::string> escaped_presentation_name(std::string_view name, char prefix) {
     std::size_t escapes = 0;
     std::size_t label = 0;
     for (const char c : name) {
@@ -285,6 +281,37 @@ Result<std::string> presentation_name(std::string_view name, char prefix) {
         }
     }
     return out;
+}
+
+Result<std::string> presentation_name(std::string_view name, char prefix) {
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (name.empty()) return make_error(Errc::syntax, "empty query name");
+    if (name.size() > limits::kMaxDomainBytes) {
+        return make_error(Errc::limit, "query name over 253 bytes");
+    }
+    // This runs for every lookup, cached ones included. The usual name (letters, digits, '-',
+    // '_', no empty or long label) is written in one pass into a string sized once; a byte to
+    // escape sends it to the second loop, which sizes the string for the escapes.
+    Result<std::string> result(tl::in_place, 1 + name.size(), prefix);
+    std::string& out = *result;
+    char* p = out.data() + 1;
+    std::size_t label = 0;
+    for (const char c : name) {
+        if (c == '.') {
+            if (label == 0) return make_error(Errc::syntax, "empty label in query name");
+            label = 0;
+            *p++ = '.';
+            continue;
+        }
+        if (++label > limits::kMaxLabelBytes) {
+            return make_error(Errc::limit, "label over 63 bytes in query name");
+        }
+        const char plain = kPlainLabelByte[static_cast<unsigned char>(c)];
+        if (plain == 0) return escaped_presentation_name(name, prefix);
+        *p++ = plain;
+    }
+    if (label == 0) return make_error(Errc::syntax, "empty label in query name");
+    return result;
 }
 
 }  // namespace

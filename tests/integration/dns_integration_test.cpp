@@ -577,8 +577,10 @@ TEST(DnsDnssec, SecureAnswersAndBogusOnes) {
 TEST_F(DnsIntegration, InvalidQueryNamesAreTemperrorWithoutAQuery) {
     auto dns = resolver();
     ASSERT_TRUE(dns);
-    for (const std::string& name : {std::string(), std::string("a..b"),
-                                    std::string(64, 'x') + ".example", std::string(".")}) {
+    // "a b..example": the empty label comes after a byte to escape (the escaping path).
+    for (const std::string& name :
+         {std::string(), std::string("a..b"), std::string(64, 'x') + ".example", std::string("."),
+          std::string("a b..example"), "a b." + std::string(64, 'x') + ".example"}) {
         auto r = dns->lookup(name, RrType::txt);
         EXPECT_EQ(r.status, DnsStatus::temperror) << name;
     }
