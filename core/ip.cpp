@@ -160,10 +160,17 @@ IpAddress IpAddress::unmapped() const {
 std::string IpAddress::to_string() const {
     std::string out;
     if (is_v4()) {
+        // At most 15 characters: written in place, no temporaries (once or twice a message).
+        char text[16];
+        char* p = text;
         for (std::size_t i = 0; i < 4; ++i) {
-            if (i) out += '.';
-            out += std::to_string(bytes_[i]);
+            if (i) *p++ = '.';
+            const unsigned b = bytes_[i];
+            if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
+            if (b >= 10) *p++ = static_cast<char>('0' + (b / 10) % 10);
+            *p++ = static_cast<char>('0' + b % 10);
         }
+        out.assign(text, static_cast<std::size_t>(p - text));
         return out;
     }
     std::array<unsigned, 8> g{};
