@@ -293,15 +293,17 @@ void Ring::accepted(const io_uring_cqe* cqe) {
         if (c != nullptr) arm_read(c);
     }
     if ((cqe->flags & IORING_CQE_F_MORE) != 0 || listener_.stopping->load()) return;
-    // The multishot accept ended. Out of descriptors or memory: wait a little rather than spin.
+    // The multishot accept ended: after a connection (the completion queue was full) or a
+    // client gone before its accept, arm it again at once. Any other error (out of
+    // descriptors or memory, or one that would come back at once): wait a little, never spin.
     const int err = -cqe->res;
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+    if (cqe->res >= 0 || err == ECONNABORTED || err == EINTR) {
+        arm_accept();
+    } else {
         static __kernel_timespec pause{0, 50'000'000};
         io_uring_sqe* s = sqe();
         io_uring_prep_timeout(s, &pause, 0, 0);
         io_uring_sqe_set_data64(s, kAcceptRetry);
-    } else {
-        arm_accept();
     }
 }
 
