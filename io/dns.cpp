@@ -247,68 +247,38 @@ constexpr std::array<char, 256> kPlainLabelByte = [] {
     return table;
 }();
 
-// presentation_name for a name with a byte to escape: the escapes are counted first, so that
-// the string is sized once. Checks the whole name again, so errors come in the same order.
-Result<std::string> escaped_presentation_name(std::string_view name, char prefix) {
-    std::size_t escapes = 0;
-    std::size_t label = 0;
-    for (const char c : name) {
-        if (c == '.') {
-            if (label == 0) return make_error(Errc::syntax, "empty label in query name");
-            label = 0;
-            continue;
-        }
-        if (++label > limits::kMaxLabelBytes) {
-            return make_error(Errc::limit, "label over 63 bytes in query name");
-        }
-        if (kPlainLabelByte[static_cast<unsigned char>(c)] == 0) ++escapes;
-    }
-    if (label == 0) return make_error(Errc::syntax, "empty label in query name");
-    std::string out(1 + name.size() + 3 * escapes, '\0');
-    char* p = out.data();
-    *p++ = prefix;
-    for (const char c : name) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (c == '.') {
-            *p++ = '.';
-        } else if (const char plain = kPlainLabelByte[byte]; plain != 0) {
-            *p++ = plain;
-        } else {
-            *p++ = '\\';
-            *p++ = static_cast<char>('0' + byte / 100);
-            *p++ = static_cast<char>('0' + (byte / 10) % 10);
-            *p++ = static_cast<char>('0' + byte % 10);
-        }
-    }
-    return out;
-}
-
 Result<std::string> presentation_name(std::string_view name, char prefix) {
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (name.empty()) return make_error(Errc::syntax, "empty query name");
     if (name.size() > limits::kMaxDomainBytes) {
         return make_error(Errc::limit, "query name over 253 bytes");
     }
-    // This runs for every lookup, cached ones included. The usual name (letters, digits, '-',
-    // '_', no empty or long label) is written in one pass into a string sized once; a byte to
-    // escape sends it to the second loop, which sizes the string for the escapes.
+    // One pass, for every lookup, cached ones included, into a string sized for the usual name
+    // (letters, digits, '-', '_'); each byte to escape grows it by three.
     Result<std::string> result(tl::in_place, 1 + name.size(), prefix);
     std::string& out = *result;
-    char* p = out.data() + 1;
+    std::size_t at = 1;
     std::size_t label = 0;
     for (const char c : name) {
         if (c == '.') {
             if (label == 0) return make_error(Errc::syntax, "empty label in query name");
             label = 0;
-            *p++ = '.';
+            out[at++] = '.';
             continue;
         }
         if (++label > limits::kMaxLabelBytes) {
             return make_error(Errc::limit, "label over 63 bytes in query name");
         }
-        const char plain = kPlainLabelByte[static_cast<unsigned char>(c)];
-        if (plain == 0) return escaped_presentation_name(name, prefix);
-        *p++ = plain;
+        const auto byte = static_cast<unsigned char>(c);
+        if (const char plain = kPlainLabelByte[byte]; plain != 0) {
+            out[at++] = plain;
+            continue;
+        }
+        out.resize(out.size() + 3);
+        out[at++] = '\\';
+        out[at++] = static_cast<char>('0' + byte / 100);
+        out[at++] = static_cast<char>('0' + (byte / 10) % 10);
+        out[at++] = static_cast<char>('0' + byte % 10);
     }
     if (label == 0) return make_error(Errc::syntax, "empty label in query name");
     return result;
