@@ -127,10 +127,17 @@ Evaluation AuthorEvaluator::run(const std::string& author) {
     // milter decides most messages without one, and it cost a tenth of a decision's work.
     const bool explain = input_.explain;
     if (explain) e.trace.reserve(256);  // five or six pieces: one allocation
-    auto say = [&e, explain](const auto&... pieces) {
+    // One line of text for logs and -t: a control byte from the message shows as '?'.
+    auto add = [&e](std::string_view piece) {
+        for (const char c : piece) {
+            const auto u = static_cast<unsigned char>(c);
+            e.trace.push_back(u < 0x20 || u == 0x7f ? '?' : c);
+        }
+    };
+    auto say = [&e, &add, explain](const auto&... pieces) {
         if (!explain) return;
         if (!e.trace.empty()) e.trace += "; ";
-        ((e.trace += std::string_view(pieces)), ...);
+        (add(std::string_view(pieces)), ...);
     };
 
     auto normalised = normalise(author);

@@ -391,6 +391,28 @@ TEST(Evaluate, DiscoveryOutcomes) {
     EXPECT_EQ(evaluate(in, finder).result, DmarcResult::permerror);
 }
 
+// The trace: written only when asked for (the milter asks at MilterDebug 2 and in -t), the
+// same decision either way, and one line whatever bytes the message's From held.
+TEST(Evaluate, TraceOnlyWhenAskedAndOneLine) {
+    PslOrgDomainFinder finder(test::psl_snapshot());
+    auto in =
+        message({"example.com"}, {found_at("example.com", "example.com", record(Policy::reject))});
+    Evaluation explained = evaluate(in, finder);
+    EXPECT_EQ(explained.trace,
+              "example.com: policy at example.com (author domain); dkim no aligned pass, spf no "
+              "aligned pass; dmarc=fail p=reject disposition=reject");
+    in.explain = false;
+    Evaluation quiet = evaluate(in, finder);
+    EXPECT_TRUE(quiet.trace.empty());
+    EXPECT_EQ(quiet.result, explained.result);
+    EXPECT_EQ(quiet.disposition, explained.disposition);
+
+    auto odd = message({std::string("bad\x07\n.example")}, {});
+    Evaluation e = evaluate(odd, finder);
+    EXPECT_EQ(e.result, DmarcResult::permerror);
+    EXPECT_EQ(e.trace, "author domain 'bad??.example' is not a domain name");
+}
+
 // RFC 9989 §4.10.1 / RFC 7489 §6.6.3 step 6: no valid p but a valid rua -> act as p=none.
 TEST(Evaluate, InvalidPolicyWithRuaActsAsNone) {
     PslOrgDomainFinder finder(test::psl_snapshot());
